@@ -1,0 +1,62 @@
+/*
+ * kg_config.h - gateway.yaml, parsed with libyaml.
+ *
+ * Relative paths in the file are resolved against the file's directory, so a
+ * devenv directory can be moved. Unknown keys are errors (a typo in a
+ * security setting must not be silently ignored); every error names
+ * file:line:column.
+ */
+#ifndef KG_CONFIG_H
+#define KG_CONFIG_H
+
+#include <stdint.h>
+
+#include "kg_result.h"
+
+struct kg_config {
+    /* listen: */
+    char *listen_address; /* default 127.0.0.1 */
+    uint16_t listen_port; /* default 5696 */
+
+    /* tls: */
+    char *tls_certificate; /* PEM, required */
+    char *tls_key;         /* PEM, required */
+    char *tls_client_ca;   /* PEM bundle, required */
+    char *tls_ciphers;     /* TLS 1.2 cipher list; NULL = built-in default */
+
+    /* hsm: */
+    char *hsm_module;      /* PKCS#11 module path, required */
+    char *hsm_token_label; /* required */
+    char *hsm_pin_file;    /* one of pin_file / pin_env is required */
+    char *hsm_pin_env;
+    char *hsm_mwk_label;   /* default "kmipgw-mwk" */
+    uint32_t hsm_sessions; /* default 8 */
+
+    /* store: */
+    char *store_path;      /* SQLite file, required */
+
+    /* policy: */
+    char *policy_path;     /* required */
+
+    /* audit: */
+    char *audit_path;      /* JSON lines; NULL = stderr only */
+
+    /* limits: */
+    uint32_t max_message_bytes; /* default 65536 */
+    uint32_t max_depth;         /* default 16 */
+    uint32_t max_items;         /* default 4096 */
+    uint32_t max_batch_items;   /* default 64 */
+    uint32_t workers;           /* default 16 */
+    uint32_t max_pending;       /* accepted connections waiting for a worker, default 64 */
+    uint32_t handshake_timeout_ms; /* default 10000 */
+    uint32_t idle_timeout_ms;      /* default 30000 */
+};
+
+/*
+ * Load `path`. The caller owns *out (kg_config_free). On error *out is NULL
+ * and kg_error_text() holds "file:line:column: message".
+ */
+kg_result kg_config_load(const char *path, struct kg_config **out) KG_WARN_UNUSED;
+void kg_config_free(struct kg_config *cfg);
+
+#endif

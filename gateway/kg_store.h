@@ -1,0 +1,143 @@
+/*
+ * kg_store.h - the object store: SQLite in WAL mode with synchronous=FULL.
+ *
+ * Durability rule (DESIGN.md): a function here that changes the store
+ * returns only after the transaction holding the change is committed and on
+ * disk, so a caller may answer the client as soon as it returns.
+ *
+ * One struct kg_store is one SQLite connection. It is not shared between
+ * threads: each worker opens its own (SQLite's WAL lets readers and one
+ * writer work concurrently; busy_timeout serialises writers).
+ *
+ * Objects: UID, type, state, owning group, creator, algorithm, length, usage
+ * mask, wrapped blob with mechanism and MWK generation. Every other
+ * attribute (standard dates, Name, custom x-/y- ones) is a row (uid, name,
+ * index, value) whose value is the TTLV encoding of the Attribute Value item,
+ * so any type round-trips unchanged. The store never holds plaintext keys.
+ *
+ * All SQL is prepared with bound parameters; no SQL is built from strings.
+ */
+#ifndef KG_STORE_H
+#define KG_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kg_p11.h"
+#include "kg_result.h"
+
+struct kg_store;
+
+#define KG_UID_LEN 36 /* UUID text, without NUL */
+#define KG_GROUP_MAX 64
+#define KG_CREATOR_MAX 256
+#define KG_ATTR_NAME_MAX 128
+#define KG_ATTR_VALUE_MAX 4096 /* encoded TTLV of one attribute value */
+
+/* The schema version this build writes; older stores are migrated on open. */
+#define KG_STORE_SCHEMA_VERSION 1
+
+struct kg_object {
+    char uid[KG_UID_LEN + 1];
+    uint32_t object_type; /* enum kg_object_type */
+    uint32_t state;       /* enum kg_state */
+    char owner_group[KG_GROUP_MAX + 1];
+    char creator[KG_CREATOR_MAX + 1];
+    uint32_t algorithm;
+    int32_t length;
+    int32_t usage_mask;
+    struct kg_p11_blob blob; /* wrapped key; blob.len 0 once destroyed */
+};
+
+struct kg_attr {
+    char name[KG_ATTR_NAME_MAX + 1];
+    int32_t index;
+    uint32_t value_len;
+    uint8_t value[KG_ATTR_VALUE_MAX]; /* TTLV encoding of the value item */
+};
+
+/*
+ * Open (creating if absent) the store at `path`, set WAL and synchronous=FULL,
+ * create or migrate the schema. Caller owns *out; release with kg_store_close.
+ */
+kg_result kg_store_open(const char *path, struct kg_store **out) KG_WARN_UNUSED;
+void kg_store_close(struct kg_store *store);
+
+/* Schema version found in the file (after migration: the current one). */
+kg_result kg_store_schema_version(struct kg_store *store, int *out) KG_WARN_UNUSED;
+
+/*
+ * Transactions. Every change below must happen between begin and commit;
+ * kg_store_commit returns only when the commit is durable. rollback is safe
+ * to call after any failure (and a no-op outside a transaction).
+ */
+kg_result kg_store_begin(struct kg_store *store) KG_WARN_UNUSED;
+kg_result kg_store_commit(struct kg_store *store) KG_WARN_UNUSED;
+void kg_store_rollback(struct kg_store *store);
+
+/* Insert a new object; KG_ERR_STORE if the UID exists. */
+kg_result kg_store_insert_object(struct kg_store *store, const struct kg_object *obj) KG_WARN_UNUSED;
+
+/* Load an object by UID; KG_ERR_NOT_FOUND if there is none. */
+kg_result kg_store_get_object(struct kg_store *store, const char *uid, struct kg_object *out) KG_WARN_UNUSED;
+
+/* Set the state of an object (KG_ERR_NOT_FOUND if absent). */
+kg_result kg_store_set_state(struct kg_store *store, const char *uid, uint32_t state) KG_WARN_UNUSED;
+
+/* Remove the wrapped key material (Destroy): blob set to empty. */
+kg_result kg_store_erase_blob(struct kg_store *store, const char *uid) KG_WARN_UNUSED;
+
+/*
+ * Attribute rows. Indexes are per (uid, name), starting at 0.
+ * add: append with the next free index; *out_index gets it.
+ * set: replace the value at `index` (KG_ERR_ATTRIBUTE_NOT_FOUND if absent).
+ * delete: remove the row at `index` (KG_ERR_ATTRIBUTE_NOT_FOUND if absent).
+ * delete_all: remove every row of `name` (no error if none).
+ */
+kg_result kg_store_add_attr(struct kg_store *store, const char *uid, const char *name, const uint8_t *value,
+                            uint32_t value_len, int32_t *out_index) KG_WARN_UNUSED;
+kg_result kg_store_set_attr(struct kg_store *store, const char *uid, const char *name, int32_t index,
+                            const uint8_t *value, uint32_t value_len) KG_WARN_UNUSED;
+kg_result kg_store_delete_attr(struct kg_store *store, const char *uid, const char *name,
+                               int32_t index) KG_WARN_UNUSED;
+kg_result kg_store_delete_attr_all(struct kg_store *store, const char *uid, const char *name) KG_WARN_UNUSED;
+
+/*
+ * Call `fn` for each attribute row of `uid`, ordered by name then index;
+ * `name` NULL means all names. Stops early (returning OK) when fn returns
+ * false. The row passed to fn is valid only during the call.
+ */
+typedef bool (*kg_store_attr_fn)(void *ctx, const struct kg_attr *attr);
+kg_result kg_store_each_attr(struct kg_store *store, const char *uid, const char *name, kg_store_attr_fn fn,
+                             void *ctx) KG_WARN_UNUSED;
+
+/* Number of rows of (uid, name). */
+kg_result kg_store_count_attr(struct kg_store *store, const char *uid, const char *name,
+                              uint32_t *out) KG_WARN_UNUSED;
+
+/*
+ * Locate: UIDs of objects matching every filter, newest first, at most
+ * `max_items` (0 = no limit, but never more than `cap`), written to
+ * out_uids[][KG_UID_LEN+1]. Filters: the object columns below, and attribute
+ * equalities (name + encoded value);
+ * a filter matches when some row of that name has exactly that value.
+ */
+struct kg_store_filter_attr {
+    const char *name;
+    const uint8_t *value;
+    uint32_t value_len;
+};
+struct kg_store_locate {
+    uint32_t object_type; /* 0 = any */
+    uint32_t state;       /* 0 = any */
+    uint32_t algorithm;   /* 0 = any */
+    int32_t length;       /* 0 = any */
+    const char *owner_group; /* NULL = any */
+    const struct kg_store_filter_attr *attrs;
+    uint32_t attr_count;
+    uint32_t max_items;
+};
+kg_result kg_store_locate(struct kg_store *store, const struct kg_store_locate *query,
+                          char (*out_uids)[KG_UID_LEN + 1], uint32_t cap, uint32_t *out_count) KG_WARN_UNUSED;
+
+#endif

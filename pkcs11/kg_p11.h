@@ -1,0 +1,103 @@
+/*
+ * kg_p11.h - the HSM as kmipgw uses it: one token, one master wrapping key
+ * (MWK), a pool of sessions, and message-shaped key operations.
+ *
+ * This is the only API through which the rest of kmipgw reaches PKCS#11;
+ * nothing outside pkcs11/ includes pkcs11.h. libp11 loads the module, finds
+ * the token by label and logs in once; the pool then opens its own sessions
+ * on that slot through the module's function list (login state is per token
+ * for the whole process, PKCS#11 v2.40 section 5.6).
+ *
+ * Key hierarchy (DESIGN.md): managed keys are generated in the HSM as session
+ * objects (CKA_TOKEN=FALSE, CKA_SENSITIVE=TRUE, CKA_EXTRACTABLE=TRUE), wrapped
+ * at once under the MWK with CKM_AES_KEY_WRAP_PAD, and the session object is
+ * destroyed. Only the wrapped blob leaves this module. Plaintext leaves only
+ * through kg_p11_export_plaintext, into a kg_secret.
+ *
+ * All functions are thread-safe; each operation checks a session out of the
+ * pool and returns it before returning.
+ */
+#ifndef KG_P11_H
+#define KG_P11_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kg_result.h"
+#include "kg_secret.h"
+
+struct kg_p11;
+
+struct kg_p11_config {
+    const char *module_path; /* e.g. /usr/lib/softhsm/libsofthsm2.so */
+    const char *token_label;
+    const char *mwk_label;   /* label of the MWK token object, e.g. "kmipgw-mwk" */
+    uint32_t max_sessions;   /* pool cap; lowered to the token's own limit */
+};
+
+/* Upper bound on a stored blob: RFC 5649 adds at most 15 bytes (8 + pad). */
+#define KG_P11_MAX_BLOB 4096u
+/* Largest symmetric key we generate or accept, bytes. */
+#define KG_P11_MAX_KEY 64u
+
+/* A wrapped key as stored: mechanism and MWK generation travel with it. */
+struct kg_p11_blob {
+    uint32_t mechanism;     /* CKM_ value used to wrap (CKM_AES_KEY_WRAP_PAD) */
+    uint32_t mwk_generation;
+    uint32_t len;
+    uint8_t bytes[KG_P11_MAX_BLOB];
+};
+
+/*
+ * Load the module, find the token, log in with `pin`, open the pool and find
+ * the MWK. The PIN is only read here; the caller still owns and frees it.
+ * When `require_mwk` is false a missing MWK is not an error (for `init`).
+ * The caller owns *out and releases it with kg_p11_close.
+ */
+kg_result kg_p11_open(const struct kg_p11_config *cfg, const struct kg_secret *pin, bool require_mwk,
+                      struct kg_p11 **out) KG_WARN_UNUSED;
+
+/* Close all sessions, log out, unload. Accepts NULL. */
+void kg_p11_close(struct kg_p11 *p11);
+
+/*
+ * Create the MWK (AES-256 token object: SENSITIVE, not EXTRACTABLE, WRAP and
+ * UNWRAP) unless one with the configured label exists. *created tells which.
+ */
+kg_result kg_p11_init_mwk(struct kg_p11 *p11, bool *created) KG_WARN_UNUSED;
+
+/* Generation number of the MWK in use (1 for the first). */
+uint32_t kg_p11_mwk_generation(const struct kg_p11 *p11);
+
+/*
+ * Generate an AES key of `bits` (128, 192 or 256) inside the HSM and return
+ * it wrapped under the MWK. No plaintext exists outside the HSM.
+ */
+kg_result kg_p11_generate_aes(struct kg_p11 *p11, uint32_t bits, struct kg_p11_blob *out) KG_WARN_UNUSED;
+
+/*
+ * Import plaintext AES key bytes (Register): create a session object from
+ * `key`, wrap it under the MWK, destroy the object. The caller still owns
+ * and wipes `key`.
+ */
+kg_result kg_p11_import_aes(struct kg_p11 *p11, const struct kg_secret *key,
+                            struct kg_p11_blob *out) KG_WARN_UNUSED;
+
+/*
+ * Unwrap `blob` inside the HSM as a non-sensitive session object, read its
+ * value into a new kg_secret, destroy the object. The caller owns *out and
+ * frees it (wiped) with kg_secret_free. Used only where policy allows
+ * plaintext export.
+ */
+kg_result kg_p11_export_plaintext(struct kg_p11 *p11, const struct kg_p11_blob *blob,
+                                  struct kg_secret **out) KG_WARN_UNUSED;
+
+/* Pool figures for logs and tests. */
+struct kg_p11_stats {
+    uint32_t sessions_open;
+    uint32_t sessions_idle;
+    uint32_t max_sessions;
+};
+void kg_p11_get_stats(struct kg_p11 *p11, struct kg_p11_stats *out);
+
+#endif

@@ -1,0 +1,124 @@
+/* kg_secret.c - locked, undumpable, wiped-on-free memory. */
+#include "kg_secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+kg_result kg_secret_alloc(size_t cap, struct kg_secret **out)
+{
+    struct kg_secret *s = NULL;
+    long page = sysconf(_SC_PAGESIZE);
+    size_t map_len;
+
+    *out = NULL;
+    KG_ENSURE(page > 0, KG_ERR_INTERNAL);
+    KG_ENSURE(cap <= (size_t)1 << 30, KG_ERR_NOMEM);
+    map_len = ((cap ? cap : 1) + (size_t)page - 1) / (size_t)page * (size_t)page;
+
+    s = calloc(1, sizeof(*s));
+    KG_ENSURE(s != NULL, KG_ERR_NOMEM);
+    /* A private anonymous mapping of our own: it can be locked and excluded
+     * from core dumps without touching any malloc arena. */
+    s->data = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s->data == MAP_FAILED) {
+        free(s);
+        KG_BAIL(KG_ERR_NOMEM);
+    }
+    if (mlock(s->data, map_len) != 0) {
+        munmap(s->data, map_len);
+        free(s);
+        KG_BAIL(KG_ERR_LOCK);
+    }
+    (void)madvise(s->data, map_len, MADV_DONTDUMP);
+    s->cap = cap;
+    s->map_len = map_len;
+    *out = s;
+    return KG_RESULT_OK;
+}
+
+kg_result kg_secret_from(const void *src, size_t len, struct kg_secret **out)
+{
+    KG_GUARD(kg_secret_alloc(len, out));
+    if (len > 0) {
+        memcpy((*out)->data, src, len);
+    }
+    (*out)->len = len;
+    return KG_RESULT_OK;
+}
+
+void kg_secret_free(struct kg_secret *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    OPENSSL_cleanse(s->data, s->map_len);
+    munlock(s->data, s->map_len);
+    munmap(s->data, s->map_len);
+    OPENSSL_cleanse(s, sizeof(*s));
+    free(s);
+}
+
+kg_result kg_secret_read_pin(const char *path, const char *env, struct kg_secret **out)
+{
+    enum { PIN_MAX = 256 };
+    struct kg_secret *s = NULL;
+    kg_result rc = KG_RESULT_OK;
+    ssize_t n = 0;
+    int fd = -1;
+
+    *out = NULL;
+    KG_GUARD(kg_secret_alloc(PIN_MAX, &s));
+    if (path != NULL) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+            kg_error_detail("cannot open PIN file %s: %s", path, strerror(errno));
+            rc = KG_RESULT_ERROR;
+            goto out;
+        }
+        /* Read straight into locked memory: no stdio buffer keeps a copy. */
+        n = read(fd, s->data, PIN_MAX);
+        KG_GOTO_ENSURE(rc, n >= 0, KG_ERR_IO);
+        s->len = (size_t)n;
+    } else {
+        const char *value = env ? getenv(env) : NULL;
+        if (value == NULL) {
+            kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+            kg_error_detail("no PIN: set hsm.pin_file or the environment variable %s", env ? env : "(none)");
+            rc = KG_RESULT_ERROR;
+            goto out;
+        }
+        s->len = strnlen(value, PIN_MAX);
+        memcpy(s->data, value, s->len);
+    }
+    while (s->len > 0 && (s->data[s->len - 1] == '\n' || s->data[s->len - 1] == '\r')) {
+        s->data[--s->len] = 0;
+    }
+    KG_GOTO_ENSURE(rc, s->len > 0 && s->len < PIN_MAX, KG_ERR_CONFIG);
+    KG_GOTO_ENSURE(rc, memchr(s->data, '\n', s->len) == NULL, KG_ERR_CONFIG);
+    *out = s;
+    s = NULL;
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    kg_secret_free(s);
+    return rc;
+}
+
+void kg_secret_process_harden(void)
+{
+    struct rlimit no_core = { 0, 0 };
+
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    (void)setrlimit(RLIMIT_CORE, &no_core);
+}
