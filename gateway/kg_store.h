@@ -16,6 +16,13 @@
  * so any type round-trips unchanged. The store never holds plaintext keys.
  *
  * All SQL is prepared with bound parameters; no SQL is built from strings.
+ * The one exception is kg_store_locate, which joins a fixed set of SQL
+ * fragments because the number of filters varies; values are still bound.
+ *
+ * Errors: SQLite failures are KG_ERR_STORE with sqlite3_errmsg in
+ * kg_error_text() (no secrets ever reach SQL). A row that does not fit the
+ * structs below (overlong text, oversized blob, out-of-range integer) is
+ * KG_ERR_STORE too: the file was not written by this code.
  */
 #ifndef KG_STORE_H
 #define KG_STORE_H
@@ -36,6 +43,11 @@ struct kg_store;
 
 /* The schema version this build writes; older stores are migrated on open. */
 #define KG_STORE_SCHEMA_VERSION 1
+
+/* How long a writer waits for another connection's write lock, ms. */
+#define KG_STORE_BUSY_TIMEOUT_MS 5000
+/* Most attribute filters one Locate may carry (more: KG_ERR_INVALID_FIELD). */
+#define KG_STORE_LOCATE_MAX_ATTRS 16
 
 struct kg_object {
     char uid[KG_UID_LEN + 1];
@@ -59,17 +71,39 @@ struct kg_attr {
 /*
  * Open (creating if absent) the store at `path`, set WAL and synchronous=FULL,
  * create or migrate the schema. Caller owns *out; release with kg_store_close.
+ * A new file is created mode 0600. Migration runs in one transaction: it all
+ * happens or none of it does. A file whose schema is newer than
+ * KG_STORE_SCHEMA_VERSION, or that cannot run in WAL mode, is refused
+ * (KG_ERR_STORE, reason in kg_error_text()). *out is NULL on failure.
  */
 kg_result kg_store_open(const char *path, struct kg_store **out) KG_WARN_UNUSED;
+/* Finalize every statement and close the connection. Accepts NULL. */
 void kg_store_close(struct kg_store *store);
 
 /* Schema version found in the file (after migration: the current one). */
 kg_result kg_store_schema_version(struct kg_store *store, int *out) KG_WARN_UNUSED;
 
 /*
+ * The connection settings the durability rule depends on, read back from
+ * SQLite (for tests and diagnostics). journal_mode is "wal"; synchronous is
+ * SQLite's number (2 = FULL).
+ */
+struct kg_store_settings {
+    char journal_mode[16];
+    int synchronous;
+    bool foreign_keys;
+    int busy_timeout_ms;
+};
+kg_result kg_store_get_settings(struct kg_store *store, struct kg_store_settings *out) KG_WARN_UNUSED;
+
+/*
  * Transactions. Every change below must happen between begin and commit;
  * kg_store_commit returns only when the commit is durable. rollback is safe
  * to call after any failure (and a no-op outside a transaction).
+ * begin is BEGIN IMMEDIATE: it takes the write lock at once, waiting up to
+ * KG_STORE_BUSY_TIMEOUT_MS for another connection's writer, so two writers
+ * never deadlock upgrading a read lock. A change made outside begin/commit is
+ * its own durable transaction. If commit fails, call rollback.
  */
 kg_result kg_store_begin(struct kg_store *store) KG_WARN_UNUSED;
 kg_result kg_store_commit(struct kg_store *store) KG_WARN_UNUSED;
@@ -93,6 +127,9 @@ kg_result kg_store_erase_blob(struct kg_store *store, const char *uid) KG_WARN_U
  * set: replace the value at `index` (KG_ERR_ATTRIBUTE_NOT_FOUND if absent).
  * delete: remove the row at `index` (KG_ERR_ATTRIBUTE_NOT_FOUND if absent).
  * delete_all: remove every row of `name` (no error if none).
+ * All four: KG_ERR_NOT_FOUND if the object does not exist; add/set:
+ * KG_ERR_INVALID_FIELD for a name over KG_ATTR_NAME_MAX or a value over
+ * KG_ATTR_VALUE_MAX bytes.
  */
 kg_result kg_store_add_attr(struct kg_store *store, const char *uid, const char *name, const uint8_t *value,
                             uint32_t value_len, int32_t *out_index) KG_WARN_UNUSED;
@@ -105,7 +142,9 @@ kg_result kg_store_delete_attr_all(struct kg_store *store, const char *uid, cons
 /*
  * Call `fn` for each attribute row of `uid`, ordered by name then index;
  * `name` NULL means all names. Stops early (returning OK) when fn returns
- * false. The row passed to fn is valid only during the call.
+ * false. The row passed to fn is valid only during the call. fn may call
+ * other functions of this store but not kg_store_each_attr itself
+ * (KG_ERR_INTERNAL). An unknown uid simply has no rows.
  */
 typedef bool (*kg_store_attr_fn)(void *ctx, const struct kg_attr *attr);
 kg_result kg_store_each_attr(struct kg_store *store, const char *uid, const char *name, kg_store_attr_fn fn,
@@ -121,6 +160,9 @@ kg_result kg_store_count_attr(struct kg_store *store, const char *uid, const cha
  * out_uids[][KG_UID_LEN+1]. Filters: the object columns below, and attribute
  * equalities (name + encoded value);
  * a filter matches when some row of that name has exactly that value.
+ * More than KG_STORE_LOCATE_MAX_ATTRS attribute filters, or a value over
+ * KG_ATTR_VALUE_MAX, is KG_ERR_INVALID_FIELD. out_uids may be NULL when
+ * cap is 0.
  */
 struct kg_store_filter_attr {
     const char *name;
