@@ -1,2 +1,209 @@
-/* kg_cli.c - not yet written. */
-typedef int kg_unused_kg_cli;
+/* kg_cli.c - kmipgw serve | init | policy check | version. */
+#include "kg_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kg_audit.h"
+#include "kg_config.h"
+#include "kg_gateway.h"
+#include "kg_p11.h"
+#include "kg_policy.h"
+#include "kg_server.h"
+#include "kg_store.h"
+#include "kg_tls.h"
+
+#define KG_VERSION "0.1.0"
+
+static const char kg_usage[] =
+    "usage: kmipgw serve --config FILE     run the KMIP gateway in the foreground\n"
+    "       kmipgw init --config FILE      create the master wrapping key and the store (idempotent)\n"
+    "       kmipgw policy check FILE       check a policy file; every error as file:line:column\n"
+    "       kmipgw version\n";
+
+static void kg_cli_error(const char *what)
+{
+    const char *text = kg_error_text();
+
+    fprintf(stderr, "kmipgw: %s: %s\n", what, text[0] ? text : kg_error_name(kg_errno()));
+}
+
+static void kg_cli_print_policy_errors(const char *path, const struct kg_policy_errors *errors)
+{
+    for (size_t i = 0; i < errors->count; i++) {
+        fprintf(stderr, "%s:%u:%u: %s\n", path, errors->items[i].line, errors->items[i].column,
+                errors->items[i].message);
+    }
+    if (errors->overflow > 0) {
+        fprintf(stderr, "%s: %zu more errors not shown\n", path, errors->overflow);
+    }
+}
+
+/* Load config, PIN and token; the PIN is wiped as soon as login is done. */
+static int kg_cli_open_hsm(const char *config_path, bool require_mwk, struct kg_config **cfg, struct kg_p11 **p11)
+{
+    struct kg_secret *pin = NULL;
+    struct kg_p11_config pc;
+    kg_result rc;
+
+    if (kg_failed(kg_config_load(config_path, cfg))) {
+        kg_cli_error("configuration");
+        return 1;
+    }
+    if (kg_failed(kg_secret_read_pin((*cfg)->hsm_pin_file, (*cfg)->hsm_pin_env, &pin))) {
+        kg_cli_error("HSM PIN");
+        return 1;
+    }
+    pc = (struct kg_p11_config){
+        .module_path = (*cfg)->hsm_module,
+        .token_label = (*cfg)->hsm_token_label,
+        .mwk_label = (*cfg)->hsm_mwk_label,
+        .max_sessions = (*cfg)->hsm_sessions,
+    };
+    rc = kg_p11_open(&pc, pin, require_mwk, p11);
+    kg_secret_free(pin);
+    if (kg_failed(rc)) {
+        kg_cli_error("HSM");
+        return 1;
+    }
+    return 0;
+}
+
+static int kg_cli_init(const char *config_path)
+{
+    struct kg_config *cfg = NULL;
+    struct kg_p11 *p11 = NULL;
+    struct kg_store *store = NULL;
+    bool created = false;
+    int status = 1;
+
+    if (kg_cli_open_hsm(config_path, false, &cfg, &p11) != 0) {
+        goto out;
+    }
+    if (kg_failed(kg_p11_init_mwk(p11, &created))) {
+        kg_cli_error("creating the master wrapping key");
+        goto out;
+    }
+    printf("master wrapping key '%s' on token '%s': %s\n", cfg->hsm_mwk_label, cfg->hsm_token_label,
+           created ? "created" : "already present");
+    if (kg_failed(kg_store_open(cfg->store_path, &store))) {
+        kg_cli_error("store");
+        goto out;
+    }
+    printf("store %s: ready\n", cfg->store_path);
+    status = 0;
+out:
+    kg_store_close(store);
+    kg_p11_close(p11);
+    kg_config_free(cfg);
+    return status;
+}
+
+static int kg_cli_serve(const char *config_path)
+{
+    struct kg_config *cfg = NULL;
+    struct kg_p11 *p11 = NULL;
+    struct kg_store *store = NULL;
+    struct kg_audit *audit = NULL;
+    struct kg_policy *policy = NULL;
+    struct kg_policy_errors errors;
+    struct kg_gateway gw;
+    SSL_CTX *ssl_ctx = NULL;
+    int status = 1;
+
+    /* No core dumps and no ptrace: key bytes pass through this process. */
+    kg_secret_process_harden();
+    memset(&gw, 0, sizeof(gw));
+    if (kg_cli_open_hsm(config_path, true, &cfg, &p11) != 0) {
+        goto out;
+    }
+    if (kg_policy_load_file(cfg->policy_path, &policy, &errors) != 0) {
+        kg_cli_print_policy_errors(cfg->policy_path, &errors);
+        fprintf(stderr, "kmipgw: policy %s has errors; not starting\n", cfg->policy_path);
+        goto out;
+    }
+    /* Open once here so a schema migration runs before any worker starts. */
+    if (kg_failed(kg_store_open(cfg->store_path, &store))) {
+        kg_cli_error("store");
+        goto out;
+    }
+    if (kg_failed(kg_audit_open(cfg->audit_path, &audit))) {
+        kg_cli_error("audit log");
+        goto out;
+    }
+    if (kg_failed(kg_tls_ctx_new(cfg, &ssl_ctx))) {
+        kg_cli_error("TLS");
+        goto out;
+    }
+    gw.config = cfg;
+    gw.p11 = p11;
+    gw.audit = audit;
+    gw.limits = (struct kg_ttlv_limits){
+        .max_message_len = cfg->max_message_bytes,
+        .max_depth = cfg->max_depth,
+        .max_items = cfg->max_items,
+    };
+    gw.policy = policy;
+    policy = NULL;
+    pthread_rwlock_init(&gw.policy_lock, NULL);
+    if (kg_failed(kg_server_run(cfg, &gw, ssl_ctx))) {
+        kg_cli_error("server");
+    } else {
+        status = 0;
+    }
+    pthread_rwlock_destroy(&gw.policy_lock);
+out:
+    kg_policy_free(gw.policy);
+    kg_policy_free(policy);
+    SSL_CTX_free(ssl_ctx);
+    kg_audit_close(audit);
+    kg_store_close(store);
+    kg_p11_close(p11);
+    kg_config_free(cfg);
+    return status;
+}
+
+static int kg_cli_policy_check(const char *path)
+{
+    struct kg_policy *policy = NULL;
+    struct kg_policy_errors errors;
+
+    if (kg_policy_load_file(path, &policy, &errors) != 0) {
+        kg_cli_print_policy_errors(path, &errors);
+        return 1;
+    }
+    printf("%s: ok, %zu group%s\n", path, policy->group_count, policy->group_count == 1 ? "" : "s");
+    for (size_t i = 0; i < policy->group_count; i++) {
+        const struct kg_policy_group *g = &policy->groups[i];
+        printf("  %s (OU=%s): export %s, scope %s\n", g->name, g->ou, kg_policy_export_text(g->export_mode),
+               g->scope == KG_SCOPE_ALL ? "all" : "own");
+    }
+    kg_policy_free(policy);
+    return 0;
+}
+
+int kg_cli_main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[2], "--config") == 0) {
+        if (strcmp(argv[1], "serve") == 0) {
+            return kg_cli_serve(argv[3]);
+        }
+        if (strcmp(argv[1], "init") == 0) {
+            return kg_cli_init(argv[3]);
+        }
+    }
+    if (argc == 4 && strcmp(argv[1], "policy") == 0 && strcmp(argv[2], "check") == 0) {
+        return kg_cli_policy_check(argv[3]);
+    }
+    if (argc == 2 && (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)) {
+        printf("kmipgw %s\n", KG_VERSION);
+        return 0;
+    }
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
+        fputs(kg_usage, stdout);
+        return 0;
+    }
+    fputs(kg_usage, stderr);
+    return 2;
+}

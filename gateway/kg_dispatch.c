@@ -1,2 +1,263 @@
-/* kg_dispatch.c - not yet written. */
-typedef int kg_unused_kg_dispatch;
+/*
+ * kg_dispatch.c - the operation table and the per-message pipeline:
+ * decode, then for each batch item: look up, resolve the target object,
+ * decide by policy, execute, audit; then frame the response.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "kg_gateway.h"
+#include "kg_kmip.h"
+#include "kg_ops.h"
+
+static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
+    [KG_OP_DISCOVER_VERSIONS] = { "Discover Versions", kg_op_discover_versions, false, false },
+    [KG_OP_QUERY] = { "Query", kg_op_query, false, false },
+    [KG_OP_CREATE] = { "Create", kg_op_create, false, false },
+    [KG_OP_REGISTER] = { "Register", kg_op_register, false, false },
+    [KG_OP_GET] = { "Get", kg_op_get, true, true },
+    [KG_OP_GET_ATTRIBUTES] = { "Get Attributes", kg_op_get_attributes, true, false },
+    [KG_OP_GET_ATTRIBUTE_LIST] = { "Get Attribute List", kg_op_get_attribute_list, true, false },
+    [KG_OP_ADD_ATTRIBUTE] = { "Add Attribute", kg_op_add_attribute, true, false },
+    [KG_OP_MODIFY_ATTRIBUTE] = { "Modify Attribute", kg_op_modify_attribute, true, false },
+    [KG_OP_DELETE_ATTRIBUTE] = { "Delete Attribute", kg_op_delete_attribute, true, false },
+    [KG_OP_ACTIVATE] = { "Activate", kg_op_activate, true, false },
+    [KG_OP_REVOKE] = { "Revoke", kg_op_revoke, true, false },
+    [KG_OP_DESTROY] = { "Destroy", kg_op_destroy, true, false },
+    [KG_OP_LOCATE] = { "Locate", kg_op_locate, false, false },
+};
+
+const struct kg_op *kg_ops_lookup(uint32_t operation)
+{
+    if (operation > KG_OP_MAX || kg_ops[operation].execute == NULL) {
+        return NULL;
+    }
+    return &kg_ops[operation];
+}
+
+/*
+ * Find the UID an object-targeting item names: its payload's leading Unique
+ * Identifier, or else the ID Placeholder left by the previous item (KMIP 1.4
+ * section 6.x). The payload reader is not advanced.
+ */
+static kg_result kg_dispatch_target_uid(const struct kg_ttlv_reader *payload, const struct kg_op_ctx *ctx,
+                                        char out[KG_UID_LEN + 1])
+{
+    struct kg_ttlv_reader peek = *payload;
+    struct kg_ttlv_item it;
+    const char *uid;
+    uint32_t len;
+    bool present = false;
+
+    KG_GUARD(kg_ttlv_read_optional(&peek, KG_TAG_UNIQUE_IDENTIFIER, KG_TTLV_TEXT_STRING, &it, &present));
+    if (!present) {
+        KG_ENSURE(ctx->id_placeholder[0] != '\0', KG_ERR_MISSING_FIELD);
+        memcpy(out, ctx->id_placeholder, KG_UID_LEN + 1);
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_ttlv_get_text(&it, &uid, &len));
+    /* Our UIDs are all KG_UID_LEN long: anything else cannot exist. */
+    KG_ENSURE(len == KG_UID_LEN, KG_ERR_NOT_FOUND);
+    memcpy(out, uid, len);
+    out[len] = '\0';
+    return KG_RESULT_OK;
+}
+
+static enum kg_policy_verdict kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op *op,
+                                                    uint32_t operation, struct kg_ttlv_reader *payload,
+                                                    kg_result *rc)
+{
+    struct kg_policy_decision d;
+    char uid[KG_UID_LEN + 1];
+
+    *rc = KG_RESULT_OK;
+    /* Identity first: an unknown OU learns nothing about any object. */
+    d = kg_policy_decide(ctx->gw->policy, ctx->identity, operation, NULL);
+    if (d.verdict != KG_POLICY_ALLOW) {
+        kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
+        kg_error_detail("%s", kg_policy_verdict_text(d.verdict));
+        *rc = KG_RESULT_ERROR;
+        return d.verdict;
+    }
+    ctx->group = d.group;
+    if (!op->targets_object) {
+        return d.verdict;
+    }
+    if (kg_failed(*rc = kg_dispatch_target_uid(payload, ctx, uid))) {
+        return d.verdict;
+    }
+    memcpy(ctx->audit_uid, uid, sizeof(uid));
+    if (kg_failed(*rc = kg_store_get_object(ctx->store, uid, &ctx->object))) {
+        return d.verdict;
+    }
+    d = kg_policy_decide(ctx->gw->policy, ctx->identity, operation, ctx->object.owner_group);
+    if (d.verdict == KG_POLICY_DENY_SCOPE) {
+        /* Out of scope is indistinguishable from absent. */
+        kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__);
+        *rc = KG_RESULT_ERROR;
+    } else if (d.verdict != KG_POLICY_ALLOW) {
+        kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
+        *rc = KG_RESULT_ERROR;
+    }
+    ctx->has_object = kg_ok(*rc);
+    return d.verdict;
+}
+
+static kg_result kg_dispatch_run(struct kg_op_ctx *ctx, const struct kg_op *op, const struct kg_request_item *item,
+                                 struct kg_ttlv_reader *payload, struct kg_ttlv_writer *w)
+{
+    KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_BATCH_ITEM));
+    KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_OPERATION, item->operation));
+    if (item->has_batch_id) {
+        KG_GUARD(kg_ttlv_write_bytes(w, KG_TAG_UNIQUE_BATCH_ITEM_ID, item->batch_id, item->batch_id_len));
+    }
+    KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_RESULT_STATUS, KG_STATUS_SUCCESS));
+    KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_RESPONSE_PAYLOAD));
+    KG_GUARD(op->execute(ctx, payload, w));
+    KG_GUARD(kg_ttlv_end_struct(w));
+    KG_GUARD(kg_ttlv_end_struct(w));
+    return KG_RESULT_OK;
+}
+
+/* Process one batch item into `w`; returns whether it succeeded. */
+static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item *item, struct kg_ttlv_writer *w)
+{
+    const struct kg_op *op = kg_ops_lookup(item->operation);
+    struct kg_ttlv_reader payload;
+    struct kg_item_result res = { 0 };
+    enum kg_policy_verdict verdict = KG_POLICY_DENY_OPERATION;
+    uint32_t mark = w->len, depth = w->depth;
+    char opname[48];
+    kg_result rc;
+
+    ctx->has_object = false;
+    ctx->group = NULL;
+    ctx->audit_uid[0] = '\0';
+    ctx->audit_note = NULL;
+    kg_error_clear();
+
+    if (op == NULL) {
+        kg_error_set(KG_ERR_UNSUPPORTED_OP, __FILE__, __LINE__);
+        kg_error_detail("operation 0x%02X is not supported", (unsigned)item->operation);
+        rc = KG_RESULT_ERROR;
+    } else if (kg_failed(rc = kg_msg_payload_reader(ctx->request, item, &payload))) {
+        /* rc says why */
+    } else {
+        verdict = kg_dispatch_authorize(ctx, op, item->operation, &payload, &rc);
+        if (kg_ok(rc)) {
+            rc = kg_dispatch_run(ctx, op, item, &payload, w);
+        }
+    }
+    if (kg_ok(rc) && ctx->request->max_response_size != 0 &&
+        w->len - mark > ctx->request->max_response_size) {
+        kg_error_set(KG_ERR_WRITER_FULL, __FILE__, __LINE__);
+        kg_error_detail("response exceeds the Maximum Response Size of %u bytes",
+                        ctx->request->max_response_size);
+        rc = KG_RESULT_ERROR;
+    }
+    if (kg_failed(rc)) {
+        if (kg_error_category_of(kg_errno()) == KG_ERR_T_INTERNAL) {
+            kg_log("error", "%s failed: %s at %s: %s", op ? op->name : "operation", kg_error_name(kg_errno()),
+                   kg_error_debug(), kg_error_text());
+        }
+        kg_ttlv_writer_rewind(w, mark, depth);
+        kg_msg_result_from_error(ctx->version, &res);
+        if (kg_failed(kg_msg_write_failed_item(w, item->operation, item->has_batch_id ? item->batch_id : NULL,
+                                               item->batch_id_len, &res))) {
+            kg_ttlv_writer_rewind(w, mark, depth);
+        }
+    }
+
+    if (op != NULL) {
+        snprintf(opname, sizeof(opname), "%s", op->name);
+    } else {
+        snprintf(opname, sizeof(opname), "unknown(0x%02X)", (unsigned)item->operation);
+    }
+    struct kg_audit_record rec = {
+        .time = ctx->now,
+        .identity = ctx->identity,
+        .group = ctx->group ? ctx->group->name : NULL,
+        .operation = opname,
+        .uid = ctx->audit_uid,
+        .decision = kg_policy_verdict_text(op == NULL ? KG_POLICY_DENY_OPERATION : verdict),
+        .status = kg_ok(rc) ? KG_STATUS_SUCCESS : KG_STATUS_FAILED,
+        .reason = kg_ok(rc) ? 0 : res.reason,
+        .note = ctx->audit_note,
+    };
+    kg_audit_write(ctx->gw->audit, &rec);
+
+    if (kg_ok(rc) && ctx->audit_uid[0] != '\0') {
+        memcpy(ctx->id_placeholder, ctx->audit_uid, sizeof(ctx->id_placeholder));
+    }
+    return kg_ok(rc);
+}
+
+kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, const struct kg_identity *identity,
+                             const uint8_t *in, uint32_t len, struct kg_ttlv_writer *out, bool *close)
+{
+    struct kg_request_partial partial;
+    struct kg_request *req = NULL;
+    struct kg_ttlv_writer items = { 0 };
+    struct kg_op_ctx ctx;
+    uint32_t written = 0;
+    int64_t now = (int64_t)time(NULL);
+    kg_result rc = KG_RESULT_OK;
+
+    *close = false;
+    req = calloc(1, sizeof(*req));
+    KG_ENSURE(req != NULL, KG_ERR_NOMEM);
+
+    if (kg_failed(kg_msg_decode_request(in, len, &gw->limits, gw->config->max_batch_items, req, &partial))) {
+        *close = kg_msg_error_closes(kg_errno());
+        kg_log("warn", "undecodable request from CN=%s: %s (%s)", identity->cn, kg_error_name(kg_errno()),
+               kg_error_text());
+        rc = kg_msg_write_decode_failure(out, &partial, now);
+        goto out;
+    }
+
+    /* The items writer holds key bytes when a Get succeeds: locked memory. */
+    KG_GOTO_GUARD(rc, kg_ttlv_writer_init(&items, out->max, true));
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.gw = gw;
+    ctx.store = store;
+    ctx.identity = identity;
+    ctx.request = req;
+    ctx.version = req->version;
+    ctx.now = now;
+
+    pthread_rwlock_rdlock(&gw->policy_lock);
+    for (uint32_t i = 0; i < req->batch_count; i++) {
+        bool ok = kg_dispatch_item(&ctx, &req->items[i], &items);
+        written++;
+        /* Undo cannot be honoured once an item has committed; it is treated
+         * as Stop, which never leaves work half-reported. */
+        if (!ok && req->batch_error_continuation != KG_BATCH_CONTINUE) {
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&gw->policy_lock);
+
+    rc = kg_msg_write_response(out, req->version, now, written, items.buf, items.len);
+out:
+    kg_ttlv_writer_cleanup(&items);
+    /* The decoded request borrows from `in`; nothing secret lives in it, but
+     * it points at a password, so it is cleared before it is freed. */
+    OPENSSL_cleanse(req, sizeof(*req));
+    free(req);
+    return rc;
+}
+
+void kg_gateway_swap_policy(struct kg_gateway *gw, struct kg_policy *policy)
+{
+    struct kg_policy *old;
+
+    pthread_rwlock_wrlock(&gw->policy_lock);
+    old = gw->policy;
+    gw->policy = policy;
+    pthread_rwlock_unlock(&gw->policy_lock);
+    kg_policy_free(old);
+}

@@ -1,2 +1,278 @@
-/* kg_op_attributes.c - not yet written. */
-typedef int kg_unused_kg_op_attributes;
+/*
+ * kg_op_attributes.c - Get Attributes, Get Attribute List, Add, Modify and
+ * Delete Attribute (KMIP 1.4 sections 4.12 to 4.16).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kg_kmip.h"
+#include "kg_ops.h"
+
+#define KG_MAX_NAMES 64
+
+struct kg_attr_emit {
+    struct kg_ttlv_writer *out;
+    kg_result rc;
+    /* Get Attribute List: the previous name, to list each name once. */
+    char last[KG_ATTR_NAME_MAX + 1];
+    bool names_only;
+};
+
+static bool kg_attr_emit_row(void *p, const struct kg_attr *a)
+{
+    struct kg_attr_emit *e = p;
+
+    if (e->names_only) {
+        if (strcmp(e->last, a->name) == 0) {
+            return true;
+        }
+        memcpy(e->last, a->name, sizeof(e->last));
+        e->rc = kg_ttlv_write_text(e->out, KG_TAG_ATTRIBUTE_NAME, a->name, (uint32_t)strlen(a->name));
+    } else {
+        e->rc = kg_attr_write(e->out, a->name, a->index, a->value, a->value_len);
+    }
+    return kg_ok(e->rc);
+}
+
+static kg_result kg_attr_emit_all(struct kg_op_ctx *ctx, const char *name, struct kg_attr_emit *e)
+{
+    e->rc = KG_RESULT_OK;
+    KG_GUARD(kg_store_each_attr(ctx->store, ctx->object.uid, name, kg_attr_emit_row, e));
+    return e->rc;
+}
+
+kg_result kg_op_get_attributes(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    struct kg_attr_emit e = { .out = out };
+    char name[KG_ATTR_NAME_MAX + 1];
+    struct kg_ttlv_item it;
+    const char *text;
+    uint32_t len, count = 0;
+    bool written;
+
+    KG_GUARD(kg_op_skip_uid(in));
+    KG_GUARD(kg_op_write_uid(ctx, out));
+    while (!kg_ttlv_reader_done(in)) {
+        KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_ATTRIBUTE_NAME, KG_TTLV_TEXT_STRING, &it));
+        KG_GUARD(kg_ttlv_get_text(&it, &text, &len));
+        KG_ENSURE(++count <= KG_MAX_NAMES, KG_ERR_INVALID_FIELD);
+        /* A name we do not know, or one not set on this object, is simply
+         * absent from the answer: vCenter asks for x- names before it sets
+         * them and expects Success with no attribute (VSPHERE.md). */
+        if (len == 0 || len > KG_ATTR_NAME_MAX) {
+            continue;
+        }
+        memcpy(name, text, len);
+        name[len] = '\0';
+        KG_GUARD(kg_attr_write_derived(out, &ctx->object, name, &written));
+        if (!written) {
+            KG_GUARD(kg_attr_emit_all(ctx, name, &e));
+        }
+    }
+    if (count == 0) {
+        for (uint32_t i = 0; i < kg_attr_derived_count; i++) {
+            KG_GUARD(kg_attr_write_derived(out, &ctx->object, kg_attr_derived_names[i], &written));
+        }
+        KG_GUARD(kg_attr_emit_all(ctx, NULL, &e));
+    }
+    return KG_RESULT_OK;
+}
+
+kg_result kg_op_get_attribute_list(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    struct kg_attr_emit e = { .out = out, .names_only = true };
+    struct kg_ttlv_writer scratch;
+    kg_result rc = KG_RESULT_OK;
+    bool written;
+
+    KG_GUARD(kg_op_skip_uid(in));
+    KG_GUARD(kg_ttlv_reader_finish(in));
+    KG_GUARD(kg_op_write_uid(ctx, out));
+    /* List a derived attribute only when the object has it (an object
+     * without a length has no Cryptographic Length): write it to scratch. */
+    KG_GUARD(kg_ttlv_writer_init(&scratch, 1024, false));
+    for (uint32_t i = 0; i < kg_attr_derived_count; i++) {
+        KG_GOTO_GUARD(rc, kg_attr_write_derived(&scratch, &ctx->object, kg_attr_derived_names[i], &written));
+        if (written) {
+            const char *n = kg_attr_derived_names[i];
+            KG_GOTO_GUARD(rc, kg_ttlv_write_text(out, KG_TAG_ATTRIBUTE_NAME, n, (uint32_t)strlen(n)));
+        }
+    }
+    KG_GOTO_GUARD(rc, kg_attr_emit_all(ctx, NULL, &e));
+out:
+    kg_ttlv_writer_cleanup(&scratch);
+    return rc;
+}
+
+/* Find a stored row of (uid, name) whose value equals `value`. */
+struct kg_attr_find {
+    const uint8_t *value;
+    uint32_t len;
+    int32_t index; /* -1: none */
+    struct kg_attr *copy; /* when non-NULL, receives the row at `want` */
+    int32_t want;
+};
+
+static bool kg_attr_find_row(void *p, const struct kg_attr *a)
+{
+    struct kg_attr_find *f = p;
+
+    if (f->copy != NULL) {
+        if (a->index == f->want) {
+            *f->copy = *a;
+            f->index = a->index;
+            return false;
+        }
+        return true;
+    }
+    if (a->value_len == f->len && memcmp(a->value, f->value, f->len) == 0) {
+        f->index = a->index;
+        return false;
+    }
+    return true;
+}
+
+/* Refuse changes the attribute's rules forbid, and changes to destroyed
+ * objects, which only keep their metadata for the record. */
+static kg_result kg_attr_check_change(const struct kg_op_ctx *ctx, const struct kg_attr_in *a, uint32_t flag)
+{
+    if (!(a->def->flags & flag)) {
+        kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_detail("attribute '%s' may not be changed by a client this way", a->name);
+        return KG_RESULT_ERROR;
+    }
+    KG_ENSURE(ctx->object.state != KG_STATE_DESTROYED && ctx->object.state != KG_STATE_DESTROYED_COMPROMISED,
+              KG_ERR_WRONG_STATE);
+    return KG_RESULT_OK;
+}
+
+static kg_result kg_attr_read_one(struct kg_ttlv_reader *in, bool need_value, struct kg_attr_in *a)
+{
+    struct kg_ttlv_item it;
+
+    KG_GUARD(kg_op_skip_uid(in));
+    KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_ATTRIBUTE, KG_TTLV_STRUCTURE, &it));
+    KG_GUARD(kg_attr_read(in, &it, need_value, a));
+    KG_GUARD(kg_ttlv_reader_finish(in));
+    return KG_RESULT_OK;
+}
+
+static kg_result kg_attr_commit_change(struct kg_op_ctx *ctx, kg_result rc)
+{
+    if (kg_ok(rc)) {
+        rc = kg_attr_store_date(ctx->store, ctx->object.uid, "Last Change Date", ctx->now);
+    }
+    if (kg_ok(rc)) {
+        /* Durability: the response waits for this commit. */
+        rc = kg_store_commit(ctx->store);
+    }
+    if (kg_failed(rc)) {
+        kg_store_rollback(ctx->store);
+    }
+    return rc;
+}
+
+kg_result kg_op_add_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    struct kg_attr_in a;
+    struct kg_attr_find f = { .index = -1 };
+    uint32_t count = 0;
+    int32_t index = 0;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_GUARD(kg_attr_read_one(in, true, &a));
+    KG_GUARD(kg_attr_check_change(ctx, &a, KG_ATTR_CLIENT_ADD));
+    KG_GUARD(kg_store_begin(ctx->store));
+    f.value = a.value.raw;
+    f.len = a.value.raw_len;
+    KG_GOTO_GUARD(rc, kg_store_each_attr(ctx->store, ctx->object.uid, a.name, kg_attr_find_row, &f));
+    if (f.index >= 0) {
+        /* The same value again: vCenter re-adds its x- tags and must not
+         * fail (VSPHERE.md), and a second identical instance would only
+         * confuse Locate. Answer with the instance that exists. */
+        index = f.index;
+        kg_store_rollback(ctx->store);
+    } else {
+        KG_GOTO_GUARD(rc, kg_store_count_attr(ctx->store, ctx->object.uid, a.name, &count));
+        if (count > 0 && !(a.def->flags & KG_ATTR_MULTI)) {
+            kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
+            kg_error_detail("attribute '%s' is single-valued and already set", a.name);
+            rc = KG_RESULT_ERROR;
+            goto out;
+        }
+        KG_GOTO_GUARD(rc, kg_store_add_attr(ctx->store, ctx->object.uid, a.name, a.value.raw, a.value.raw_len,
+                                            &index));
+        KG_GOTO_GUARD(rc, kg_attr_commit_change(ctx, rc));
+    }
+    KG_GUARD(kg_op_write_uid(ctx, out));
+    KG_GUARD(kg_attr_write(out, a.name, index, a.value.raw, a.value.raw_len));
+    return KG_RESULT_OK;
+out:
+    kg_store_rollback(ctx->store);
+    return rc;
+}
+
+kg_result kg_op_modify_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    struct kg_attr_in a;
+    int32_t index;
+    kg_result rc;
+
+    KG_GUARD(kg_attr_read_one(in, true, &a));
+    KG_GUARD(kg_attr_check_change(ctx, &a, KG_ATTR_CLIENT_MODIFY));
+    index = a.has_index ? a.index : 0;
+    KG_GUARD(kg_store_begin(ctx->store));
+    rc = kg_store_set_attr(ctx->store, ctx->object.uid, a.name, index, a.value.raw, a.value.raw_len);
+    KG_GUARD(kg_attr_commit_change(ctx, rc));
+    KG_GUARD(kg_op_write_uid(ctx, out));
+    KG_GUARD(kg_attr_write(out, a.name, index, a.value.raw, a.value.raw_len));
+    return KG_RESULT_OK;
+}
+
+kg_result kg_op_delete_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    struct kg_attr_in a;
+    struct kg_attr *old = NULL;
+    struct kg_attr_find f = { .index = -1 };
+    struct kg_ttlv_item it;
+    kg_result rc = KG_RESULT_OK;
+    bool present = false;
+
+    /* 1.x form: Unique Identifier, Attribute Name, Attribute Index. */
+    KG_GUARD(kg_op_skip_uid(in));
+    KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_ATTRIBUTE_NAME, KG_TTLV_TEXT_STRING, &it));
+    memset(&a, 0, sizeof(a));
+    {
+        const char *text;
+        uint32_t len;
+        KG_GUARD(kg_ttlv_get_text(&it, &text, &len));
+        KG_ENSURE(len > 0 && len <= KG_ATTR_NAME_MAX, KG_ERR_BAD_ATTRIBUTE);
+        memcpy(a.name, text, len);
+        a.def = kg_attr_lookup(text, len);
+        KG_ENSURE(a.def != NULL, KG_ERR_BAD_ATTRIBUTE);
+    }
+    KG_GUARD(kg_ttlv_read_optional(in, KG_TAG_ATTRIBUTE_INDEX, KG_TTLV_INTEGER, &it, &present));
+    if (present) {
+        KG_GUARD(kg_ttlv_get_int(&it, &a.index));
+    }
+    KG_GUARD(kg_ttlv_reader_finish(in));
+    KG_GUARD(kg_attr_check_change(ctx, &a, KG_ATTR_CLIENT_DELETE));
+
+    old = calloc(1, sizeof(*old));
+    KG_ENSURE(old != NULL, KG_ERR_NOMEM);
+    f.copy = old;
+    f.want = a.index;
+    KG_GOTO_GUARD(rc, kg_store_begin(ctx->store));
+    KG_GOTO_GUARD(rc, kg_store_each_attr(ctx->store, ctx->object.uid, a.name, kg_attr_find_row, &f));
+    KG_GOTO_ENSURE(rc, f.index >= 0, KG_ERR_ATTRIBUTE_NOT_FOUND);
+    rc = kg_store_delete_attr(ctx->store, ctx->object.uid, a.name, a.index);
+    KG_GOTO_GUARD(rc, kg_attr_commit_change(ctx, rc));
+    KG_GOTO_GUARD(rc, kg_op_write_uid(ctx, out));
+    KG_GOTO_GUARD(rc, kg_attr_write(out, old->name, old->index, old->value, old->value_len));
+out:
+    if (kg_failed(rc)) {
+        kg_store_rollback(ctx->store);
+    }
+    free(old);
+    return rc;
+}

@@ -1,2 +1,128 @@
-/* kg_op_lifecycle.c - not yet written. */
-typedef int kg_unused_kg_op_lifecycle;
+/*
+ * kg_op_lifecycle.c - Activate, Revoke and Destroy (KMIP 1.4 sections 4.19,
+ * 4.20, 4.21) and the state machine of section 3.22.
+ */
+#include <string.h>
+
+#include "kg_attr.h"
+#include "kg_kmip.h"
+#include "kg_ops.h"
+
+/* Move ctx->object to `state`, record the dates, commit durably. */
+static kg_result kg_lifecycle_commit(struct kg_op_ctx *ctx, uint32_t state, const char *date_name,
+                                     bool erase_blob)
+{
+    const char *uid = ctx->object.uid;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_GUARD(kg_store_begin(ctx->store));
+    KG_GOTO_GUARD(rc, kg_store_set_state(ctx->store, uid, state));
+    if (date_name != NULL) {
+        KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, uid, date_name, ctx->now));
+    }
+    if (erase_blob) {
+        KG_GOTO_GUARD(rc, kg_store_erase_blob(ctx->store, uid));
+    }
+    KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, uid, "Last Change Date", ctx->now));
+    KG_GOTO_GUARD(rc, kg_store_commit(ctx->store));
+    ctx->object.state = state;
+out:
+    if (kg_failed(rc)) {
+        kg_store_rollback(ctx->store);
+    }
+    return rc;
+}
+
+kg_result kg_op_activate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    KG_GUARD(kg_op_skip_uid(in));
+    KG_GUARD(kg_ttlv_reader_finish(in));
+    if (ctx->object.state != KG_STATE_PRE_ACTIVE) {
+        kg_error_set(KG_ERR_WRONG_STATE, __FILE__, __LINE__);
+        kg_error_detail("only a Pre-Active object can be activated");
+        return KG_RESULT_ERROR;
+    }
+    KG_GUARD(kg_lifecycle_commit(ctx, KG_STATE_ACTIVE, "Activation Date", false));
+    KG_GUARD(kg_op_write_uid(ctx, out));
+    return KG_RESULT_OK;
+}
+
+kg_result kg_op_revoke(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    struct kg_ttlv_item reason, code_item, it;
+    struct kg_ttlv_reader r;
+    struct kg_ttlv_writer value;
+    uint32_t code, state = ctx->object.state, next;
+    int64_t occurred = ctx->now;
+    bool present = false;
+    int32_t index;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_GUARD(kg_op_skip_uid(in));
+    KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_REVOCATION_REASON, KG_TTLV_STRUCTURE, &reason));
+    KG_GUARD(kg_ttlv_child(in, &reason, &r));
+    KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_REVOCATION_REASON_CODE, KG_TTLV_ENUMERATION, &code_item));
+    KG_GUARD(kg_ttlv_get_enum(&code_item, &code));
+    KG_GUARD(kg_ttlv_read_optional(&r, KG_TAG_REVOCATION_MESSAGE, KG_TTLV_TEXT_STRING, &it, &present));
+    KG_GUARD(kg_ttlv_reader_finish(&r));
+    KG_GUARD(kg_ttlv_read_optional(in, KG_TAG_COMPROMISE_OCCURRENCE_DATE, KG_TTLV_DATE_TIME, &it, &present));
+    if (present) {
+        KG_GUARD(kg_ttlv_get_datetime(&it, &occurred));
+    }
+    KG_GUARD(kg_ttlv_reader_finish(in));
+
+    if (code == KG_REVOKE_KEY_COMPROMISE || code == KG_REVOKE_CA_COMPROMISE) {
+        KG_ENSURE(state != KG_STATE_DESTROYED_COMPROMISED && state != KG_STATE_COMPROMISED, KG_ERR_WRONG_STATE);
+        next = state == KG_STATE_DESTROYED ? KG_STATE_DESTROYED_COMPROMISED : KG_STATE_COMPROMISED;
+    } else {
+        /* Any other reason deactivates an Active key (section 4.20). */
+        KG_ENSURE(state == KG_STATE_ACTIVE, KG_ERR_WRONG_STATE);
+        next = KG_STATE_DEACTIVATED;
+    }
+
+    KG_GUARD(kg_ttlv_writer_init(&value, 1024, false));
+    KG_GOTO_GUARD(rc, kg_ttlv_write_item_as(&value, KG_TAG_ATTRIBUTE_VALUE, &reason));
+    KG_GOTO_GUARD(rc, kg_store_begin(ctx->store));
+    KG_GOTO_GUARD(rc, kg_store_delete_attr_all(ctx->store, ctx->object.uid, "Revocation Reason"));
+    KG_GOTO_GUARD(rc, kg_store_add_attr(ctx->store, ctx->object.uid, "Revocation Reason", value.buf, value.len,
+                                        &index));
+    if (next == KG_STATE_DEACTIVATED) {
+        KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, ctx->object.uid, "Deactivation Date", ctx->now));
+    } else {
+        KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, ctx->object.uid, "Compromise Occurrence Date", occurred));
+        KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, ctx->object.uid, "Compromise Date", ctx->now));
+    }
+    KG_GOTO_GUARD(rc, kg_store_set_state(ctx->store, ctx->object.uid, next));
+    KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, ctx->object.uid, "Last Change Date", ctx->now));
+    KG_GOTO_GUARD(rc, kg_store_commit(ctx->store));
+    KG_GOTO_GUARD(rc, kg_op_write_uid(ctx, out));
+out:
+    if (kg_failed(rc)) {
+        kg_store_rollback(ctx->store);
+    }
+    kg_ttlv_writer_cleanup(&value);
+    return rc;
+}
+
+kg_result kg_op_destroy(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    uint32_t state = ctx->object.state;
+
+    KG_GUARD(kg_op_skip_uid(in));
+    KG_GUARD(kg_ttlv_reader_finish(in));
+    if (state == KG_STATE_ACTIVE) {
+        /* An Active key protects data in use: revoke it first (3.22). */
+        kg_error_set(KG_ERR_WRONG_STATE, __FILE__, __LINE__);
+        kg_error_detail("an Active object must be revoked before it is destroyed");
+        return KG_RESULT_ERROR;
+    }
+    KG_ENSURE(state != KG_STATE_DESTROYED && state != KG_STATE_DESTROYED_COMPROMISED, KG_ERR_NOT_FOUND);
+    /* The wrapped blob is the only copy of the key outside the HSM's master
+     * key: erasing it in the same transaction as the state change destroys
+     * the key for good. */
+    KG_GUARD(kg_lifecycle_commit(ctx,
+                                 state == KG_STATE_COMPROMISED ? KG_STATE_DESTROYED_COMPROMISED : KG_STATE_DESTROYED,
+                                 "Destroy Date", true));
+    KG_GUARD(kg_op_write_uid(ctx, out));
+    return KG_RESULT_OK;
+}

@@ -1,0 +1,44 @@
+/*
+ * kg_gateway.h - the state one running gateway shares between workers, and
+ * the per-message entry point.
+ */
+#ifndef KG_GATEWAY_H
+#define KG_GATEWAY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "kg_audit.h"
+#include "kg_config.h"
+#include "kg_p11.h"
+#include "kg_policy.h"
+#include "kg_result.h"
+#include "kg_store.h"
+#include "kg_ttlv.h"
+
+struct kg_gateway {
+    const struct kg_config *config; /* borrowed */
+    struct kg_p11 *p11;             /* borrowed */
+    struct kg_audit *audit;         /* borrowed */
+    struct kg_ttlv_limits limits;
+    /* The policy is swapped whole on SIGHUP; a request holds the read lock
+     * from its decision to its response, so a group pointer never dangles. */
+    pthread_rwlock_t policy_lock;
+    struct kg_policy *policy;       /* owned */
+};
+
+/*
+ * Process one complete request message `in[0..len)` from `identity` and
+ * write the whole response message into `out` (a writer the caller owns,
+ * locked memory since a Get answer carries key bytes). *close is set when
+ * the connection must be closed after sending (framing lost or a cap hit).
+ * When nothing can be answered at all, returns an error and writes nothing.
+ */
+kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, const struct kg_identity *identity,
+                             const uint8_t *in, uint32_t len, struct kg_ttlv_writer *out,
+                             bool *close) KG_WARN_UNUSED;
+
+/* Replace the policy (takes ownership of `policy`; frees the old one). */
+void kg_gateway_swap_policy(struct kg_gateway *gw, struct kg_policy *policy);
+
+#endif

@@ -1,0 +1,38 @@
+/* kg_op_util.c - small pieces shared by the operation handlers. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "kg_kmip.h"
+#include "kg_ops.h"
+
+kg_result kg_op_skip_uid(struct kg_ttlv_reader *in)
+{
+    struct kg_ttlv_item it;
+    bool present;
+
+    KG_GUARD(kg_ttlv_read_optional(in, KG_TAG_UNIQUE_IDENTIFIER, KG_TTLV_TEXT_STRING, &it, &present));
+    return KG_RESULT_OK;
+}
+
+kg_result kg_op_write_uid(struct kg_op_ctx *ctx, struct kg_ttlv_writer *out)
+{
+    KG_GUARD(kg_ttlv_write_text(out, KG_TAG_UNIQUE_IDENTIFIER, ctx->object.uid, (uint32_t)strlen(ctx->object.uid)));
+    return KG_RESULT_OK;
+}
+
+kg_result kg_op_new_uid(char out[KG_UID_LEN + 1])
+{
+    uint8_t b[16];
+
+    /* UIDs are random, never sequential (DESIGN.md): a UID reveals nothing
+     * about how many keys exist or when they were made. */
+    KG_ENSURE(RAND_bytes(b, sizeof(b)) == 1, KG_ERR_RANDOM);
+    b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
+    snprintf(out, KG_UID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    return KG_RESULT_OK;
+}

@@ -1,0 +1,40 @@
+/*
+ * kg_tls.h - the server's TLS context and the identity of a client.
+ *
+ * TLS 1.2 and 1.3 only; a client certificate is required and verified
+ * against the configured client CA bundle. The clientAuth EKU is not
+ * insisted on: vCenter's certificate often lacks it (VSPHERE.md).
+ */
+#ifndef KG_TLS_H
+#define KG_TLS_H
+
+#include <openssl/ssl.h>
+
+#include "kg_config.h"
+#include "kg_policy.h"
+#include "kg_result.h"
+
+#define KG_TLS_MAX_OUS 8
+
+/* Everything policy and audit need, copied out of the peer certificate once
+ * per connection. `id` points into the arrays of this struct. */
+struct kg_tls_identity {
+    char cn[256];
+    char ou_text[KG_TLS_MAX_OUS][128];
+    const char *ous[KG_TLS_MAX_OUS];
+    char serial[96];      /* hex */
+    char fingerprint[65]; /* SHA-256, hex */
+    struct kg_identity id;
+};
+
+/* Build the server context from the config. Caller owns *out (SSL_CTX_free). */
+kg_result kg_tls_ctx_new(const struct kg_config *cfg, SSL_CTX **out) KG_WARN_UNUSED;
+
+/*
+ * Fill `out` from the verified peer certificate of `ssl`. Fails when there is
+ * none, or when its subject has an over-long or NUL-containing CN/OU or more
+ * than KG_TLS_MAX_OUS OUs (such a certificate gets no identity at all).
+ */
+kg_result kg_tls_identity_from(SSL *ssl, struct kg_tls_identity *out) KG_WARN_UNUSED;
+
+#endif
