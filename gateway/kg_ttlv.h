@@ -76,6 +76,12 @@ struct kg_ttlv_item {
 };
 
 /*
+ * Set `budget` to `limits` (kg_ttlv_default_limits when NULL) with no items
+ * read. The budget is caller storage and owns nothing.
+ */
+void kg_ttlv_budget_init(struct kg_ttlv_budget *budget, const struct kg_ttlv_limits *limits);
+
+/*
  * Start reading `len` bytes at `data` with `budget` (caller-owned, items_read
  * reset to 0 by this call). Fails with KG_ERR_TTLV_TOO_LONG if len exceeds
  * budget->limits.max_message_len.
@@ -94,11 +100,13 @@ kg_result kg_ttlv_reader_validate(const struct kg_ttlv_reader *r) KG_WARN_UNUSED
 
 /*
  * Read the next item: header, value and padding. Checks: 8 header bytes
- * present; tag in 0x420000..0x54FFFF (standard or extension range); type
- * known; fixed-length types have their fixed length; Boolean is 0 or 1; the
- * value and its padding to 8 bytes fit in what remains; padding bytes are
- * zero; item budget not exhausted. A Structure's value is not parsed here:
- * use kg_ttlv_child.
+ * present; tag's first byte 0x42 (standard) or 0x54 (extension), else
+ * KG_ERR_TTLV_BAD_TAG; type known; fixed-length types have their fixed length
+ * and Structure / Big Integer lengths are multiples of 8 (KMIP 1.4 Table
+ * 287), else KG_ERR_TTLV_BAD_LENGTH; Boolean is 0 or 1; the value and its
+ * padding to 8 bytes fit in what remains; padding bytes are zero; item
+ * budget not exhausted. A Structure's value is not parsed here: use
+ * kg_ttlv_child. On failure nothing is consumed and *out is zeroed.
  */
 kg_result kg_ttlv_read(struct kg_ttlv_reader *r, struct kg_ttlv_item *out) KG_WARN_UNUSED;
 
@@ -128,22 +136,40 @@ kg_result kg_ttlv_child(const struct kg_ttlv_reader *parent, const struct kg_ttl
  * Walk every item of a complete message recursively, validating everything
  * kg_ttlv_read checks at every level. Used to reject a malformed message
  * before any of it is interpreted.
+ * On success the reader is consumed and the budget's items_read is put back
+ * to its value on entry (max_items was enforced during the walk), so the
+ * same bytes can then be decoded with a fresh reader on the same budget.
+ * On failure the reader is left part-way and must not be used further.
  */
 kg_result kg_ttlv_validate_tree(struct kg_ttlv_reader *r) KG_WARN_UNUSED;
 
-/* Value accessors: check the item's type and decode big-endian. */
+/*
+ * Value accessors: check the item's type and decode big-endian. A wrong type
+ * fails with KG_ERR_TTLV_BAD_TYPE, a length that breaks the type's rule with
+ * KG_ERR_TTLV_BAD_LENGTH; *out is written only on success.
+ */
 kg_result kg_ttlv_get_int(const struct kg_ttlv_item *it, int32_t *out) KG_WARN_UNUSED;
 kg_result kg_ttlv_get_long(const struct kg_ttlv_item *it, int64_t *out) KG_WARN_UNUSED;
 kg_result kg_ttlv_get_enum(const struct kg_ttlv_item *it, uint32_t *out) KG_WARN_UNUSED;
 kg_result kg_ttlv_get_bool(const struct kg_ttlv_item *it, bool *out) KG_WARN_UNUSED;
 kg_result kg_ttlv_get_datetime(const struct kg_ttlv_item *it, int64_t *out) KG_WARN_UNUSED;
+/* Date-Time Extended (KMIP 2.x, microseconds since the Epoch). */
+kg_result kg_ttlv_get_datetime_ext(const struct kg_ttlv_item *it, int64_t *out) KG_WARN_UNUSED;
 kg_result kg_ttlv_get_interval(const struct kg_ttlv_item *it, uint32_t *out) KG_WARN_UNUSED;
-/* Text: borrowed pointer, not NUL-terminated. Fails on embedded NUL. */
+/* Text: borrowed pointer, not NUL-terminated. Fails on embedded NUL
+ * (KG_ERR_TTLV_BAD_VALUE). *out is NULL and *out_len 0 on failure. */
 kg_result kg_ttlv_get_text(const struct kg_ttlv_item *it, const char **out, uint32_t *out_len) KG_WARN_UNUSED;
 /* Byte string or Big Integer bytes: borrowed pointer. */
 kg_result kg_ttlv_get_bytes(const struct kg_ttlv_item *it, const uint8_t **out, uint32_t *out_len) KG_WARN_UNUSED;
 
-/* Length of a whole message from its first 8 bytes (the outer header). */
+/*
+ * Length of a whole message from its first 8 bytes (the outer header): 8 plus
+ * the declared length. Fails with KG_ERR_TTLV_BAD_TAG / KG_ERR_TTLV_BAD_TYPE
+ * (not a Structure) / KG_ERR_TTLV_BAD_LENGTH (not a multiple of 8) /
+ * KG_ERR_TTLV_TOO_LONG (8 + length does not fit in uint32_t). The caller
+ * still compares *out_total against its configured cap. *out_total is 0 on
+ * failure.
+ */
 kg_result kg_ttlv_message_length(const uint8_t header[KG_TTLV_HEADER_LEN], uint32_t *out_total) KG_WARN_UNUSED;
 
 /* ---- writer ---- */
@@ -168,6 +194,25 @@ struct kg_ttlv_writer {
 kg_result kg_ttlv_writer_init(struct kg_ttlv_writer *w, uint32_t max, bool secret) KG_WARN_UNUSED;
 void kg_ttlv_writer_cleanup(struct kg_ttlv_writer *w);
 
+/* KG_ERR_INTERNAL while a Structure is still open: the output is incomplete. */
+kg_result kg_ttlv_writer_finish(const struct kg_ttlv_writer *w) KG_WARN_UNUSED;
+
+/*
+ * Every write below is all or nothing: on failure the writer is unchanged.
+ * Errors: KG_ERR_WRITER_FULL past `max`, KG_ERR_TTLV_BAD_TAG for a tag outside
+ * 0x42xxxx/0x54xxxx, KG_ERR_TTLV_BAD_LENGTH / KG_ERR_TTLV_BAD_TYPE /
+ * KG_ERR_TTLV_BAD_VALUE for what a reader would reject, KG_ERR_NOMEM.
+ * Source pointers must not point into the writer's own buffer (it may move).
+ * kg_ttlv_begin_struct fails with KG_ERR_TTLV_TOO_DEEP past KG_TTLV_MAX_DEPTH;
+ * kg_ttlv_end_struct with KG_ERR_INTERNAL when no Structure is open.
+ */
+/*
+ * Undo everything written since `mark` (a value of w->len taken earlier at
+ * the same Structure depth `depth_mark`): the dropped bytes are cleansed,
+ * since they may hold key material.
+ */
+void kg_ttlv_writer_rewind(struct kg_ttlv_writer *w, uint32_t mark, uint32_t depth_mark);
+
 kg_result kg_ttlv_begin_struct(struct kg_ttlv_writer *w, uint32_t tag) KG_WARN_UNUSED;
 /* Backfill the length of the innermost open Structure. */
 kg_result kg_ttlv_end_struct(struct kg_ttlv_writer *w) KG_WARN_UNUSED;
@@ -177,14 +222,17 @@ kg_result kg_ttlv_write_long(struct kg_ttlv_writer *w, uint32_t tag, int64_t v) 
 kg_result kg_ttlv_write_enum(struct kg_ttlv_writer *w, uint32_t tag, uint32_t v) KG_WARN_UNUSED;
 kg_result kg_ttlv_write_bool(struct kg_ttlv_writer *w, uint32_t tag, bool v) KG_WARN_UNUSED;
 kg_result kg_ttlv_write_datetime(struct kg_ttlv_writer *w, uint32_t tag, int64_t v) KG_WARN_UNUSED;
+kg_result kg_ttlv_write_datetime_ext(struct kg_ttlv_writer *w, uint32_t tag, int64_t v) KG_WARN_UNUSED;
 kg_result kg_ttlv_write_interval(struct kg_ttlv_writer *w, uint32_t tag, uint32_t v) KG_WARN_UNUSED;
 kg_result kg_ttlv_write_text(struct kg_ttlv_writer *w, uint32_t tag, const char *s, uint32_t len) KG_WARN_UNUSED;
 kg_result kg_ttlv_write_bytes(struct kg_ttlv_writer *w, uint32_t tag, const uint8_t *b, uint32_t len) KG_WARN_UNUSED;
 /* Big Integer: `len` must be a multiple of 8 (two's complement, big-endian). */
 kg_result kg_ttlv_write_bigint(struct kg_ttlv_writer *w, uint32_t tag, const uint8_t *b, uint32_t len) KG_WARN_UNUSED;
-/* Copy an already-encoded item (e.g. kg_ttlv_item.raw) verbatim. */
+/* Copy an already-encoded item (e.g. kg_ttlv_item.raw) verbatim. `raw` must
+ * be exactly one well-formed item; it is validated all the way down. */
 kg_result kg_ttlv_write_raw(struct kg_ttlv_writer *w, const uint8_t *raw, uint32_t len) KG_WARN_UNUSED;
-/* Re-encode an item read elsewhere under a new tag (type and value kept). */
+/* Re-encode an item read elsewhere under a new tag (type and value kept). A
+ * Structure's children are validated as for kg_ttlv_write_raw. */
 kg_result kg_ttlv_write_item_as(struct kg_ttlv_writer *w, uint32_t tag, const struct kg_ttlv_item *it) KG_WARN_UNUSED;
 
 #endif
