@@ -13,6 +13,29 @@
 
 #include "kg_result.h"
 
+/* Larger configuration files are refused unread. */
+#define KG_CONFIG_MAX_FILE_BYTES (1024u * 1024u)
+
+/*
+ * Accepted ranges (inclusive); a value outside is an error, never clamped:
+ *   listen.port                  1 .. 65535
+ *   hsm.sessions                 1 .. 1024
+ *   hsm.token_label              1 .. 32 bytes (CK_TOKEN_INFO.label)
+ *   hsm.pin_env                  [A-Za-z_][A-Za-z0-9_]*
+ *   limits.max_message_bytes     1024 .. 16777216 (16 MiB)
+ *   limits.max_depth             4 .. 64
+ *   limits.max_items             16 .. 1048576
+ *   limits.max_batch_items       1 .. 4096
+ *   limits.workers               1 .. 1024
+ *   limits.max_pending           1 .. 65536
+ *   limits.handshake_timeout_ms  100 .. 600000 (10 minutes)
+ *   limits.idle_timeout_ms       1000 .. 86400000 (1 day)
+ * Integers are plain decimal digits. Strings are non-empty, at most 4096
+ * bytes, without control characters. Paths (tls.*, hsm.module, hsm.pin_file,
+ * store.path, policy.path, audit.path) are made absolute against the
+ * directory of the configuration file; hsm.module too, so the gateway never
+ * lets dlopen() search library paths for its PKCS#11 module.
+ */
 struct kg_config {
     /* listen: */
     char *listen_address; /* default 127.0.0.1 */
@@ -57,6 +80,7 @@ struct kg_config {
  * and kg_error_text() holds "file:line:column: message".
  */
 kg_result kg_config_load(const char *path, struct kg_config **out) KG_WARN_UNUSED;
+/* Frees every string and the struct. Accepts NULL. */
 void kg_config_free(struct kg_config *cfg);
 
 #endif

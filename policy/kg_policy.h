@@ -58,14 +58,20 @@ struct kg_identity {
     const char *fingerprint; /* SHA-256 of the certificate, hex */
 };
 
-/* One mistake in a policy file. */
+/*
+ * One mistake in a policy file. line and column are 1-based; both are 0 for
+ * a mistake about the file as a whole (cannot open it, larger than
+ * KG_POLICY_MAX_FILE_BYTES). Messages never contain control characters: text
+ * quoted from the file is sanitized, so printing them to a terminal is safe.
+ */
 struct kg_policy_error {
-    unsigned line;   /* 1-based */
-    unsigned column; /* 1-based */
+    unsigned line;   /* 1-based, 0 = whole file */
+    unsigned column; /* 1-based, 0 = whole file */
     char message[160];
 };
 
 #define KG_POLICY_MAX_ERRORS 32
+#define KG_POLICY_MAX_FILE_BYTES (1024u * 1024u) /* larger files are refused */
 struct kg_policy_errors {
     struct kg_policy_error items[KG_POLICY_MAX_ERRORS];
     size_t count;     /* stored */
@@ -75,7 +81,12 @@ struct kg_policy_errors {
 /*
  * Parse and check the policy at `path`. On success returns 0 and *out holds a
  * policy the caller owns (kg_policy_free). On any error returns -1, *out is
- * NULL and `errors` lists every problem found (all of them, not the first).
+ * NULL and `errors` lists every problem found (all of them, not the first),
+ * sorted by position. `errors` is reset on entry; it may be NULL when the
+ * caller only wants the verdict.
+ *
+ * A YAML syntax error stops the parse: it is reported alone, at the parser's
+ * position, because checking half a document would report phantom errors.
  */
 int kg_policy_load_file(const char *path, struct kg_policy **out, struct kg_policy_errors *errors);
 
@@ -83,6 +94,7 @@ int kg_policy_load_file(const char *path, struct kg_policy **out, struct kg_poli
 int kg_policy_load_buffer(const char *text, size_t len, const char *name, struct kg_policy **out,
                           struct kg_policy_errors *errors);
 
+/* Frees everything the policy owns and the policy itself. Accepts NULL. */
 void kg_policy_free(struct kg_policy *policy);
 
 enum kg_policy_verdict {
@@ -116,9 +128,14 @@ bool kg_policy_in_scope(const struct kg_policy_group *group, const char *owner);
 /* "allow", "deny: no OU in certificate", ... Never NULL. */
 const char *kg_policy_verdict_text(enum kg_policy_verdict verdict);
 const char *kg_policy_export_text(enum kg_export_mode mode);
+/* "own" / "all". Never NULL. */
+const char *kg_policy_scope_text(enum kg_scope scope);
 
 /* Operation name <-> code, KMIP 1.4 names. NULL / 0 when unknown. */
 const char *kg_policy_operation_name(uint32_t operation);
 uint32_t kg_policy_operation_code(const char *name);
+
+/* Bit n set for every operation code n the table names: what `operations: all` grants. */
+uint64_t kg_policy_operation_mask_all(void);
 
 #endif
