@@ -1,2 +1,730 @@
-/* kg_p11.c - not yet written. */
-typedef int kg_unused_kg_p11;
+/*
+ * kg_p11.c - the token, the MWK and the key operations of kg_p11.h.
+ *
+ * libp11 does the parts it is good at: loading the module (C_Initialize
+ * with CKF_OS_LOCKING_OK), enumerating slots and logging in once. It does
+ * not expose the CK_FUNCTION_LIST, so we take the module's own list from the
+ * already-loaded library (dlopen RTLD_NOLOAD) and run the pool and every key
+ * operation on it directly. libp11 keeps the session it logged in with open
+ * in its own pool until kg_p11_close releases the slots; that session holds
+ * the token's login for the whole process (PKCS#11 v2.40 section 5.6:
+ * closing the last session logs the user out).
+ */
+#include "kg_p11.h"
+#include "kg_p11_internal.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libp11.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+/* The only generation there is until MWK rotation exists. Stored in the
+ * MWK's CKA_ID as decimal text and in every blob. */
+#define KG_P11_MWK_GENERATION 1u
+#define KG_P11_MWK_ID "1"
+
+struct kg_p11 {
+    PKCS11_CTX *ctx;
+    bool loaded;        /* PKCS11_CTX_load succeeded: unload (not safe otherwise) */
+    PKCS11_SLOT *slots; /* libp11's list; releasing it closes all sessions */
+    unsigned int nslots;
+    PKCS11_SLOT *slot;  /* into `slots` */
+    void *dl;           /* our reference on the module, for the function list */
+    CK_FUNCTION_LIST_PTR fn;
+    CK_SLOT_ID slot_id;
+    char *token_label;
+    char *mwk_label;
+    struct kg_p11_pool pool;
+
+    /* The MWK handle is cached; it is looked up again when the pool lost
+     * every session (pool.epoch moved), as handles may not survive that. */
+    pthread_mutex_t mwk_lock;
+    bool mwk_lock_ready;
+    CK_OBJECT_HANDLE mwk; /* CK_INVALID_HANDLE: not known (yet) */
+    uint64_t mwk_epoch;
+    uint32_t mwk_generation;
+};
+
+struct kg_p11_pool *kg_p11_pool_of(struct kg_p11 *p11) { return &p11->pool; }
+
+uint32_t kg_p11_mwk_generation(const struct kg_p11 *p11) { return p11->mwk_generation; }
+
+void kg_p11_get_stats(struct kg_p11 *p11, struct kg_p11_stats *out)
+{
+    kg_p11_pool_stats(&p11->pool, &out->sessions_open, &out->sessions_idle, &out->max_sessions, NULL);
+}
+
+/*
+ * Drain OpenSSL's error queue, where libp11 reports, and return the last
+ * CK_RV it recorded (CKRerr). The queue must not be left dirty: TLS code on
+ * this thread reads it (SSL_get_error).
+ */
+static bool kg_p11_libp11_rv(CK_RV *rv)
+{
+    unsigned long e;
+    bool found = false;
+    int ckr_lib = ERR_get_CKR_code();
+
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_GET_LIB(e) == ckr_lib) {
+            *rv = (CK_RV)ERR_GET_REASON(e);
+            found = true;
+        }
+    }
+    return found;
+}
+
+static bool kg_p11_aes_key_bytes_ok(size_t n) { return n == 16 || n == 24 || n == 32; }
+
+/* Token labels are blank-padded to 32 bytes on the token; libp11 trims,
+ * but compare without trailing blanks on both sides anyway. */
+static bool kg_p11_label_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    size_t lb = strlen(b);
+
+    while (la > 0 && a[la - 1] == ' ') {
+        la--;
+    }
+    while (lb > 0 && b[lb - 1] == ' ') {
+        lb--;
+    }
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+/* Explain a failed PKCS11_CTX_load: the library itself, or its C_Initialize. */
+static kg_result kg_p11_load_failed(const char *module_path)
+{
+    CK_RV rv = CKR_GENERAL_ERROR;
+    bool have_rv = kg_p11_libp11_rv(&rv);
+    kg_result rc;
+    void *probe = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
+
+    if (probe == NULL) {
+        const char *why = dlerror();
+
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        if (why != NULL && strstr(why, module_path) != NULL) {
+            kg_error_detail("cannot load PKCS#11 module: %s", why); /* dlerror names the file */
+        } else {
+            kg_error_detail("cannot load PKCS#11 module %s: %s", module_path, why != NULL ? why : "dlopen failed");
+        }
+        return KG_RESULT_ERROR;
+    }
+    dlclose(probe);
+    if (!have_rv) {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("%s is not a usable PKCS#11 module (no C_GetFunctionList?)", module_path);
+        return KG_RESULT_ERROR;
+    }
+    if (rv == CKR_OK) {
+        rv = CKR_GENERAL_ERROR; /* a failed load must not map to success */
+    }
+    rc = KG_P11_CHECK(rv, "C_Initialize");
+    kg_error_detail("PKCS#11 module %s failed to initialise: C_Initialize: %s (check the module's own "
+                    "configuration, e.g. SOFTHSM2_CONF)",
+                    module_path, kg_p11_rv_name(rv));
+    return rc;
+}
+
+/* Find the one initialised token labelled `label` among p11->slots. */
+static kg_result kg_p11_find_token(struct kg_p11 *p11, const char *module_path, const char *label)
+{
+    char seen[256];
+    size_t used = 0;
+    unsigned int matches = 0;
+
+    seen[0] = '\0';
+    for (unsigned int i = 0; i < p11->nslots; i++) {
+        PKCS11_TOKEN *tok = p11->slots[i].token;
+
+        if (tok == NULL || !tok->initialized || tok->label == NULL) {
+            continue;
+        }
+        if (kg_p11_label_equal(tok->label, label)) {
+            if (matches++ == 0) {
+                p11->slot = &p11->slots[i];
+            }
+        }
+        if (used < sizeof(seen)) {
+            int n = snprintf(seen + used, sizeof(seen) - used, "%s'%s'", used > 0 ? ", " : "", tok->label);
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
+    if (matches == 0) {
+        kg_error_set(KG_ERR_HSM_NO_TOKEN, __FILE__, __LINE__);
+        kg_error_detail("no token with label '%s' in %s; initialised tokens: %s", label, module_path,
+                        used > 0 ? seen : "none");
+        p11->slot = NULL;
+        return KG_RESULT_ERROR;
+    }
+    if (matches > 1) {
+        /* Picking one would make the MWK depend on slot order. */
+        kg_error_set(KG_ERR_HSM_NO_TOKEN, __FILE__, __LINE__);
+        kg_error_detail("%u tokens have the label '%s' in %s; token labels must be unique", matches, label,
+                        module_path);
+        p11->slot = NULL;
+        return KG_RESULT_ERROR;
+    }
+    return KG_RESULT_OK;
+}
+
+/* Log in through libp11, which wants a NUL-terminated PIN: build that copy
+ * in locked memory and wipe it (kg_secret_free). */
+static kg_result kg_p11_login(struct kg_p11 *p11, const struct kg_secret *pin)
+{
+    struct kg_secret *pinz = NULL;
+    kg_result rc = KG_RESULT_OK;
+    CK_RV rv = CKR_GENERAL_ERROR;
+
+    if (pin == NULL || pin->len == 0) {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("token '%s' requires a login but no PIN is configured", p11->token_label);
+        return KG_RESULT_ERROR;
+    }
+    if (memchr(pin->data, '\0', pin->len) != NULL) {
+        kg_error_set(KG_ERR_HSM_LOGIN, __FILE__, __LINE__);
+        kg_error_detail("the PIN for token '%s' contains a NUL byte", p11->token_label);
+        return KG_RESULT_ERROR;
+    }
+    KG_GOTO_GUARD(rc, kg_secret_alloc(pin->len + 1, &pinz));
+    memcpy(pinz->data, pin->data, pin->len);
+    pinz->data[pin->len] = '\0';
+    pinz->len = pin->len;
+
+    if (PKCS11_login(p11->slot, 0, (const char *)pinz->data) != 0) {
+        if (!kg_p11_libp11_rv(&rv)) {
+            rv = CKR_GENERAL_ERROR;
+        }
+        rc = KG_P11_CHECK(rv, "C_Login");
+        if (kg_errno() == KG_ERR_HSM) {
+            /* Whatever the module said, for the operator it is the login. */
+            kg_error_set(KG_ERR_HSM_LOGIN, __FILE__, __LINE__);
+        }
+        kg_error_detail("login to token '%s' failed: %s%s", p11->token_label, kg_p11_rv_name(rv),
+                        rv == CKR_PIN_INCORRECT ? " (wrong PIN)"
+                        : rv == CKR_PIN_LOCKED  ? " (PIN locked: the security officer must unlock it)"
+                                                : "");
+        goto out;
+    }
+out:
+    kg_secret_free(pinz);
+    return rc;
+}
+
+/*
+ * Look up the MWK on session `s`. *found is 0 or 1 (*h set when 1); more
+ * than one object with the label is an error, and so is one that is not a
+ * non-extractable AES key that can unwrap: we refuse to wrap customer keys
+ * under something an attacker or a mistake created.
+ */
+static kg_result kg_p11_mwk_find(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h,
+                                 unsigned *found)
+{
+    CK_FUNCTION_LIST_PTR fn = p11->fn;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_LABEL, p11->mwk_label, strlen(p11->mwk_label) },
+    };
+    CK_OBJECT_HANDLE objs[2] = { CK_INVALID_HANDLE, CK_INVALID_HANDLE };
+    CK_ULONG n = 0;
+    CK_KEY_TYPE ktype = 0;
+    CK_BBOOL extractable = CK_TRUE;
+    CK_BBOOL unwrap = CK_FALSE;
+    CK_ATTRIBUTE check[] = {
+        { CKA_KEY_TYPE, &ktype, sizeof(ktype) },
+        { CKA_EXTRACTABLE, &extractable, sizeof(extractable) },
+        { CKA_UNWRAP, &unwrap, sizeof(unwrap) },
+    };
+    bool finding = false;
+    kg_result rc = KG_RESULT_OK;
+
+    *h = CK_INVALID_HANDLE;
+    *found = 0;
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(fn->C_FindObjectsInit(s, tmpl, sizeof(tmpl) / sizeof(tmpl[0])),
+                                   "C_FindObjectsInit"));
+    finding = true;
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(fn->C_FindObjects(s, objs, 2, &n), "C_FindObjects"));
+    if (n == 0) {
+        goto out;
+    }
+    if (n > 1) {
+        kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
+        kg_error_detail("more than one secret key labelled '%s' on token '%s'; exactly one MWK expected",
+                        p11->mwk_label, p11->token_label);
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(fn->C_GetAttributeValue(s, objs[0], check, sizeof(check) / sizeof(check[0])),
+                                   "C_GetAttributeValue"));
+    if (ktype != CKK_AES || extractable != CK_FALSE || unwrap != CK_TRUE) {
+        kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
+        kg_error_detail("object '%s' on token '%s' is not a non-extractable AES unwrapping key; "
+                        "refusing to use it as the MWK",
+                        p11->mwk_label, p11->token_label);
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    *h = objs[0];
+    *found = 1;
+out:
+    if (finding) {
+        CK_RV rv = fn->C_FindObjectsFinal(s);
+
+        if (kg_ok(rc)) {
+            rc = KG_P11_CHECK(rv, "C_FindObjectsFinal");
+        }
+    }
+    return rc;
+}
+
+/* The MWK handle for an operation on session `s`, refreshed if stale. */
+static kg_result kg_p11_mwk_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h)
+{
+    uint64_t epoch = 0;
+    unsigned found = 0;
+    kg_result rc = KG_RESULT_OK;
+
+    *h = CK_INVALID_HANDLE;
+    kg_p11_pool_stats(&p11->pool, NULL, NULL, NULL, &epoch);
+    pthread_mutex_lock(&p11->mwk_lock);
+    if (p11->mwk == CK_INVALID_HANDLE || p11->mwk_epoch != epoch) {
+        CK_OBJECT_HANDLE fresh = CK_INVALID_HANDLE;
+
+        p11->mwk = CK_INVALID_HANDLE;
+        KG_GOTO_GUARD(rc, kg_p11_mwk_find(p11, s, &fresh, &found));
+        if (found == 0) {
+            kg_error_set(KG_ERR_HSM_NO_MWK, __FILE__, __LINE__);
+            kg_error_detail("no master wrapping key labelled '%s' on token '%s': run `kmipgw init`",
+                            p11->mwk_label, p11->token_label);
+            rc = KG_RESULT_ERROR;
+            goto out;
+        }
+        p11->mwk = fresh;
+        p11->mwk_epoch = epoch;
+    }
+    *h = p11->mwk;
+out:
+    pthread_mutex_unlock(&p11->mwk_lock);
+    return rc;
+}
+
+/* An operation found MWK handle `h` invalid: look it up again next time,
+ * unless someone already did. The failed operation itself is not retried. */
+static void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h)
+{
+    pthread_mutex_lock(&p11->mwk_lock);
+    if (p11->mwk == h) {
+        p11->mwk = CK_INVALID_HANDLE;
+    }
+    pthread_mutex_unlock(&p11->mwk_lock);
+}
+
+kg_result kg_p11_open(const struct kg_p11_config *cfg, const struct kg_secret *pin, bool require_mwk,
+                      struct kg_p11 **out)
+{
+    struct kg_p11 *p11 = NULL;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
+    CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR) = NULL;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_ENSURE(out != NULL, KG_ERR_INTERNAL);
+    *out = NULL;
+    if (cfg == NULL || cfg->module_path == NULL || cfg->token_label == NULL || cfg->mwk_label == NULL ||
+        cfg->mwk_label[0] == '\0') {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("hsm configuration needs module, token_label and mwk_label");
+        return KG_RESULT_ERROR;
+    }
+
+    p11 = calloc(1, sizeof(*p11));
+    KG_GOTO_ENSURE(rc, p11 != NULL, KG_ERR_NOMEM);
+    p11->mwk = CK_INVALID_HANDLE;
+    p11->mwk_generation = KG_P11_MWK_GENERATION;
+    p11->token_label = strdup(cfg->token_label);
+    p11->mwk_label = strdup(cfg->mwk_label);
+    KG_GOTO_ENSURE(rc, p11->token_label != NULL && p11->mwk_label != NULL, KG_ERR_NOMEM);
+    KG_GOTO_ENSURE(rc, pthread_mutex_init(&p11->mwk_lock, NULL) == 0, KG_ERR_INTERNAL);
+    p11->mwk_lock_ready = true;
+
+    p11->ctx = PKCS11_CTX_new();
+    KG_GOTO_ENSURE(rc, p11->ctx != NULL, KG_ERR_NOMEM);
+    if (PKCS11_CTX_load(p11->ctx, cfg->module_path) != 0) {
+        rc = kg_p11_load_failed(cfg->module_path);
+        goto out;
+    }
+    p11->loaded = true;
+
+    /* The same library, already loaded and initialised by libp11: this
+     * only takes a reference, and C_GetFunctionList returns the list libp11
+     * itself called C_Initialize through. */
+    p11->dl = dlopen(cfg->module_path, RTLD_NOW | RTLD_NOLOAD);
+    if (p11->dl != NULL) {
+        *(void **)&get_list = dlsym(p11->dl, "C_GetFunctionList");
+    }
+    if (get_list == NULL) {
+        const char *why = dlerror();
+
+        kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
+        kg_error_detail("cannot find C_GetFunctionList in loaded module %s: %s", cfg->module_path,
+                        why != NULL ? why : "not loaded");
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(get_list(&p11->fn), "C_GetFunctionList"));
+    KG_GOTO_ENSURE(rc, p11->fn != NULL, KG_ERR_HSM);
+
+    if (PKCS11_enumerate_slots(p11->ctx, &p11->slots, &p11->nslots) != 0) {
+        CK_RV rv = CKR_GENERAL_ERROR;
+
+        (void)kg_p11_libp11_rv(&rv);
+        rc = KG_P11_CHECK(rv, "C_GetSlotList");
+        goto out;
+    }
+    KG_GOTO_GUARD(rc, kg_p11_find_token(p11, cfg->module_path, cfg->token_label));
+    p11->slot_id = (CK_SLOT_ID)PKCS11_get_slotid_from_slot(p11->slot);
+
+    if (p11->slot->token->loginRequired) {
+        KG_GOTO_GUARD(rc, kg_p11_login(p11, pin));
+    }
+    KG_GOTO_GUARD(rc, kg_p11_pool_init(&p11->pool, p11->fn, p11->slot_id, cfg->max_sessions,
+                                       p11->slot->token->loginRequired ? pin : NULL, 0));
+
+    KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
+    rc = kg_p11_mwk_handle(p11, s, &mwk);
+    if (kg_failed(rc) && kg_errno() == KG_ERR_HSM_NO_MWK && !require_mwk) {
+        kg_error_clear();
+        rc = KG_RESULT_OK;
+    }
+out:
+    if (p11 != NULL) {
+        kg_p11_session_release(&p11->pool, s);
+    }
+    if (kg_failed(rc)) {
+        kg_p11_close(p11);
+        p11 = NULL;
+    }
+    *out = p11;
+    return rc;
+}
+
+void kg_p11_close(struct kg_p11 *p11)
+{
+    if (p11 == NULL) {
+        return;
+    }
+    kg_p11_pool_cleanup(&p11->pool);
+    /* Releasing libp11's slots calls C_CloseAllSessions, which closes its
+     * login session and so logs the token out. */
+    if (p11->slots != NULL) {
+        PKCS11_release_all_slots(p11->ctx, p11->slots, p11->nslots);
+    }
+    if (p11->dl != NULL) {
+        dlclose(p11->dl);
+    }
+    if (p11->ctx != NULL) {
+        /* libp11 0.4.12 crashes unloading a context whose load failed. */
+        if (p11->loaded) {
+            PKCS11_CTX_unload(p11->ctx);
+        }
+        PKCS11_CTX_free(p11->ctx);
+    }
+    ERR_clear_error();
+    if (p11->mwk_lock_ready) {
+        pthread_mutex_destroy(&p11->mwk_lock);
+    }
+    free(p11->token_label);
+    free(p11->mwk_label);
+    OPENSSL_cleanse(p11, sizeof(*p11));
+    free(p11);
+}
+
+kg_result kg_p11_init_mwk(struct kg_p11 *p11, bool *created)
+{
+    CK_FUNCTION_LIST_PTR fn;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE ktype = CKK_AES;
+    CK_ULONG value_len = 32;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    char id[] = KG_P11_MWK_ID;
+    bool locked = false;
+    unsigned found = 0;
+    uint64_t epoch = 0;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_ENSURE(p11 != NULL && created != NULL, KG_ERR_INTERNAL);
+    *created = false;
+    fn = p11->fn;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_KEY_TYPE, &ktype, sizeof(ktype) },
+        { CKA_VALUE_LEN, &value_len, sizeof(value_len) },
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_PRIVATE, &yes, sizeof(yes) },
+        { CKA_SENSITIVE, &yes, sizeof(yes) },
+        { CKA_EXTRACTABLE, &no, sizeof(no) },
+        { CKA_WRAP, &yes, sizeof(yes) },
+        { CKA_UNWRAP, &yes, sizeof(yes) },
+        { CKA_ENCRYPT, &no, sizeof(no) },
+        { CKA_DECRYPT, &no, sizeof(no) },
+        { CKA_LABEL, p11->mwk_label, strlen(p11->mwk_label) },
+        { CKA_ID, id, sizeof(id) - 1 },
+    };
+
+    KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
+    /* Serialise with every other user of the handle; look on the token
+     * itself rather than trusting the cache, another process may have run
+     * `kmipgw init` since we opened. */
+    pthread_mutex_lock(&p11->mwk_lock);
+    locked = true;
+    KG_GOTO_GUARD(rc, kg_p11_mwk_find(p11, s, &h, &found));
+    kg_p11_pool_stats(&p11->pool, NULL, NULL, NULL, &epoch);
+    if (found == 0) {
+        KG_GOTO_GUARD(rc, KG_P11_CHECK(fn->C_GenerateKey(s, &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &h),
+                                       "C_GenerateKey"));
+        *created = true;
+    }
+    p11->mwk = h;
+    p11->mwk_epoch = epoch;
+out:
+    if (locked) {
+        pthread_mutex_unlock(&p11->mwk_lock);
+    }
+    kg_p11_session_release(&p11->pool, s);
+    return rc;
+}
+
+static void kg_p11_blob_clear(struct kg_p11_blob *blob)
+{
+    blob->mechanism = 0;
+    blob->mwk_generation = 0;
+    blob->len = 0;
+}
+
+/* Wrap `key` under the MWK into `out` (two-call length pattern). */
+static kg_result kg_p11_wrap(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk, CK_OBJECT_HANDLE key,
+                             struct kg_p11_blob *out)
+{
+    CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+    CK_ULONG len = 0;
+
+    CK_RV rv = p11->fn->C_WrapKey(s, &mech, mwk, key, NULL, &len);
+
+    if (rv == CKR_WRAPPING_KEY_HANDLE_INVALID) {
+        kg_p11_mwk_forget(p11, mwk);
+    }
+    KG_GUARD(KG_P11_CHECK(rv, "C_WrapKey"));
+    if (len == 0 || len > sizeof(out->bytes)) {
+        kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
+        kg_error_detail("C_WrapKey wants %lu bytes, blob holds %zu", (unsigned long)len, sizeof(out->bytes));
+        return KG_RESULT_ERROR;
+    }
+    KG_GUARD(KG_P11_CHECK(p11->fn->C_WrapKey(s, &mech, mwk, key, out->bytes, &len), "C_WrapKey"));
+    out->len = (uint32_t)len;
+    out->mechanism = (uint32_t)CKM_AES_KEY_WRAP_PAD;
+    out->mwk_generation = p11->mwk_generation;
+    return KG_RESULT_OK;
+}
+
+/*
+ * The common end of every operation that made a session object: destroy
+ * it, and hand the session back. If the object cannot be destroyed, close
+ * the session instead, which destroys every session object it owns (v2.40
+ * section 5.6), so no key outlives the operation. Returns `rc`, or the
+ * destroy failure when `rc` was a success.
+ */
+static kg_result kg_p11_finish(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, kg_result rc)
+{
+    if (s == CK_INVALID_HANDLE) {
+        return rc;
+    }
+    if (key != CK_INVALID_HANDLE) {
+        CK_RV rv = p11->fn->C_DestroyObject(s, key);
+
+        if (rv != CKR_OK) {
+            if (kg_ok(rc)) {
+                rc = KG_P11_CHECK(rv, "C_DestroyObject");
+            }
+            kg_p11_session_discard(&p11->pool, s);
+            return rc;
+        }
+    }
+    kg_p11_session_release(&p11->pool, s);
+    return rc;
+}
+
+static bool kg_p11_aes_bits_ok(uint32_t bits) { return bits == 128 || bits == 192 || bits == 256; }
+
+kg_result kg_p11_generate_aes(struct kg_p11 *p11, uint32_t bits, struct kg_p11_blob *out)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
+    CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE ktype = CKK_AES;
+    CK_ULONG value_len = bits / 8;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_KEY_TYPE, &ktype, sizeof(ktype) },
+        { CKA_VALUE_LEN, &value_len, sizeof(value_len) },
+        { CKA_TOKEN, &no, sizeof(no) },
+        { CKA_PRIVATE, &yes, sizeof(yes) },
+        { CKA_SENSITIVE, &yes, sizeof(yes) },
+        { CKA_EXTRACTABLE, &yes, sizeof(yes) },
+        { CKA_ENCRYPT, &yes, sizeof(yes) },
+        { CKA_DECRYPT, &yes, sizeof(yes) },
+    };
+    kg_result rc = KG_RESULT_OK;
+
+    KG_ENSURE(p11 != NULL && out != NULL, KG_ERR_INTERNAL);
+    kg_p11_blob_clear(out);
+    if (!kg_p11_aes_bits_ok(bits)) {
+        kg_error_set(KG_ERR_BAD_KEY_LENGTH, __FILE__, __LINE__);
+        kg_error_detail("AES key length %u bits; 128, 192 or 256 supported", bits);
+        return KG_RESULT_ERROR;
+    }
+    KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
+    KG_GOTO_GUARD(rc, kg_p11_mwk_handle(p11, s, &mwk));
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_GenerateKey(s, &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &key),
+                                   "C_GenerateKey"));
+    KG_GOTO_GUARD(rc, kg_p11_wrap(p11, s, mwk, key, out));
+out:
+    rc = kg_p11_finish(p11, s, key, rc);
+    if (kg_failed(rc)) {
+        kg_p11_blob_clear(out);
+    }
+    return rc;
+}
+
+kg_result kg_p11_import_aes(struct kg_p11 *p11, const struct kg_secret *key, struct kg_p11_blob *out)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE ktype = CKK_AES;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_ENSURE(p11 != NULL && key != NULL && out != NULL, KG_ERR_INTERNAL);
+    kg_p11_blob_clear(out);
+    if (!kg_p11_aes_key_bytes_ok(key->len)) {
+        kg_error_set(KG_ERR_BAD_KEY_LENGTH, __FILE__, __LINE__);
+        kg_error_detail("AES key of %zu bytes; 16, 24 or 32 supported", key->len);
+        return KG_RESULT_ERROR;
+    }
+    /* CKA_VALUE points straight into the locked kg_secret: no copy of the
+     * key bytes is made on our side, so there is nothing else to wipe. */
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_KEY_TYPE, &ktype, sizeof(ktype) },
+        { CKA_TOKEN, &no, sizeof(no) },
+        { CKA_PRIVATE, &yes, sizeof(yes) },
+        { CKA_SENSITIVE, &yes, sizeof(yes) },
+        { CKA_EXTRACTABLE, &yes, sizeof(yes) },
+        { CKA_ENCRYPT, &yes, sizeof(yes) },
+        { CKA_DECRYPT, &yes, sizeof(yes) },
+        { CKA_VALUE, key->data, key->len },
+    };
+
+    KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
+    KG_GOTO_GUARD(rc, kg_p11_mwk_handle(p11, s, &mwk));
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_CreateObject(s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &obj),
+                                   "C_CreateObject"));
+    KG_GOTO_GUARD(rc, kg_p11_wrap(p11, s, mwk, obj, out));
+out:
+    rc = kg_p11_finish(p11, s, obj, rc);
+    if (kg_failed(rc)) {
+        kg_p11_blob_clear(out);
+    }
+    return rc;
+}
+
+kg_result kg_p11_export_plaintext(struct kg_p11 *p11, const struct kg_p11_blob *blob, struct kg_secret **out)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
+    CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE ktype = CKK_AES;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_KEY_TYPE, &ktype, sizeof(ktype) },
+        { CKA_TOKEN, &no, sizeof(no) },
+        { CKA_PRIVATE, &yes, sizeof(yes) },
+        { CKA_SENSITIVE, &no, sizeof(no) },
+        { CKA_EXTRACTABLE, &yes, sizeof(yes) },
+    };
+    CK_ATTRIBUTE val = { CKA_VALUE, NULL, 0 };
+    struct kg_secret *sec = NULL;
+    CK_RV rv;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_ENSURE(out != NULL, KG_ERR_INTERNAL);
+    *out = NULL;
+    KG_ENSURE(p11 != NULL && blob != NULL, KG_ERR_INTERNAL);
+    /* RFC 5649: at least one 64-bit block of data plus the AIV, in 64-bit
+     * blocks. Anything else, or a blob made another way, never reaches
+     * the HSM. */
+    if (blob->mechanism != (uint32_t)CKM_AES_KEY_WRAP_PAD || blob->mwk_generation != p11->mwk_generation ||
+        blob->len < 16 || blob->len > sizeof(blob->bytes) || blob->len % 8 != 0) {
+        kg_error_set(KG_ERR_HSM_UNWRAP, __FILE__, __LINE__);
+        kg_error_detail("blob not unwrappable here: mechanism 0x%x, MWK generation %u, %u bytes "
+                        "(supported: 0x%lx, generation %u)",
+                        blob->mechanism, blob->mwk_generation, blob->len, (unsigned long)CKM_AES_KEY_WRAP_PAD,
+                        p11->mwk_generation);
+        return KG_RESULT_ERROR;
+    }
+
+    KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
+    KG_GOTO_GUARD(rc, kg_p11_mwk_handle(p11, s, &mwk));
+    /* PKCS#11 does not write through pWrappedKey; the cast only drops
+     * const for the C prototype. */
+    rv = p11->fn->C_UnwrapKey(s, &mech, mwk, (CK_BYTE_PTR)blob->bytes, blob->len, tmpl,
+                              sizeof(tmpl) / sizeof(tmpl[0]), &obj);
+    if (rv == CKR_UNWRAPPING_KEY_HANDLE_INVALID) {
+        kg_p11_mwk_forget(p11, mwk);
+    }
+    KG_GOTO_GUARD(rc, KG_P11_CHECK_UNWRAP(rv));
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_GetAttributeValue(s, obj, &val, 1), "C_GetAttributeValue"));
+    if (val.ulValueLen == CK_UNAVAILABLE_INFORMATION || !kg_p11_aes_key_bytes_ok(val.ulValueLen)) {
+        kg_error_set(KG_ERR_HSM_UNWRAP, __FILE__, __LINE__);
+        kg_error_detail("unwrapped key has %lu bytes; not an AES key of ours",
+                        (unsigned long)val.ulValueLen);
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    KG_GOTO_GUARD(rc, kg_secret_alloc(val.ulValueLen, &sec));
+    val.pValue = sec->data;
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_GetAttributeValue(s, obj, &val, 1), "C_GetAttributeValue"));
+    KG_GOTO_ENSURE(rc, val.ulValueLen <= sec->cap, KG_ERR_HSM);
+    sec->len = val.ulValueLen;
+    *out = sec;
+    sec = NULL;
+out:
+    rc = kg_p11_finish(p11, s, obj, rc);
+    if (kg_failed(rc) && *out != NULL) {
+        /* Only the destroy can fail after *out was set: still fail closed. */
+        kg_secret_free(*out);
+        *out = NULL;
+    }
+    kg_secret_free(sec);
+    return rc;
+}

@@ -52,7 +52,16 @@ struct kg_p11_blob {
  * Load the module, find the token, log in with `pin`, open the pool and find
  * the MWK. The PIN is only read here; the caller still owns and frees it.
  * When `require_mwk` is false a missing MWK is not an error (for `init`).
- * The caller owns *out and releases it with kg_p11_close.
+ * The caller owns *out and releases it with kg_p11_close; *out is NULL on
+ * failure. Open one kg_p11 per module per process: closing one finalises
+ * the module for all.
+ * Errors, each with an operator-readable kg_error_text(): KG_ERR_CONFIG
+ * (bad config, module not loadable), KG_ERR_HSM (module fails to
+ * initialise, or the MWK label names several keys or one that is not a
+ * non-extractable AES unwrapping key), KG_ERR_HSM_NO_TOKEN (no or several
+ * initialised tokens with the label; the text lists the labels present),
+ * KG_ERR_HSM_LOGIN (wrong or locked PIN), KG_ERR_HSM_NO_MWK ("run kmipgw
+ * init"), KG_ERR_HSM_SESSION, KG_ERR_NOMEM, KG_ERR_LOCK.
  */
 kg_result kg_p11_open(const struct kg_p11_config *cfg, const struct kg_secret *pin, bool require_mwk,
                       struct kg_p11 **out) KG_WARN_UNUSED;
@@ -62,7 +71,9 @@ void kg_p11_close(struct kg_p11 *p11);
 
 /*
  * Create the MWK (AES-256 token object: SENSITIVE, not EXTRACTABLE, WRAP and
- * UNWRAP) unless one with the configured label exists. *created tells which.
+ * UNWRAP, CKA_ID "1") unless one with the configured label exists. *created
+ * tells which. Looks on the token, not in a cache, so it is idempotent
+ * across processes.
  */
 kg_result kg_p11_init_mwk(struct kg_p11 *p11, bool *created) KG_WARN_UNUSED;
 
@@ -71,14 +82,20 @@ uint32_t kg_p11_mwk_generation(const struct kg_p11 *p11);
 
 /*
  * Generate an AES key of `bits` (128, 192 or 256) inside the HSM and return
- * it wrapped under the MWK. No plaintext exists outside the HSM.
+ * it wrapped under the MWK (RFC 5649: bits/8 + 8 bytes). No plaintext exists
+ * outside the HSM, and the session object is destroyed on every path.
+ * Errors: KG_ERR_BAD_KEY_LENGTH, KG_ERR_HSM_NO_MWK, KG_ERR_HSM_BUSY (no
+ * session free in time), or the mapped CK_RV (KG_ERR_HSM_*). out->len is 0
+ * on failure.
  */
 kg_result kg_p11_generate_aes(struct kg_p11 *p11, uint32_t bits, struct kg_p11_blob *out) KG_WARN_UNUSED;
 
 /*
  * Import plaintext AES key bytes (Register): create a session object from
  * `key`, wrap it under the MWK, destroy the object. The caller still owns
- * and wipes `key`.
+ * and wipes `key`; no other copy of it is made on our side.
+ * Errors as kg_p11_generate_aes; KG_ERR_BAD_KEY_LENGTH unless 16, 24 or 32
+ * bytes.
  */
 kg_result kg_p11_import_aes(struct kg_p11 *p11, const struct kg_secret *key,
                             struct kg_p11_blob *out) KG_WARN_UNUSED;
@@ -87,7 +104,9 @@ kg_result kg_p11_import_aes(struct kg_p11 *p11, const struct kg_secret *key,
  * Unwrap `blob` inside the HSM as a non-sensitive session object, read its
  * value into a new kg_secret, destroy the object. The caller owns *out and
  * frees it (wiped) with kg_secret_free. Used only where policy allows
- * plaintext export.
+ * plaintext export. A blob of another mechanism or MWK generation, or one
+ * that fails the RFC 5649 integrity check, is KG_ERR_HSM_UNWRAP: never a
+ * wrong key. *out is NULL on failure.
  */
 kg_result kg_p11_export_plaintext(struct kg_p11 *p11, const struct kg_p11_blob *blob,
                                   struct kg_secret **out) KG_WARN_UNUSED;

@@ -1,2 +1,307 @@
-/* kg_p11_pool.c - not yet written. */
-typedef int kg_unused_kg_p11_pool;
+/*
+ * kg_p11_pool.c - a bounded pool of logged-in R/W sessions on one slot.
+ *
+ * Shape after libp11's pkcs11_get_session/pkcs11_put_session (p11_slot.c)
+ * and kmip2pkcs11's pool.rs: a mutex, a condition variable, sessions opened
+ * lazily up to a cap, CKR_SESSION_COUNT lowering the cap, and a
+ * C_GetSessionInfo check on every checkout. Unlike libp11 we never call into
+ * the module with the pool lock held: a slow HSM call must not stall
+ * threads that only want to return a session.
+ */
+#include "kg_p11_internal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* What checking a session out found. */
+enum kg_p11_session_state {
+    KG_P11_SESSION_USABLE, /* alive and logged in */
+    KG_P11_SESSION_STALE,  /* handle is dead: forget it and take another */
+    KG_P11_SESSION_BROKEN, /* unusable for another reason: forget it, fail */
+    KG_P11_SESSION_FAILED, /* alive, but the operation fails (re-login) */
+};
+
+kg_result kg_p11_pool_init(struct kg_p11_pool *pool, CK_FUNCTION_LIST_PTR fn, CK_SLOT_ID slot,
+                           uint32_t max_sessions, const struct kg_secret *pin, uint32_t timeout_ms)
+{
+    CK_TOKEN_INFO info;
+    pthread_condattr_t cattr;
+    bool mutex_ready = false;
+    bool cond_ready = false;
+    bool cattr_ready = false;
+    kg_result rc = KG_RESULT_OK;
+
+    memset(pool, 0, sizeof(*pool));
+    memset(&info, 0, sizeof(info));
+    KG_GOTO_ENSURE(rc, fn != NULL, KG_ERR_INTERNAL);
+    if (max_sessions == 0) {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("hsm max_sessions must be at least 1");
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(fn->C_GetTokenInfo(slot, &info), "C_GetTokenInfo"));
+
+    pool->fn = fn;
+    pool->slot = slot;
+    pool->timeout_ms = timeout_ms != 0 ? timeout_ms : KG_P11_ACQUIRE_TIMEOUT_MS;
+    pool->cap = max_sessions;
+    /* 0 is CK_EFFECTIVELY_INFINITE; ~0 is CK_UNAVAILABLE_INFORMATION. */
+    if (info.ulMaxRwSessionCount != CK_EFFECTIVELY_INFINITE &&
+        info.ulMaxRwSessionCount != CK_UNAVAILABLE_INFORMATION && info.ulMaxRwSessionCount < pool->cap) {
+        pool->cap = (uint32_t)info.ulMaxRwSessionCount;
+    }
+    pool->cap_max = pool->cap;
+
+    pool->login_required = (info.flags & CKF_LOGIN_REQUIRED) != 0;
+    if (pool->login_required) {
+        if (pin == NULL) {
+            kg_error_set(KG_ERR_HSM_LOGIN, __FILE__, __LINE__);
+            kg_error_detail("the token requires a login but no PIN was given");
+            rc = KG_RESULT_ERROR;
+            goto out;
+        }
+        KG_GOTO_GUARD(rc, kg_secret_from(pin->data, pin->len, &pool->pin));
+    }
+
+    pool->idle = calloc(pool->cap_max, sizeof(*pool->idle));
+    KG_GOTO_ENSURE(rc, pool->idle != NULL, KG_ERR_NOMEM);
+
+    KG_GOTO_ENSURE(rc, pthread_mutex_init(&pool->lock, NULL) == 0, KG_ERR_INTERNAL);
+    mutex_ready = true;
+    /* Deadlines on the monotonic clock: a wall-clock step must neither
+     * time out every waiter nor let them wait forever. */
+    KG_GOTO_ENSURE(rc, pthread_condattr_init(&cattr) == 0, KG_ERR_INTERNAL);
+    cattr_ready = true;
+    KG_GOTO_ENSURE(rc, pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC) == 0, KG_ERR_INTERNAL);
+    KG_GOTO_ENSURE(rc, pthread_cond_init(&pool->cond, &cattr) == 0, KG_ERR_INTERNAL);
+    cond_ready = true;
+out:
+    if (cattr_ready) {
+        pthread_condattr_destroy(&cattr);
+    }
+    if (kg_failed(rc)) {
+        if (cond_ready) {
+            pthread_cond_destroy(&pool->cond);
+        }
+        if (mutex_ready) {
+            pthread_mutex_destroy(&pool->lock);
+        }
+        free(pool->idle);
+        kg_secret_free(pool->pin);
+        memset(pool, 0, sizeof(*pool));
+    }
+    return rc;
+}
+
+void kg_p11_pool_cleanup(struct kg_p11_pool *pool)
+{
+    if (pool == NULL || pool->fn == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    /* A session still checked out is a caller bug; its owner would use a
+     * handle we are about to forget. */
+    assert(pool->n_idle == pool->n_open);
+    for (uint32_t i = 0; i < pool->n_idle; i++) {
+        (void)pool->fn->C_CloseSession(pool->idle[i]);
+    }
+    pool->n_idle = 0;
+    pool->n_open = 0;
+    pthread_mutex_unlock(&pool->lock);
+
+    pthread_cond_destroy(&pool->cond);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool->idle);
+    kg_secret_free(pool->pin);
+    memset(pool, 0, sizeof(*pool));
+}
+
+/* Is `rv` from C_GetSessionInfo the session (not the token) being gone? */
+static bool kg_p11_rv_is_stale_session(CK_RV rv)
+{
+    return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
+}
+
+/*
+ * Check session `s`: alive, and logged in (login state is per token, so one
+ * C_Login restores it for every session of the process). Runs without the
+ * pool lock. On anything but USABLE the kg error slot says why.
+ */
+static enum kg_p11_session_state kg_p11_session_verify(struct kg_p11_pool *pool, CK_SESSION_HANDLE s)
+{
+    CK_SESSION_INFO info;
+    CK_RV rv;
+
+    memset(&info, 0, sizeof(info));
+    rv = pool->fn->C_GetSessionInfo(s, &info);
+    if (kg_failed(KG_P11_CHECK(rv, "C_GetSessionInfo"))) {
+        return kg_p11_rv_is_stale_session(rv) ? KG_P11_SESSION_STALE : KG_P11_SESSION_BROKEN;
+    }
+    if (!pool->login_required || (info.state != CKS_RW_PUBLIC_SESSION && info.state != CKS_RO_PUBLIC_SESSION)) {
+        return KG_P11_SESSION_USABLE;
+    }
+    /* The token logged out under us (all sessions closed by someone, a
+     * token reset, another process's C_Logout): log in again. Another
+     * thread may win the race; CKR_USER_ALREADY_LOGGED_IN is success. */
+    rv = pool->fn->C_Login(s, CKU_USER, pool->pin->data, pool->pin->len);
+    if (rv == CKR_USER_ALREADY_LOGGED_IN || kg_ok(KG_P11_CHECK(rv, "C_Login"))) {
+        /* Handles of private objects may not have survived the logout. */
+        pthread_mutex_lock(&pool->lock);
+        pool->epoch++;
+        pthread_mutex_unlock(&pool->lock);
+        return KG_P11_SESSION_USABLE;
+    }
+    return kg_p11_rv_is_stale_session(rv) ? KG_P11_SESSION_STALE : KG_P11_SESSION_FAILED;
+}
+
+/* Drop a session the pool counted as open. Takes the lock itself. */
+static void kg_p11_session_forget(struct kg_p11_pool *pool, CK_SESSION_HANDLE s)
+{
+    /* Closing a dead handle fails harmlessly; closing a live but broken
+     * one frees its slot on the token. */
+    (void)pool->fn->C_CloseSession(s);
+    pthread_mutex_lock(&pool->lock);
+    assert(pool->n_open > 0);
+    pool->n_open--;
+    if (pool->n_open == 0) {
+        pool->epoch++;
+    }
+    pthread_cond_signal(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+static void kg_p11_deadline_after(struct timespec *ts, uint32_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000u);
+    ts->tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+kg_result kg_p11_session_acquire(struct kg_p11_pool *pool, CK_SESSION_HANDLE *out)
+{
+    struct timespec deadline;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_RV rv;
+
+    *out = CK_INVALID_HANDLE;
+    kg_p11_deadline_after(&deadline, pool->timeout_ms);
+
+    /* Bounded: each pass either consumes an idle session, which never
+     * returns if it was stale, or opens a new one and ends. */
+    for (;;) {
+        bool fresh = false;
+        enum kg_p11_session_state state;
+
+        pthread_mutex_lock(&pool->lock);
+        while (pool->n_idle == 0 && pool->n_open >= pool->cap) {
+            if (pthread_cond_timedwait(&pool->cond, &pool->lock, &deadline) == ETIMEDOUT) {
+                uint32_t cap = pool->cap;
+
+                pthread_mutex_unlock(&pool->lock);
+                kg_error_set(KG_ERR_HSM_BUSY, __FILE__, __LINE__);
+                kg_error_detail("no PKCS#11 session free within %u ms (pool of %u)", pool->timeout_ms, cap);
+                return KG_RESULT_ERROR;
+            }
+        }
+        if (pool->n_idle > 0) {
+            s = pool->idle[--pool->n_idle];
+        } else {
+            /* Reserve the place before dropping the lock, so concurrent
+             * openers cannot overshoot the cap. */
+            pool->n_open++;
+            fresh = true;
+        }
+        pthread_mutex_unlock(&pool->lock);
+
+        if (fresh) {
+            rv = pool->fn->C_OpenSession(pool->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+            if (rv != CKR_OK) {
+                bool wait = false;
+
+                pthread_mutex_lock(&pool->lock);
+                pool->n_open--;
+                if (rv == CKR_SESSION_COUNT && pool->n_open > 0) {
+                    /* The token (or other users of it) ran out first: our
+                     * real limit is what we hold now. Wait for one back. */
+                    pool->cap = pool->n_open;
+                    wait = true;
+                }
+                pthread_cond_signal(&pool->cond);
+                pthread_mutex_unlock(&pool->lock);
+                if (wait) {
+                    continue;
+                }
+                /* Nothing of ours to wait for: the token refuses us. */
+                return KG_P11_CHECK(rv, "C_OpenSession");
+            }
+        }
+
+        state = kg_p11_session_verify(pool, s);
+        switch (state) {
+        case KG_P11_SESSION_USABLE:
+            *out = s;
+            return KG_RESULT_OK;
+        case KG_P11_SESSION_STALE:
+            kg_p11_session_forget(pool, s);
+            if (!fresh) {
+                kg_error_clear();
+                continue;
+            }
+            return KG_RESULT_ERROR; /* a brand-new session is dead: give up */
+        case KG_P11_SESSION_BROKEN:
+            kg_p11_session_forget(pool, s);
+            return KG_RESULT_ERROR;
+        case KG_P11_SESSION_FAILED:
+        default:
+            kg_p11_session_release(pool, s);
+            return KG_RESULT_ERROR;
+        }
+    }
+}
+
+void kg_p11_session_release(struct kg_p11_pool *pool, CK_SESSION_HANDLE session)
+{
+    if (session == CK_INVALID_HANDLE) {
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    /* n_idle < n_open <= cap <= cap_max while `session` is checked out. */
+    assert(pool->n_idle < pool->cap_max);
+    pool->idle[pool->n_idle++] = session;
+    pthread_cond_signal(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void kg_p11_session_discard(struct kg_p11_pool *pool, CK_SESSION_HANDLE session)
+{
+    if (session != CK_INVALID_HANDLE) {
+        kg_p11_session_forget(pool, session);
+    }
+}
+
+void kg_p11_pool_stats(struct kg_p11_pool *pool, uint32_t *n_open, uint32_t *n_idle, uint32_t *cap,
+                       uint64_t *epoch)
+{
+    pthread_mutex_lock(&pool->lock);
+    if (n_open != NULL) {
+        *n_open = pool->n_open;
+    }
+    if (n_idle != NULL) {
+        *n_idle = pool->n_idle;
+    }
+    if (cap != NULL) {
+        *cap = pool->cap;
+    }
+    if (epoch != NULL) {
+        *epoch = pool->epoch;
+    }
+    pthread_mutex_unlock(&pool->lock);
+}

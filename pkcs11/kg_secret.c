@@ -72,7 +72,7 @@ kg_result kg_secret_read_pin(const char *path, const char *env, struct kg_secret
     enum { PIN_MAX = 256 };
     struct kg_secret *s = NULL;
     kg_result rc = KG_RESULT_OK;
-    ssize_t n = 0;
+    const uint8_t *nl = NULL;
     int fd = -1;
 
     *out = NULL;
@@ -85,10 +85,39 @@ kg_result kg_secret_read_pin(const char *path, const char *env, struct kg_secret
             rc = KG_RESULT_ERROR;
             goto out;
         }
-        /* Read straight into locked memory: no stdio buffer keeps a copy. */
-        n = read(fd, s->data, PIN_MAX);
-        KG_GOTO_ENSURE(rc, n >= 0, KG_ERR_IO);
-        s->len = (size_t)n;
+        /* Read straight into locked memory: no stdio buffer keeps a copy.
+         * read() may return less than asked (pipes, FUSE, signals): loop
+         * until EOF or a full buffer. */
+        while (s->len < PIN_MAX) {
+            ssize_t n = read(fd, s->data + s->len, PIN_MAX - s->len);
+
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0) {
+                kg_error_set(KG_ERR_IO, __FILE__, __LINE__);
+                kg_error_detail("cannot read PIN file %s: %s", path, strerror(errno));
+                rc = KG_RESULT_ERROR;
+                goto out;
+            }
+            if (n == 0) {
+                break;
+            }
+            s->len += (size_t)n;
+        }
+        /* The PIN is the first line; whatever follows is not ours to keep. */
+        nl = memchr(s->data, '\n', s->len);
+        if (nl != NULL) {
+            size_t first = (size_t)(nl - s->data);
+
+            OPENSSL_cleanse(s->data + first, s->len - first);
+            s->len = first;
+        } else if (s->len == PIN_MAX) {
+            kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+            kg_error_detail("PIN in %s is longer than %d bytes", path, PIN_MAX - 1);
+            rc = KG_RESULT_ERROR;
+            goto out;
+        }
     } else {
         const char *value = env ? getenv(env) : NULL;
         if (value == NULL) {
@@ -99,12 +128,23 @@ kg_result kg_secret_read_pin(const char *path, const char *env, struct kg_secret
         }
         s->len = strnlen(value, PIN_MAX);
         memcpy(s->data, value, s->len);
+        if (s->len == PIN_MAX) {
+            kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+            kg_error_detail("PIN in %s is longer than %d bytes", env, PIN_MAX - 1);
+            rc = KG_RESULT_ERROR;
+            goto out;
+        }
     }
     while (s->len > 0 && (s->data[s->len - 1] == '\n' || s->data[s->len - 1] == '\r')) {
         s->data[--s->len] = 0;
     }
-    KG_GOTO_ENSURE(rc, s->len > 0 && s->len < PIN_MAX, KG_ERR_CONFIG);
-    KG_GOTO_ENSURE(rc, memchr(s->data, '\n', s->len) == NULL, KG_ERR_CONFIG);
+    if (s->len == 0 || memchr(s->data, '\n', s->len) != NULL) {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("%s %s holds no usable PIN (empty, or a line break inside)",
+                        path != NULL ? "PIN file" : "environment variable", path != NULL ? path : env);
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
     *out = s;
     s = NULL;
 out:

@@ -1,10 +1,1240 @@
-/* kg_p11_test.c - not yet written. */
+/*
+ * kg_p11_test.c - the pkcs11/ layer.
+ *
+ * Two halves. The pool and the CK_RV mapping run over a fake
+ * CK_FUNCTION_LIST that can refuse sessions, kill them, lose the login or
+ * lose the device (after libp11's tests/session-pool-test.c). The key
+ * operations run against a real SoftHSMv2 token in a temporary directory
+ * (SOFTHSM2_CONF), and pass with a message when SoftHSM is not installed.
+ */
 #include "kg_test.h"
 
-static void test_placeholder(void) { CU_ASSERT(1); }
+#include "kg_p11.h"
+#include "kg_p11_internal.h"
+
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ======================================================================
+ * A fake PKCS#11 module: just what the pool calls.
+ * ====================================================================== */
+
+#define FAKE_MAX_HANDLES 64
+#define FAKE_PIN "1234"
+
+static struct {
+    pthread_mutex_t lock;
+    CK_ULONG max_rw;            /* ulMaxRwSessionCount reported */
+    CK_FLAGS token_flags;       /* CKF_LOGIN_REQUIRED or 0 */
+    CK_RV token_info_rv;        /* forced C_GetTokenInfo result */
+    unsigned open_limit;        /* CKR_SESSION_COUNT once this many live (0: none) */
+    CK_RV open_rv;              /* forced C_OpenSession failure (CKR_OK: none) */
+    CK_RV info_rv;              /* forced C_GetSessionInfo failure for live sessions */
+    bool live[FAKE_MAX_HANDLES];
+    unsigned n_live;
+    CK_SESSION_HANDLE next;
+    bool logged_in;             /* token-wide, as in PKCS#11 */
+    unsigned opens, closes, logins, infos, session_counts;
+} fake = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static CK_FUNCTION_LIST fake_fl;
+
+static CK_RV fake_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
+{
+    (void)slot;
+    memset(info, 0, sizeof(*info));
+    info->ulMaxRwSessionCount = fake.max_rw;
+    info->flags = fake.token_flags;
+    return fake.token_info_rv;
+}
+
+static CK_RV fake_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify,
+                               CK_SESSION_HANDLE_PTR out)
+{
+    CK_RV rv = CKR_OK;
+
+    (void)slot;
+    (void)app;
+    (void)notify;
+    pthread_mutex_lock(&fake.lock);
+    fake.opens++;
+    if (!(flags & CKF_SERIAL_SESSION) || !(flags & CKF_RW_SESSION)) {
+        rv = CKR_ARGUMENTS_BAD;
+    } else if (fake.open_rv != CKR_OK) {
+        rv = fake.open_rv;
+    } else if ((fake.open_limit != 0 && fake.n_live >= fake.open_limit) || fake.next + 1 >= FAKE_MAX_HANDLES) {
+        fake.session_counts++;
+        rv = CKR_SESSION_COUNT;
+    } else {
+        *out = ++fake.next;
+        fake.live[*out] = true;
+        fake.n_live++;
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rv;
+}
+
+static CK_RV fake_close_session(CK_SESSION_HANDLE s)
+{
+    CK_RV rv = CKR_SESSION_HANDLE_INVALID;
+
+    pthread_mutex_lock(&fake.lock);
+    fake.closes++;
+    if (s < FAKE_MAX_HANDLES && fake.live[s]) {
+        fake.live[s] = false;
+        fake.n_live--;
+        if (fake.n_live == 0) {
+            fake.logged_in = false; /* closing the last session logs out */
+        }
+        rv = CKR_OK;
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rv;
+}
+
+static CK_RV fake_get_session_info(CK_SESSION_HANDLE s, CK_SESSION_INFO_PTR info)
+{
+    CK_RV rv = CKR_OK;
+
+    pthread_mutex_lock(&fake.lock);
+    fake.infos++;
+    if (s >= FAKE_MAX_HANDLES || !fake.live[s]) {
+        rv = CKR_SESSION_HANDLE_INVALID;
+    } else if (fake.info_rv != CKR_OK) {
+        rv = fake.info_rv;
+    } else {
+        memset(info, 0, sizeof(*info));
+        info->flags = CKF_SERIAL_SESSION | CKF_RW_SESSION;
+        info->state = fake.logged_in ? CKS_RW_USER_FUNCTIONS : CKS_RW_PUBLIC_SESSION;
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rv;
+}
+
+static CK_RV fake_login(CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
+{
+    CK_RV rv = CKR_OK;
+
+    pthread_mutex_lock(&fake.lock);
+    fake.logins++;
+    if (s >= FAKE_MAX_HANDLES || !fake.live[s]) {
+        rv = CKR_SESSION_HANDLE_INVALID;
+    } else if (user != CKU_USER) {
+        rv = CKR_USER_TYPE_INVALID;
+    } else if (fake.logged_in) {
+        rv = CKR_USER_ALREADY_LOGGED_IN;
+    } else if (pin_len != strlen(FAKE_PIN) || memcmp(pin, FAKE_PIN, pin_len) != 0) {
+        rv = CKR_PIN_INCORRECT;
+    } else {
+        fake.logged_in = true;
+    }
+    pthread_mutex_unlock(&fake.lock);
+    return rv;
+}
+
+/* Reset the fake to a token with no session limit and the user logged in. */
+static void fake_reset(void)
+{
+    pthread_mutex_lock(&fake.lock);
+    fake.max_rw = CK_EFFECTIVELY_INFINITE;
+    fake.token_flags = CKF_LOGIN_REQUIRED;
+    fake.token_info_rv = CKR_OK;
+    fake.open_limit = 0;
+    fake.open_rv = CKR_OK;
+    fake.info_rv = CKR_OK;
+    memset(fake.live, 0, sizeof(fake.live));
+    fake.n_live = 0;
+    fake.next = 0;
+    fake.logged_in = true;
+    fake.opens = fake.closes = fake.logins = fake.infos = fake.session_counts = 0;
+    pthread_mutex_unlock(&fake.lock);
+
+    memset(&fake_fl, 0, sizeof(fake_fl)); /* anything else the pool calls crashes */
+    fake_fl.C_GetTokenInfo = fake_get_token_info;
+    fake_fl.C_OpenSession = fake_open_session;
+    fake_fl.C_CloseSession = fake_close_session;
+    fake_fl.C_GetSessionInfo = fake_get_session_info;
+    fake_fl.C_Login = fake_login;
+    kg_error_clear();
+}
+
+static struct kg_secret *pin_of(const char *text)
+{
+    struct kg_secret *pin = NULL;
+
+    if (kg_failed(kg_secret_from(text, strlen(text), &pin))) {
+        return NULL;
+    }
+    return pin;
+}
+
+/* A pool over the fake with cap `max`, PIN FAKE_PIN, acquire timeout `ms`. */
+static bool fake_pool(struct kg_p11_pool *pool, uint32_t max, uint32_t ms)
+{
+    struct kg_secret *pin = pin_of(FAKE_PIN);
+    bool ok = pin != NULL && kg_ok(kg_p11_pool_init(pool, &fake_fl, 7, max, pin, ms));
+
+    kg_secret_free(pin);
+    return ok;
+}
+
+static void pool_figures(struct kg_p11_pool *pool, uint32_t *open, uint32_t *idle, uint32_t *cap)
+{
+    kg_p11_pool_stats(pool, open, idle, cap, NULL);
+}
+
+static void test_fake_pool_reuses_sessions(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE, b = CK_INVALID_HANDLE;
+    uint32_t open, idle, cap;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 4, 0));
+    pool_figures(&pool, &open, &idle, &cap);
+    CU_ASSERT_EQUAL(open, 0); /* lazy */
+    CU_ASSERT_EQUAL(cap, 4);
+
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_NOT_EQUAL(a, CK_INVALID_HANDLE);
+    kg_p11_session_release(&pool, a);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT_EQUAL(a, b);
+    CU_ASSERT_EQUAL(fake.opens, 1);
+    CU_ASSERT_EQUAL(fake.infos, 2); /* checked on every checkout */
+    CU_ASSERT_EQUAL(fake.logins, 0);
+    kg_p11_session_release(&pool, b);
+    kg_p11_session_release(&pool, CK_INVALID_HANDLE); /* no-op */
+    pool_figures(&pool, &open, &idle, &cap);
+    CU_ASSERT_EQUAL(open, 1);
+    CU_ASSERT_EQUAL(idle, 1);
+
+    kg_p11_pool_cleanup(&pool);
+    CU_ASSERT_EQUAL(fake.closes, 1);
+    CU_ASSERT_EQUAL(fake.n_live, 0);
+    kg_p11_pool_cleanup(&pool); /* zeroed: no-op */
+}
+
+static void test_fake_pool_cap_from_token(void)
+{
+    struct kg_p11_pool pool;
+    uint32_t cap = 0;
+
+    fake_reset();
+    fake.max_rw = 2;
+    CU_ASSERT_FATAL(fake_pool(&pool, 8, 0));
+    pool_figures(&pool, NULL, NULL, &cap);
+    CU_ASSERT_EQUAL(cap, 2);
+    kg_p11_pool_cleanup(&pool);
+
+    fake.max_rw = CK_UNAVAILABLE_INFORMATION;
+    CU_ASSERT_FATAL(fake_pool(&pool, 8, 0));
+    pool_figures(&pool, NULL, NULL, &cap);
+    CU_ASSERT_EQUAL(cap, 8);
+    kg_p11_pool_cleanup(&pool);
+
+    fake.max_rw = 100;
+    CU_ASSERT_FATAL(fake_pool(&pool, 3, 0));
+    pool_figures(&pool, NULL, NULL, &cap);
+    CU_ASSERT_EQUAL(cap, 3);
+    kg_p11_pool_cleanup(&pool);
+}
+
+static void test_fake_pool_init_errors(void)
+{
+    struct kg_p11_pool pool;
+    struct kg_secret *pin = pin_of(FAKE_PIN);
+
+    fake_reset();
+    CU_ASSERT_FATAL(pin != NULL);
+    CU_ASSERT(kg_failed(kg_p11_pool_init(&pool, &fake_fl, 7, 0, pin, 0)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_CONFIG);
+
+    fake.token_info_rv = CKR_TOKEN_NOT_PRESENT;
+    CU_ASSERT(kg_failed(kg_p11_pool_init(&pool, &fake_fl, 7, 2, pin, 0)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_SESSION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "C_GetTokenInfo"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "CKR_TOKEN_NOT_PRESENT"));
+    kg_p11_pool_cleanup(&pool); /* zeroed on failure: no-op */
+
+    fake.token_info_rv = CKR_OK;
+    CU_ASSERT(kg_failed(kg_p11_pool_init(&pool, &fake_fl, 7, 2, NULL, 0)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_LOGIN);
+
+    /* A token without login needs no PIN, and the pool never logs in. */
+    fake.token_flags = 0;
+    fake.logged_in = false;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_pool_init(&pool, &fake_fl, 7, 2, NULL, 0)));
+    {
+        CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+
+        CU_ASSERT(kg_ok(kg_p11_session_acquire(&pool, &s)));
+        CU_ASSERT_EQUAL(fake.logins, 0);
+        kg_p11_session_release(&pool, s);
+    }
+    kg_p11_pool_cleanup(&pool);
+    kg_secret_free(pin);
+}
+
+/* CKR_SESSION_COUNT lowers the cap to what we hold and waits; with nothing
+ * held it fails instead of waiting forever. */
+static void test_fake_session_count(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE, b = CK_INVALID_HANDLE, c = CK_INVALID_HANDLE;
+    uint32_t open, idle, cap;
+
+    fake_reset();
+    fake.open_limit = 2;
+    CU_ASSERT_FATAL(fake_pool(&pool, 4, 150));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT(kg_failed(kg_p11_session_acquire(&pool, &c)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_BUSY);
+    CU_ASSERT_EQUAL(c, CK_INVALID_HANDLE);
+    CU_ASSERT_EQUAL(fake.session_counts, 1); /* tried once, then waited */
+    pool_figures(&pool, &open, &idle, &cap);
+    CU_ASSERT_EQUAL(cap, 2);
+    CU_ASSERT_EQUAL(open, 2);
+
+    kg_p11_session_release(&pool, a);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &c)));
+    CU_ASSERT_EQUAL(c, a);
+    CU_ASSERT_EQUAL(fake.session_counts, 1);
+    kg_p11_session_release(&pool, b);
+    kg_p11_session_release(&pool, c);
+    kg_p11_pool_cleanup(&pool);
+
+    /* Someone else holds every session the token has. */
+    fake_reset();
+    fake.open_limit = 1;
+    fake.live[1] = true;
+    fake.n_live = 1;
+    fake.next = 1;
+    CU_ASSERT_FATAL(fake_pool(&pool, 4, 150));
+    CU_ASSERT(kg_failed(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_SESSION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "CKR_SESSION_COUNT"));
+    pool_figures(&pool, &open, &idle, &cap);
+    CU_ASSERT_EQUAL(open, 0);
+    kg_p11_pool_cleanup(&pool);
+}
+
+/* A session that died while idle is replaced at checkout. */
+static void test_fake_dead_session_replaced(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE, b = CK_INVALID_HANDLE;
+    uint64_t epoch0 = 0, epoch1 = 0;
+    uint32_t open, idle;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 2, 0));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    kg_p11_session_release(&pool, a);
+    kg_p11_pool_stats(&pool, NULL, NULL, NULL, &epoch0);
+
+    pthread_mutex_lock(&fake.lock);
+    fake.live[a] = false; /* e.g. the HSM restarted */
+    fake.n_live--;
+    pthread_mutex_unlock(&fake.lock);
+
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT_NOT_EQUAL(a, b);
+    CU_ASSERT_EQUAL(fake.opens, 2);
+    kg_p11_pool_stats(&pool, &open, &idle, NULL, &epoch1);
+    CU_ASSERT_EQUAL(open, 1);
+    CU_ASSERT_EQUAL(idle, 0);
+    CU_ASSERT_NOT_EQUAL(epoch0, epoch1); /* cached object handles are suspect */
+    kg_p11_session_release(&pool, b);
+    kg_p11_pool_cleanup(&pool);
+}
+
+/* The token lost its login: the checkout logs in again, once. */
+static void test_fake_lost_login(void)
+{
+    struct kg_p11_pool pool;
+    struct kg_secret *wrong = pin_of("9999");
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE;
+    uint64_t epoch0 = 0, epoch1 = 0;
+    uint32_t open, idle;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 2, 0));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    kg_p11_session_release(&pool, a);
+    CU_ASSERT_EQUAL(fake.logins, 0);
+
+    kg_p11_pool_stats(&pool, NULL, NULL, NULL, &epoch0);
+    fake.logged_in = false;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_EQUAL(fake.logins, 1);
+    CU_ASSERT(fake.logged_in);
+    kg_p11_pool_stats(&pool, NULL, NULL, NULL, &epoch1);
+    CU_ASSERT_NOT_EQUAL(epoch0, epoch1); /* private object handles are suspect */
+    kg_p11_session_release(&pool, a);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_EQUAL(fake.logins, 1);
+    kg_p11_session_release(&pool, a);
+    kg_p11_pool_cleanup(&pool);
+
+    /* The PIN was changed under us: the checkout fails with a login error
+     * and keeps the (healthy) session. */
+    fake_reset();
+    CU_ASSERT_FATAL(wrong != NULL);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_pool_init(&pool, &fake_fl, 7, 2, wrong, 0)));
+    fake.logged_in = false;
+    CU_ASSERT(kg_failed(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_LOGIN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "CKR_PIN_INCORRECT"));
+    CU_ASSERT_EQUAL(a, CK_INVALID_HANDLE);
+    pool_figures(&pool, &open, &idle, NULL);
+    CU_ASSERT_EQUAL(open, 1);
+    CU_ASSERT_EQUAL(idle, 1);
+    kg_p11_pool_cleanup(&pool);
+    kg_secret_free(wrong);
+}
+
+static void test_fake_device_removed(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE;
+    uint32_t open;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 2, 0));
+    fake.open_rv = CKR_DEVICE_REMOVED;
+    CU_ASSERT(kg_failed(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_SESSION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "C_OpenSession"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "CKR_DEVICE_REMOVED"));
+    pool_figures(&pool, &open, NULL, NULL);
+    CU_ASSERT_EQUAL(open, 0);
+
+    /* The device comes back; then an idle session reports it gone. */
+    fake.open_rv = CKR_OK;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    kg_p11_session_release(&pool, a);
+    fake.info_rv = CKR_DEVICE_REMOVED;
+    CU_ASSERT(kg_failed(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_SESSION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "C_GetSessionInfo"));
+    pool_figures(&pool, &open, NULL, NULL);
+    CU_ASSERT_EQUAL(open, 0); /* forgotten, not handed out */
+    fake.info_rv = CKR_OK;
+    kg_p11_pool_cleanup(&pool);
+}
+
+struct waiter {
+    struct kg_p11_pool *pool;
+    CK_SESSION_HANDLE got;
+    atomic_bool done;
+    kg_result rc;
+};
+
+static void *waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+
+    w->rc = kg_p11_session_acquire(w->pool, &w->got);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+/* At the cap, a checkout blocks until a session is released. */
+static void test_fake_exhaustion_blocks(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE;
+    struct waiter w = { .pool = &pool, .got = CK_INVALID_HANDLE };
+    pthread_t t;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 1, 10000));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    atomic_init(&w.done, false);
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, waiter_main, &w) == 0);
+    sleep_ms(200);
+    CU_ASSERT(!atomic_load(&w.done));
+    kg_p11_session_release(&pool, a);
+    pthread_join(t, NULL);
+    CU_ASSERT(atomic_load(&w.done));
+    CU_ASSERT(kg_ok(w.rc));
+    CU_ASSERT_EQUAL(w.got, a);
+    CU_ASSERT_EQUAL(fake.opens, 1);
+    kg_p11_session_release(&pool, w.got);
+    kg_p11_pool_cleanup(&pool);
+}
+
+static void test_error_mapping(void)
+{
+    static const struct {
+        CK_RV rv;
+        int err;
+    } table[] = {
+        { CKR_OK, KG_OK },
+        { CKR_HOST_MEMORY, KG_ERR_NOMEM },
+        { CKR_SESSION_HANDLE_INVALID, KG_ERR_HSM_SESSION },
+        { CKR_SESSION_CLOSED, KG_ERR_HSM_SESSION },
+        { CKR_DEVICE_REMOVED, KG_ERR_HSM_SESSION },
+        { CKR_TOKEN_NOT_PRESENT, KG_ERR_HSM_SESSION },
+        { CKR_SESSION_COUNT, KG_ERR_HSM_SESSION },
+        { CKR_USER_NOT_LOGGED_IN, KG_ERR_HSM_LOGIN },
+        { CKR_PIN_INCORRECT, KG_ERR_HSM_LOGIN },
+        { CKR_PIN_LOCKED, KG_ERR_HSM_LOGIN },
+        { CKR_MECHANISM_INVALID, KG_ERR_HSM_MECHANISM },
+        { CKR_WRAPPED_KEY_INVALID, KG_ERR_HSM_UNWRAP },
+        { CKR_ENCRYPTED_DATA_INVALID, KG_ERR_HSM_UNWRAP },
+        { CKR_KEY_SIZE_RANGE, KG_ERR_BAD_KEY_LENGTH },
+        { CKR_DEVICE_ERROR, KG_ERR_HSM },
+        { CKR_GENERAL_ERROR, KG_ERR_HSM },
+        { CKR_VENDOR_DEFINED + 5, KG_ERR_HSM },
+    };
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        CU_ASSERT_EQUAL(kg_p11_rv_error(table[i].rv), table[i].err);
+        CU_ASSERT_EQUAL(kg_error_category_of(kg_p11_rv_error(table[i].rv)),
+                        table[i].err == KG_OK ? KG_ERR_T_OK : kg_error_category_of(table[i].err));
+    }
+    CU_ASSERT_STRING_EQUAL(kg_p11_rv_name(CKR_DEVICE_REMOVED), "CKR_DEVICE_REMOVED");
+    CU_ASSERT_STRING_EQUAL(kg_p11_rv_name(CKR_OK), "CKR_OK");
+    CU_ASSERT_STRING_EQUAL(kg_p11_rv_name(0x7777), "CKR_0x7777");
+    CU_ASSERT_STRING_EQUAL(kg_p11_rv_name(CKR_VENDOR_DEFINED + 0x12), "CKR_VENDOR_DEFINED+0x12");
+
+    kg_error_clear();
+    CU_ASSERT(kg_ok(KG_P11_CHECK(CKR_OK, "C_Nothing")));
+    CU_ASSERT_EQUAL(kg_errno(), KG_OK); /* success touches nothing */
+
+    CU_ASSERT(kg_failed(KG_P11_CHECK(CKR_DEVICE_REMOVED, "C_WrapKey")));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_SESSION);
+    CU_ASSERT_STRING_EQUAL(kg_error_text(), "C_WrapKey: CKR_DEVICE_REMOVED (0x32)");
+    /* The site is the caller's, not kg_p11_error.c. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_debug(), "kg_p11_test.c"));
+
+    /* Unwrapping a stored blob: generic failures mean a bad blob. */
+    CU_ASSERT(kg_ok(KG_P11_CHECK_UNWRAP(CKR_OK)));
+    CU_ASSERT(kg_failed(KG_P11_CHECK_UNWRAP(CKR_GENERAL_ERROR)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "CKR_GENERAL_ERROR"));
+    CU_ASSERT(kg_failed(KG_P11_CHECK_UNWRAP(CKR_WRAPPED_KEY_INVALID)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    CU_ASSERT(kg_failed(KG_P11_CHECK_UNWRAP(CKR_UNWRAPPING_KEY_HANDLE_INVALID)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+    CU_ASSERT(kg_failed(KG_P11_CHECK_UNWRAP(CKR_SESSION_HANDLE_INVALID)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_SESSION);
+    CU_ASSERT(kg_failed(KG_P11_CHECK_UNWRAP(CKR_USER_NOT_LOGGED_IN)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_LOGIN);
+}
+
+/* ======================================================================
+ * kg_secret_read_pin
+ * ====================================================================== */
+
+static char pin_dir[] = "/tmp/kg_p11_pin.XXXXXX";
+
+static const char *pin_file(const char *name, const char *content, size_t len)
+{
+    static char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+    f = fopen(path, "wb");
+    if (f == NULL) {
+        return NULL;
+    }
+    if (len > 0 && fwrite(content, 1, len, f) != len) {
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    return path;
+}
+
+static bool pin_is(const char *path, const char *env, const char *want)
+{
+    struct kg_secret *s = NULL;
+    bool ok;
+
+    if (kg_failed(kg_secret_read_pin(path, env, &s))) {
+        return false;
+    }
+    ok = s->len == strlen(want) && memcmp(s->data, want, s->len) == 0;
+    kg_secret_free(s);
+    return ok;
+}
+
+static bool pin_fails(const char *path, const char *env, int err)
+{
+    struct kg_secret *s = (struct kg_secret *)&s; /* must come back NULL */
+    bool failed = kg_failed(kg_secret_read_pin(path, env, &s));
+
+    return failed && s == NULL && kg_errno() == err;
+}
+
+static void test_secret_read_pin(void)
+{
+    char longline[400];
+
+    CU_ASSERT_FATAL(mkdtemp(pin_dir) != NULL);
+    CU_ASSERT(pin_is(pin_file("a", "1234\n", 5), NULL, "1234"));
+    CU_ASSERT(pin_is(pin_file("b", "1234", 4), NULL, "1234"));
+    CU_ASSERT(pin_is(pin_file("c", "1234\r\n", 6), NULL, "1234"));
+    CU_ASSERT(pin_is(pin_file("d", "12 34\nsecond line\n", 18), NULL, "12 34")); /* first line */
+    CU_ASSERT(pin_fails(pin_file("e", "", 0), NULL, KG_ERR_CONFIG));
+    CU_ASSERT(pin_fails(pin_file("f", "\n1234\n", 6), NULL, KG_ERR_CONFIG));
+    memset(longline, 'x', sizeof(longline));
+    CU_ASSERT(pin_fails(pin_file("g", longline, sizeof(longline)), NULL, KG_ERR_CONFIG));
+    {
+        struct kg_secret *s = NULL; /* 255 bytes is the longest PIN */
+
+        CU_ASSERT(kg_ok(kg_secret_read_pin(pin_file("h", longline, 255), NULL, &s)));
+        CU_ASSERT(s != NULL && s->len == 255);
+        kg_secret_free(s);
+    }
+    CU_ASSERT(pin_fails("/nonexistent/kg/pin", NULL, KG_ERR_CONFIG));
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "/nonexistent/kg/pin"));
+
+    setenv("KG_P11_TEST_PIN", "5678", 1);
+    CU_ASSERT(pin_is(NULL, "KG_P11_TEST_PIN", "5678"));
+    setenv("KG_P11_TEST_PIN", "5678\n", 1);
+    CU_ASSERT(pin_is(NULL, "KG_P11_TEST_PIN", "5678"));
+    setenv("KG_P11_TEST_PIN", "56\n78", 1);
+    CU_ASSERT(pin_fails(NULL, "KG_P11_TEST_PIN", KG_ERR_CONFIG));
+    setenv("KG_P11_TEST_PIN", "", 1);
+    CU_ASSERT(pin_fails(NULL, "KG_P11_TEST_PIN", KG_ERR_CONFIG));
+    unsetenv("KG_P11_TEST_PIN");
+    CU_ASSERT(pin_fails(NULL, "KG_P11_TEST_PIN", KG_ERR_CONFIG));
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "KG_P11_TEST_PIN"));
+    CU_ASSERT(pin_fails(NULL, NULL, KG_ERR_CONFIG));
+
+    for (const char *n = "abcdefgh"; *n != '\0'; n++) {
+        char p[256];
+
+        snprintf(p, sizeof(p), "%s/%c", pin_dir, *n);
+        unlink(p);
+    }
+    rmdir(pin_dir);
+}
+
+/* ======================================================================
+ * SoftHSMv2
+ * ====================================================================== */
+
+#define SOFTHSM_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define TOKEN_LABEL "kgtest"
+#define TOKEN_PIN "1234"
+#define MWK_LABEL "kgtest-mwk"
+
+static char hsm_dir[] = "/tmp/kg_p11_hsm.XXXXXX";
+static bool hsm_tried;
+static bool hsm_ready;
+
+static const char *softhsm_module(void)
+{
+    const char *m = getenv("KG_SOFTHSM_MODULE");
+
+    return m != NULL ? m : SOFTHSM_DEFAULT_MODULE;
+}
+
+/* One token for the whole run, created on first use. False: skip. */
+static bool softhsm_setup(void)
+{
+    char path[512];
+    char cmd[1024];
+    FILE *f;
+
+    if (hsm_tried) {
+        return hsm_ready;
+    }
+    hsm_tried = true;
+    if (access(softhsm_module(), R_OK) != 0 || system("command -v softhsm2-util >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "\nSKIP: SoftHSMv2 (%s, softhsm2-util) not installed\n", softhsm_module());
+        return false;
+    }
+    if (mkdtemp(hsm_dir) == NULL) {
+        return false;
+    }
+    snprintf(path, sizeof(path), "%s/tokens", hsm_dir);
+    if (mkdir(path, 0700) != 0) {
+        return false;
+    }
+    snprintf(path, sizeof(path), "%s/softhsm2.conf", hsm_dir);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        return false;
+    }
+    fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n", hsm_dir);
+    fclose(f);
+    setenv("SOFTHSM2_CONF", path, 1);
+    snprintf(cmd, sizeof(cmd),
+             "softhsm2-util --init-token --free --label " TOKEN_LABEL " --pin " TOKEN_PIN
+             " --so-pin 5678 >%s/init.log 2>&1",
+             hsm_dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "softhsm2-util --init-token failed, see %s/init.log\n", hsm_dir);
+        return false;
+    }
+    hsm_ready = true;
+    return true;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void softhsm_teardown(void)
+{
+    if (hsm_tried && hsm_dir[sizeof(hsm_dir) - 2] != 'X') {
+        nftw(hsm_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+#define SKIP_WITHOUT_SOFTHSM()                                  \
+    do {                                                        \
+        if (!softhsm_setup()) {                                 \
+            CU_PASS("SoftHSMv2 not available: test skipped");   \
+            return;                                             \
+        }                                                       \
+    } while (0)
+
+static kg_result hsm_open_with(const char *module, const char *label, const char *pin_text, uint32_t max,
+                               bool require_mwk, const char *mwk_label, struct kg_p11 **out)
+{
+    struct kg_p11_config cfg = {
+        .module_path = module,
+        .token_label = label,
+        .mwk_label = mwk_label,
+        .max_sessions = max,
+    };
+    struct kg_secret *pin = pin_of(pin_text);
+    kg_result rc;
+
+    if (pin == NULL) {
+        *out = NULL;
+        return KG_RESULT_ERROR;
+    }
+    rc = kg_p11_open(&cfg, pin, require_mwk, out);
+    kg_secret_free(pin);
+    return rc;
+}
+
+static struct kg_p11 *hsm_open(uint32_t max)
+{
+    struct kg_p11 *p11 = NULL;
+
+    if (kg_failed(hsm_open_with(softhsm_module(), TOKEN_LABEL, TOKEN_PIN, max, true, MWK_LABEL, &p11))) {
+        fprintf(stderr, "\nkg_p11_open: %s %s (%s)\n", kg_error_name(kg_errno()), kg_error_text(),
+                kg_error_debug());
+        return NULL;
+    }
+    return p11;
+}
+
+/* Secret keys on the token visible to us with CKA_TOKEN = `token` (and
+ * label `label` when not NULL). Session keys left behind would show here. */
+static long hsm_count_keys(struct kg_p11 *p11, bool token, const char *label, CK_OBJECT_HANDLE *first)
+{
+    struct kg_p11_pool *pool = kg_p11_pool_of(p11);
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_BBOOL tok = token ? CK_TRUE : CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_TOKEN, &tok, sizeof(tok) },
+        { CKA_LABEL, (void *)label, label != NULL ? strlen(label) : 0 },
+    };
+    CK_OBJECT_HANDLE objs[64];
+    CK_ULONG n = 0;
+    long total = -1;
+
+    if (kg_failed(kg_p11_session_acquire(pool, &s))) {
+        return -1;
+    }
+    if (pool->fn->C_FindObjectsInit(s, tmpl, label != NULL ? 3 : 2) == CKR_OK) {
+        if (pool->fn->C_FindObjects(s, objs, 64, &n) == CKR_OK) {
+            total = (long)n;
+            if (first != NULL && n > 0) {
+                *first = objs[0];
+            }
+        }
+        pool->fn->C_FindObjectsFinal(s);
+    }
+    kg_p11_session_release(pool, s);
+    return total;
+}
+
+static void test_hsm_open_errors(void)
+{
+    struct kg_p11 *p11 = (struct kg_p11 *)&p11;
+
+    SKIP_WITHOUT_SOFTHSM();
+    CU_ASSERT(kg_failed(hsm_open_with("/nonexistent/libnothing.so", TOKEN_LABEL, TOKEN_PIN, 2, false, MWK_LABEL,
+                                      &p11)));
+    CU_ASSERT_PTR_NULL(p11);
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_CONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "/nonexistent/libnothing.so"));
+
+    /* The module loads but cannot initialise (its configuration is bad). */
+    {
+        char *conf = strdup(getenv("SOFTHSM2_CONF"));
+
+        CU_ASSERT_FATAL(conf != NULL);
+        setenv("SOFTHSM2_CONF", "/nonexistent/softhsm2.conf", 1);
+        CU_ASSERT(kg_failed(hsm_open_with(softhsm_module(), TOKEN_LABEL, TOKEN_PIN, 2, false, MWK_LABEL, &p11)));
+        CU_ASSERT_PTR_NULL(p11);
+        CU_ASSERT_EQUAL(kg_error_category_of(kg_errno()), KG_ERR_T_HSM);
+        CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "C_Initialize"));
+        setenv("SOFTHSM2_CONF", conf, 1);
+        free(conf);
+    }
+
+    CU_ASSERT(kg_failed(hsm_open_with(softhsm_module(), "no-such-token", TOKEN_PIN, 2, false, MWK_LABEL, &p11)));
+    CU_ASSERT_PTR_NULL(p11);
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_NO_TOKEN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "no-such-token"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "'" TOKEN_LABEL "'")); /* lists what exists */
+
+    CU_ASSERT(kg_failed(hsm_open_with(softhsm_module(), TOKEN_LABEL, "0000", 2, false, MWK_LABEL, &p11)));
+    CU_ASSERT_PTR_NULL(p11);
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_LOGIN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "CKR_PIN_INCORRECT"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), TOKEN_LABEL));
+
+    CU_ASSERT(kg_failed(hsm_open_with(softhsm_module(), TOKEN_LABEL, TOKEN_PIN, 0, false, MWK_LABEL, &p11)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_CONFIG);
+    CU_ASSERT(kg_failed(hsm_open_with(softhsm_module(), TOKEN_LABEL, TOKEN_PIN, 2, false, "", &p11)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_CONFIG);
+}
+
+static void test_hsm_no_mwk_then_init(void)
+{
+    struct kg_p11 *p11 = NULL;
+    struct kg_p11_blob blob;
+    bool created = false;
+
+    SKIP_WITHOUT_SOFTHSM();
+    CU_ASSERT(kg_failed(hsm_open_with(softhsm_module(), TOKEN_LABEL, TOKEN_PIN, 2, true, MWK_LABEL, &p11)));
+    CU_ASSERT_PTR_NULL(p11);
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_NO_MWK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "kmipgw init"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), MWK_LABEL));
+
+    CU_ASSERT_FATAL(kg_ok(hsm_open_with(softhsm_module(), TOKEN_LABEL, TOKEN_PIN, 2, false, MWK_LABEL, &p11)));
+    /* Without an MWK, key operations say so. */
+    CU_ASSERT(kg_failed(kg_p11_generate_aes(p11, 256, &blob)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_NO_MWK);
+    CU_ASSERT_EQUAL(blob.len, 0);
+
+    CU_ASSERT(kg_ok(kg_p11_init_mwk(p11, &created)));
+    CU_ASSERT(created);
+    CU_ASSERT(kg_ok(kg_p11_init_mwk(p11, &created)));
+    CU_ASSERT(!created);
+    CU_ASSERT_EQUAL(kg_p11_mwk_generation(p11), 1);
+    CU_ASSERT(kg_ok(kg_p11_generate_aes(p11, 256, &blob)));
+    kg_p11_close(p11);
+
+    /* A fresh process view: found by label, idempotent. */
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    CU_ASSERT(kg_ok(kg_p11_init_mwk(p11, &created)));
+    CU_ASSERT(!created);
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, true, MWK_LABEL, NULL), 1);
+    kg_p11_close(p11);
+}
+
+/* The MWK on the token has the attributes DESIGN.md promises. */
+static void test_hsm_mwk_attributes(void)
+{
+    struct kg_p11 *p11;
+    struct kg_p11_pool *pool;
+    CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_BBOOL token = 0, priv = 0, sensitive = 0, extractable = 1, wrap = 0, unwrap = 0, enc = 1, dec = 1;
+    CK_KEY_TYPE kt = 0;
+    CK_ULONG vlen = 0;
+    char id[8] = { 0 };
+    CK_ATTRIBUTE a[] = {
+        { CKA_TOKEN, &token, 1 },     { CKA_PRIVATE, &priv, 1 },    { CKA_SENSITIVE, &sensitive, 1 },
+        { CKA_EXTRACTABLE, &extractable, 1 }, { CKA_WRAP, &wrap, 1 }, { CKA_UNWRAP, &unwrap, 1 },
+        { CKA_ENCRYPT, &enc, 1 },     { CKA_DECRYPT, &dec, 1 },     { CKA_KEY_TYPE, &kt, sizeof(kt) },
+        { CKA_VALUE_LEN, &vlen, sizeof(vlen) }, { CKA_ID, id, sizeof(id) },
+    };
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    pool = kg_p11_pool_of(p11);
+    CU_ASSERT_FATAL(hsm_count_keys(p11, true, MWK_LABEL, &mwk) == 1);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT_EQUAL(pool->fn->C_GetAttributeValue(s, mwk, a, sizeof(a) / sizeof(a[0])), CKR_OK);
+    kg_p11_session_release(pool, s);
+    CU_ASSERT(token && priv && sensitive && !extractable && wrap && unwrap && !enc && !dec);
+    CU_ASSERT_EQUAL(kt, CKK_AES);
+    CU_ASSERT_EQUAL(vlen, 32);
+    CU_ASSERT_EQUAL(a[10].ulValueLen, 1);
+    CU_ASSERT_EQUAL(id[0], '1');
+    kg_p11_close(p11);
+}
+
+static void test_hsm_generate_lengths(void)
+{
+    static const struct {
+        uint32_t bits;
+        uint32_t blob_len;
+    } cases[] = { { 128, 24 }, { 192, 32 }, { 256, 40 } };
+    static const uint32_t bad[] = { 0, 64, 100, 129, 512 };
+    struct kg_p11 *p11;
+    struct kg_p11_blob blob;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct kg_secret *plain = NULL;
+
+        CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, cases[i].bits, &blob)));
+        CU_ASSERT_EQUAL(blob.len, cases[i].blob_len);
+        CU_ASSERT_EQUAL(blob.mechanism, CKM_AES_KEY_WRAP_PAD);
+        CU_ASSERT_EQUAL(blob.mwk_generation, 1);
+        CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &blob, &plain)));
+        CU_ASSERT(plain != NULL && plain->len == cases[i].bits / 8);
+        kg_secret_free(plain);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CU_ASSERT(kg_failed(kg_p11_generate_aes(p11, bad[i], &blob)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_BAD_KEY_LENGTH);
+        CU_ASSERT_EQUAL(blob.len, 0);
+    }
+    /* Nothing but the MWK stays on the token, no session key behind. */
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, true, NULL, NULL), 1);
+    kg_p11_close(p11);
+}
+
+static void test_hsm_import_export_roundtrip(void)
+{
+    static const size_t lens[] = { 16, 24, 32 };
+    struct kg_p11 *p11;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        uint8_t bytes[32];
+        struct kg_secret *key = NULL;
+        struct kg_secret *back = NULL;
+        struct kg_p11_blob blob;
+
+        for (size_t j = 0; j < sizeof(bytes); j++) {
+            bytes[j] = (uint8_t)(0xA5 ^ (j * 7 + i));
+        }
+        CU_ASSERT_FATAL(kg_ok(kg_secret_from(bytes, lens[i], &key)));
+        CU_ASSERT_FATAL(kg_ok(kg_p11_import_aes(p11, key, &blob)));
+        CU_ASSERT_EQUAL(blob.len, lens[i] + 8);
+        /* The blob is not the key in clear. */
+        CU_ASSERT(memmem(blob.bytes, blob.len, bytes, 8) == NULL);
+        CU_ASSERT_FATAL(kg_ok(kg_p11_export_plaintext(p11, &blob, &back)));
+        CU_ASSERT_EQUAL(back->len, lens[i]);
+        CU_ASSERT(memcmp(back->data, bytes, lens[i]) == 0);
+        kg_secret_free(back);
+        kg_secret_free(key);
+    }
+    {
+        uint8_t bytes[20] = { 1 };
+        struct kg_secret *key = NULL;
+        struct kg_p11_blob blob;
+
+        CU_ASSERT_FATAL(kg_ok(kg_secret_from(bytes, sizeof(bytes), &key)));
+        CU_ASSERT(kg_failed(kg_p11_import_aes(p11, key, &blob)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_BAD_KEY_LENGTH);
+        kg_secret_free(key);
+    }
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+    kg_p11_close(p11);
+}
+
+static void test_hsm_generated_keys_differ(void)
+{
+    struct kg_p11 *p11;
+    struct kg_p11_blob a, b;
+    struct kg_secret *ka = NULL, *kb = NULL;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &a)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &b)));
+    CU_ASSERT(memcmp(a.bytes, b.bytes, a.len) != 0);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_export_plaintext(p11, &a, &ka)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_export_plaintext(p11, &b, &kb)));
+    CU_ASSERT_EQUAL(ka->len, 32);
+    CU_ASSERT_EQUAL(kb->len, 32);
+    CU_ASSERT(memcmp(ka->data, kb->data, 32) != 0);
+    kg_secret_free(ka);
+    kg_secret_free(kb);
+    kg_p11_close(p11);
+}
+
+/* A damaged blob is an error, never a different key. */
+static void test_hsm_tampered_blob(void)
+{
+    struct kg_p11 *p11;
+    struct kg_p11_blob blob, bad;
+    struct kg_secret *k = (struct kg_secret *)&k;
+    uint32_t open = 0, idle = 0;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &blob)));
+    for (uint32_t pos = 0; pos < blob.len; pos += 3) {
+        bad = blob;
+        bad.bytes[pos] ^= (uint8_t)(1u << (pos % 8));
+        CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &bad, &k)));
+        CU_ASSERT_PTR_NULL(k);
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    }
+    fprintf(stderr, "\n  (tampered blob: %s)\n", kg_error_text());
+
+    bad = blob;
+    bad.mechanism = CKM_AES_KEY_WRAP;
+    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &bad, &k)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    bad = blob;
+    bad.mwk_generation = 2;
+    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &bad, &k)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    bad = blob;
+    bad.len = 8;
+    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &bad, &k)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    bad.len = 33;
+    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &bad, &k)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    bad.len = KG_P11_MAX_BLOB + 8;
+    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &bad, &k)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    bad = blob;
+    bad.len -= 8; /* a whole block short */
+    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &bad, &k)));
+    CU_ASSERT_EQUAL(kg_error_category_of(kg_errno()), KG_ERR_T_HSM);
+
+    /* The failures did not leak sessions or objects; the good blob works. */
+    kg_p11_pool_stats(kg_p11_pool_of(p11), &open, &idle, NULL, NULL);
+    CU_ASSERT_EQUAL(open, idle);
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+    CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &blob, &k)));
+    kg_secret_free(k);
+    kg_p11_close(p11);
+}
+
+/* Sessions closed or logged out behind the pool's back are recovered. */
+static void test_hsm_session_recovery(void)
+{
+    struct kg_p11 *p11;
+    struct kg_p11_pool *pool;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_SESSION_INFO info;
+    struct kg_p11_blob blob;
+    struct kg_secret *k = NULL;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(1);
+    CU_ASSERT_FATAL(p11 != NULL);
+    pool = kg_p11_pool_of(p11);
+
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT_EQUAL(pool->fn->C_CloseSession(s), CKR_OK);
+    kg_p11_session_release(pool, s);
+    /* libp11's login session is still open, so the token is logged in. */
+    {
+        CK_SESSION_HANDLE raw = CK_INVALID_HANDLE;
+        CK_SLOT_ID slot = pool->slot;
+
+        CU_ASSERT_FATAL(pool->fn->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &raw) == CKR_OK);
+        CU_ASSERT_EQUAL(pool->fn->C_GetSessionInfo(raw, &info), CKR_OK);
+        CU_ASSERT_EQUAL(info.state, CKS_RO_USER_FUNCTIONS);
+        CU_ASSERT_EQUAL(pool->fn->C_CloseSession(raw), CKR_OK);
+    }
+    CU_ASSERT(kg_ok(kg_p11_generate_aes(p11, 128, &blob)));
+
+    /* Log the whole token out: only libp11's session and ours remain. */
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT_EQUAL(pool->fn->C_Logout(s), CKR_OK);
+    CU_ASSERT_EQUAL(pool->fn->C_GetSessionInfo(s, &info), CKR_OK);
+    CU_ASSERT_EQUAL(info.state, CKS_RW_PUBLIC_SESSION);
+    kg_p11_session_release(pool, s);
+    if (!kg_ok(kg_p11_export_plaintext(p11, &blob, &k))) {
+        fprintf(stderr, "\n  export after logout: %s %s\n", kg_error_name(kg_errno()), kg_error_text());
+        CU_FAIL("export after logout");
+    }
+    kg_secret_free(k);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT_EQUAL(pool->fn->C_GetSessionInfo(s, &info), CKR_OK);
+    CU_ASSERT_EQUAL(info.state, CKS_RW_USER_FUNCTIONS);
+    kg_p11_session_release(pool, s);
+    kg_p11_close(p11);
+}
+
+/* Two keys under the MWK label, or one that is not a proper MWK: refused. */
+static void test_hsm_bad_mwk_refused(void)
+{
+    struct kg_p11 *p11;
+    struct kg_p11 *other = NULL;
+    struct kg_p11_pool *pool;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE dup = CK_INVALID_HANDLE;
+    CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+    CK_ULONG vlen = 32;
+    CK_BBOOL yes = CK_TRUE;
+    char label[] = MWK_LABEL;
+    char weak[] = "kgtest-weak";
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_VALUE_LEN, &vlen, sizeof(vlen) }, { CKA_TOKEN, &yes, 1 },   { CKA_EXTRACTABLE, &yes, 1 },
+        { CKA_WRAP, &yes, 1 },                  { CKA_UNWRAP, &yes, 1 },  { CKA_LABEL, label, strlen(label) },
+    };
+    bool created = true;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    pool = kg_p11_pool_of(p11);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT_FATAL(pool->fn->C_GenerateKey(s, &mech, tmpl, 6, &dup) == CKR_OK);
+    kg_p11_session_release(pool, s);
+
+    CU_ASSERT(kg_failed(kg_p11_init_mwk(p11, &created)));
+    CU_ASSERT(!created);
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "more than one"));
+
+    /* Relabel the duplicate as an extractable would-be MWK of its own. */
+    tmpl[0] = (CK_ATTRIBUTE){ CKA_LABEL, weak, strlen(weak) };
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT(pool->fn->C_SetAttributeValue(s, dup, tmpl, 1) == CKR_OK);
+    kg_p11_session_release(pool, s);
+    CU_ASSERT(kg_ok(kg_p11_init_mwk(p11, &created)));
+    CU_ASSERT(!created);
+    kg_p11_close(p11);
+
+    CU_ASSERT(kg_failed(hsm_open_with(softhsm_module(), TOKEN_LABEL, TOKEN_PIN, 2, true, weak, &other)));
+    CU_ASSERT_PTR_NULL(other);
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "non-extractable"));
+
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    pool = kg_p11_pool_of(p11);
+    CU_ASSERT_FATAL(hsm_count_keys(p11, true, weak, &dup) == 1);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT(pool->fn->C_DestroyObject(s, dup) == CKR_OK);
+    kg_p11_session_release(pool, s);
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, true, NULL, NULL), 1);
+    kg_p11_close(p11);
+}
+
+#define CONC_THREADS 8
+#define CONC_ROUNDS 40
+
+struct conc {
+    struct kg_p11 *p11;
+    atomic_int failures;
+    atomic_int done;
+};
+
+static void *conc_main(void *arg)
+{
+    struct conc *c = arg;
+
+    for (int i = 0; i < CONC_ROUNDS; i++) {
+        struct kg_p11_blob blob;
+        struct kg_secret *k = NULL;
+        uint32_t bits = i % 3 == 0 ? 128 : i % 3 == 1 ? 192 : 256;
+
+        if (kg_failed(kg_p11_generate_aes(c->p11, bits, &blob)) ||
+            kg_failed(kg_p11_export_plaintext(c->p11, &blob, &k)) || k->len != bits / 8) {
+            fprintf(stderr, "\n  thread failure: %s %s\n", kg_error_name(kg_errno()), kg_error_text());
+            atomic_fetch_add(&c->failures, 1);
+        } else {
+            atomic_fetch_add(&c->done, 1);
+        }
+        kg_secret_free(k);
+    }
+    return NULL;
+}
+
+static void test_hsm_concurrent_small_pool(void)
+{
+    struct conc c;
+    pthread_t t[CONC_THREADS];
+    struct kg_p11_stats st;
+
+    SKIP_WITHOUT_SOFTHSM();
+    c.p11 = hsm_open(2);
+    CU_ASSERT_FATAL(c.p11 != NULL);
+    atomic_init(&c.failures, 0);
+    atomic_init(&c.done, 0);
+    for (int i = 0; i < CONC_THREADS; i++) {
+        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, conc_main, &c) == 0);
+    }
+    for (int i = 0; i < CONC_THREADS; i++) {
+        pthread_join(t[i], NULL);
+    }
+    CU_ASSERT_EQUAL(atomic_load(&c.failures), 0);
+    CU_ASSERT_EQUAL(atomic_load(&c.done), CONC_THREADS * CONC_ROUNDS);
+    kg_p11_get_stats(c.p11, &st);
+    CU_ASSERT_EQUAL(st.max_sessions, 2);
+    CU_ASSERT(st.sessions_open >= 1 && st.sessions_open <= 2);
+    CU_ASSERT_EQUAL(st.sessions_idle, st.sessions_open);
+    CU_ASSERT_EQUAL(hsm_count_keys(c.p11, false, NULL, NULL), 0);
+    kg_p11_close(c.p11);
+}
 
 int main(void)
 {
-    static const struct kg_test_case cases[] = { KG_TEST(test_placeholder) };
-    return kg_test_run("p11", cases, sizeof(cases) / sizeof(cases[0]));
+    static const struct kg_test_case cases[] = {
+        KG_TEST(test_error_mapping),
+        KG_TEST(test_fake_pool_reuses_sessions),
+        KG_TEST(test_fake_pool_cap_from_token),
+        KG_TEST(test_fake_pool_init_errors),
+        KG_TEST(test_fake_session_count),
+        KG_TEST(test_fake_dead_session_replaced),
+        KG_TEST(test_fake_lost_login),
+        KG_TEST(test_fake_device_removed),
+        KG_TEST(test_fake_exhaustion_blocks),
+        KG_TEST(test_secret_read_pin),
+        /* SoftHSM: in this order, the token's state carries over. */
+        KG_TEST(test_hsm_open_errors),
+        KG_TEST(test_hsm_no_mwk_then_init),
+        KG_TEST(test_hsm_mwk_attributes),
+        KG_TEST(test_hsm_generate_lengths),
+        KG_TEST(test_hsm_import_export_roundtrip),
+        KG_TEST(test_hsm_generated_keys_differ),
+        KG_TEST(test_hsm_tampered_blob),
+        KG_TEST(test_hsm_session_recovery),
+        KG_TEST(test_hsm_bad_mwk_refused),
+        KG_TEST(test_hsm_concurrent_small_pool),
+    };
+    int failed = kg_test_run("p11", cases, sizeof(cases) / sizeof(cases[0]));
+
+    softhsm_teardown();
+    return failed;
 }

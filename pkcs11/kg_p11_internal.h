@@ -1,0 +1,137 @@
+/*
+ * kg_p11_internal.h - what kg_p11.c, kg_p11_pool.c and kg_p11_error.c share,
+ * and what the unit test reaches into. Not part of the kmipgw API: nothing
+ * outside pkcs11/ and tests/unit/kg_p11_test.c includes this header, because
+ * it pulls in pkcs11.h.
+ */
+#ifndef KG_P11_INTERNAL_H
+#define KG_P11_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kg_result.h"
+#include "kg_secret.h"
+
+/*
+ * p11-kit's pkcs11.h in its default CRYPTOKI_COMPAT mode: standard PKCS#11
+ * names (ulMaxRwSessionCount, pValue...). Beware that it #defines a few
+ * lower-case words (value, count, parameter, slot_id, reserved...) to those
+ * names; do not use them as identifiers in pkcs11/.
+ */
+#include <p11-kit/pkcs11.h>
+
+/* ---- kg_p11_error.c: the one place a CK_RV becomes a kg error ---------- */
+
+/*
+ * The kg error code for `rv` (KG_OK for CKR_OK). Pure; sets nothing.
+ * Exposed for tests and for code that must decide (not report) on an rv.
+ */
+int kg_p11_rv_error(CK_RV rv);
+
+/* "CKR_PIN_INCORRECT" etc., or "CKR_VENDOR_DEFINED+0x.." / "CKR_0x..".
+ * Returns a static string or one in thread-local storage; do not free. */
+const char *kg_p11_rv_name(CK_RV rv);
+
+/*
+ * Check the CK_RV `rv` returned by PKCS#11 call `what` (e.g. "C_WrapKey").
+ * CKR_OK returns KG_RESULT_OK and touches nothing. Anything else records the
+ * mapped error with the caller's file:line and a detail naming the call and
+ * the CKR name (never a secret: `what` must be a fixed call name).
+ */
+kg_result kg_p11_check_at(CK_RV rv, const char *what, const char *file, int line) KG_WARN_UNUSED;
+#define KG_P11_CHECK(rv, what) kg_p11_check_at((rv), (what), __FILE__, __LINE__)
+
+/*
+ * KG_P11_CHECK for C_UnwrapKey of a stored blob: a failure that is not
+ * about the session, login, memory, mechanism or unwrapping key becomes
+ * KG_ERR_HSM_UNWRAP (the blob is damaged or not ours), whatever generic
+ * code the module chose for it.
+ */
+kg_result kg_p11_check_unwrap_at(CK_RV rv, const char *file, int line) KG_WARN_UNUSED;
+#define KG_P11_CHECK_UNWRAP(rv) kg_p11_check_unwrap_at((rv), __FILE__, __LINE__)
+
+/* ---- kg_p11_pool.c: bounded session pool -------------------------------- */
+
+/* Default for how long kg_p11_session_acquire waits for a free session
+ * before giving up with KG_ERR_HSM_BUSY. Far above any single HSM call. */
+#define KG_P11_ACQUIRE_TIMEOUT_MS 30000u
+
+/*
+ * One pool per token. Sessions are opened lazily up to `cap` and parked in
+ * `idle` (a stack: the most recently used session is the one most likely
+ * to be alive). `n_open` counts idle plus checked-out sessions. The pool
+ * owns its copy of the PIN, used only to log in again when a checked-out
+ * session shows the token's login was lost.
+ */
+struct kg_p11_pool {
+    CK_FUNCTION_LIST_PTR fn; /* borrowed; outlives the pool */
+    CK_SLOT_ID slot;
+    bool login_required;
+    struct kg_secret *pin; /* owned; NULL when !login_required */
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;      /* signalled on release and on cap changes */
+    CK_SESSION_HANDLE *idle;  /* owned array of cap_max entries */
+    uint32_t n_idle;
+    uint32_t n_open;
+    uint32_t cap;       /* current limit, only ever lowered */
+    uint32_t cap_max;   /* limit at init: size of `idle` */
+    uint32_t timeout_ms;
+    /* Bumped whenever every session of the pool is gone, and on every
+     * re-login: object handles callers cached (the MWK) may be stale then
+     * (libp11 pkcs11_wipe_cache; SoftHSM drops the handles of private
+     * objects at logout). */
+    uint64_t epoch;
+};
+
+/*
+ * Initialise caller-provided storage `pool` over function list `fn` (an
+ * initialised module) and slot `slot`. The cap is min(max_sessions, the
+ * token's ulMaxRwSessionCount when it reports one). `pin` is copied (the
+ * caller still owns and frees its own); pass NULL when the token needs no
+ * login. timeout_ms 0 means KG_P11_ACQUIRE_TIMEOUT_MS.
+ * Errors: KG_ERR_CONFIG (max_sessions 0), KG_ERR_NOMEM/KG_ERR_LOCK, and the
+ * mapped error of C_GetTokenInfo. On error nothing needs cleaning up.
+ */
+kg_result kg_p11_pool_init(struct kg_p11_pool *pool, CK_FUNCTION_LIST_PTR fn, CK_SLOT_ID slot,
+                           uint32_t max_sessions, const struct kg_secret *pin,
+                           uint32_t timeout_ms) KG_WARN_UNUSED;
+
+/* Close every idle session, wipe and free the PIN copy, zero *pool. Every
+ * session must have been released. Accepts a pool that failed init only if
+ * it was zeroed first. */
+void kg_p11_pool_cleanup(struct kg_p11_pool *pool);
+
+/*
+ * Check a logged-in R/W session out of the pool into *out, blocking while
+ * the pool is at its cap. The session is verified with C_GetSessionInfo:
+ * dead ones are replaced, and a lost login is restored with C_Login.
+ * The caller must give it back with kg_p11_session_release before the
+ * operation returns (one `out:` label), and may use it from one thread only.
+ * Errors: KG_ERR_HSM_BUSY (timed out), or the mapped error of
+ * C_OpenSession / C_GetSessionInfo / C_Login.
+ */
+kg_result kg_p11_session_acquire(struct kg_p11_pool *pool, CK_SESSION_HANDLE *out) KG_WARN_UNUSED;
+
+/* Return `session` (from kg_p11_session_acquire) to the pool. Accepts
+ * CK_INVALID_HANDLE as a no-op, so `out:` labels need no test. */
+void kg_p11_session_release(struct kg_p11_pool *pool, CK_SESSION_HANDLE session);
+
+/* Close `session` (from kg_p11_session_acquire) instead of returning it:
+ * for a session left in an unknown state. Closing destroys its session
+ * objects. */
+void kg_p11_session_discard(struct kg_p11_pool *pool, CK_SESSION_HANDLE session);
+
+/* Figures under the lock, for kg_p11_get_stats and tests. */
+void kg_p11_pool_stats(struct kg_p11_pool *pool, uint32_t *n_open, uint32_t *n_idle, uint32_t *cap,
+                       uint64_t *epoch);
+
+/* ---- kg_p11.c ------------------------------------------------------------ */
+
+/* The pool inside an open kg_p11 (tests use it to break sessions). */
+struct kg_p11;
+struct kg_p11_pool *kg_p11_pool_of(struct kg_p11 *p11);
+
+#endif
