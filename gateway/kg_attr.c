@@ -99,7 +99,7 @@ kg_result kg_attr_read(const struct kg_ttlv_reader *parent, const struct kg_ttlv
         KG_GUARD(kg_ttlv_get_int(&it, &out->index));
         KG_ENSURE(out->index >= 0, KG_ERR_BAD_ATTRIBUTE);
     }
-    KG_GUARD(kg_ttlv_read_optional(&r, KG_TAG_ATTRIBUTE_VALUE, 0, &out->value, &present));
+    KG_GUARD(kg_ttlv_read_optional(&r, KG_TAG_ATTRIBUTE_VALUE, KG_TTLV_ANY_TYPE, &out->value, &present));
     out->has_value = present;
     KG_GUARD(kg_ttlv_reader_finish(&r));
     if (need_value && !present) {

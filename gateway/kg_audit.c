@@ -135,7 +135,9 @@ void kg_audit_write(struct kg_audit *a, const struct kg_audit_record *rec)
             fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit write failed: %s\"}\n", strerror(errno));
         }
     }
-    fprintf(stderr, "{\"level\":\"audit\",%s", line + 1);
+    /* `line` is not NUL-terminated: print exactly the record, minus its
+     * opening brace, after the level field. */
+    fprintf(stderr, "{\"level\":\"audit\",%.*s", (int)(pos - 1), line + 1);
 }
 
 void kg_log(const char *level, const char *fmt, ...)

@@ -341,7 +341,16 @@ kg_result kg_msg_write_response(struct kg_ttlv_writer *w, struct kg_version vers
     KG_GUARD(kg_ttlv_write_int(w, KG_TAG_BATCH_COUNT, (int32_t)batch_count));
     KG_GUARD(kg_ttlv_end_struct(w));
     if (items_len > 0) {
-        KG_GUARD(kg_ttlv_write_raw(w, items, items_len));
+        /* kg_ttlv_write_raw takes one item at a time, and checks each: walk
+         * the batch items we encoded ourselves. */
+        struct kg_ttlv_budget budget = { .limits = { UINT32_MAX, KG_TTLV_MAX_DEPTH, UINT32_MAX } };
+        struct kg_ttlv_reader r;
+        struct kg_ttlv_item it;
+        KG_GUARD(kg_ttlv_reader_init(&r, items, items_len, &budget));
+        while (!kg_ttlv_reader_done(&r)) {
+            KG_GUARD(kg_ttlv_read(&r, &it));
+            KG_GUARD(kg_ttlv_write_raw(w, it.raw, it.raw_len));
+        }
     }
     KG_GUARD(kg_ttlv_end_struct(w));
     return KG_RESULT_OK;

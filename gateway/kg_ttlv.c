@@ -274,7 +274,7 @@ kg_result kg_ttlv_read_expect(struct kg_ttlv_reader *r, uint32_t tag, uint8_t ty
     KG_ENSURE(out != NULL, KG_ERR_INTERNAL);
     kg_ttlv_item_clear(out);
     KG_GUARD(kg_ttlv_parse(r, &it));
-    KG_ENSURE(it.tag == tag && it.type == type, KG_ERR_TTLV_UNEXPECTED);
+    KG_ENSURE(it.tag == tag && (type == KG_TTLV_ANY_TYPE || it.type == type), KG_ERR_TTLV_UNEXPECTED);
     kg_ttlv_commit(r, &it);
     *out = it;
     return KG_RESULT_OK;

@@ -43,6 +43,9 @@ enum kg_ttlv_type {
 
 #define KG_TTLV_HEADER_LEN 8u
 
+/* For kg_ttlv_read_expect / _optional: accept any type with that tag. */
+#define KG_TTLV_ANY_TYPE 0u
+
 struct kg_ttlv_limits {
     uint32_t max_message_len; /* whole message, header included */
     uint32_t max_depth;       /* Structure nesting; top-level message is depth 1 */

@@ -1,0 +1,441 @@
+"""kg_harness - run a kmipgw on a fresh devenv and talk to it.
+
+    gw = Gateway("vcenter")      # scripts/devenv in a temp dir, free loopback port
+    gw.start()                   # kmipgw serve, stderr to DIR/kmipgw.stderr.log
+    resp = gw.request("vsphere", kg_kmip.request(kg_kmip.discover_versions()))
+    with gw.pykmip_client("admin") as c: uid = c.create(...)
+    gw.stop()                    # SIGTERM, SIGKILL after a timeout
+    gw.cleanup()
+
+Environment:
+    KMIPGW_BIN      the gateway binary (default <root>/build/gateway/kmipgw)
+    KGTEST_KEEP=1   keep the temp dirs (their paths are printed)
+    KGTEST_SERVER=pykmip   run Debian's PyKMIP server instead of kmipgw on the same devenv
+                    PKI. Only to check this harness and the client code: PyKMIP does
+                    not implement the gateway's behaviour, so most tests fail there.
+
+Everything is loopback-only and every socket operation has a timeout.
+"""
+
+import os
+import atexit
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import warnings
+
+import kg_kmip
+from kg_ttlv import encode, Item
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEVENV = os.path.join(ROOT, "scripts", "devenv")
+VECTORS = os.environ.get("KGTEST_VECTORS",
+                         os.path.join(os.path.dirname(ROOT), "shared", "kmip-vectors"))
+VCENTER_VECTORS = os.path.join(VECTORS, "vcenter-8.0.1")
+
+IO_TIMEOUT = 10.0      # every socket read/write
+START_TIMEOUT = 30.0   # serve until the port accepts
+STOP_TIMEOUT = 10.0    # SIGTERM until SIGKILL
+
+IDENTITIES = ("vsphere", "backup", "admin", "unlisted", "rogue")
+
+
+def kmipgw_bin():
+    return os.environ.get("KMIPGW_BIN") or os.path.join(ROOT, "build", "gateway", "kmipgw")
+
+
+def server_kind():
+    return os.environ.get("KGTEST_SERVER", "kmipgw")
+
+
+def free_port():
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_LIVE = set()  # Gateways with a process, stopped at exit whatever happens
+
+
+@atexit.register
+def _stop_all():
+    for gw in list(_LIVE):
+        gw.stop(timeout=3.0)
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+class ConnectionClosed(Exception):
+    """The peer closed (or reset) the connection."""
+
+
+def _closed_errors():
+    return (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
+            ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
+class KmipConnection:
+    """One mutual-TLS connection; send TTLV messages, read whole responses."""
+
+    def __init__(self, port, context, timeout=IO_TIMEOUT):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        try:
+            self.sock = context.wrap_socket(raw, server_hostname="localhost")
+        except BaseException:
+            raw.close()
+            raise
+        self.sock.settimeout(timeout)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        if isinstance(data, Item):
+            data = encode(data)
+        self.sock.sendall(data)
+
+    def _read_exact(self, n):
+        buf = bytearray()
+        while len(buf) < n:
+            try:
+                chunk = self.sock.recv(n - len(buf))
+            except _closed_errors() as e:
+                raise ConnectionClosed("%s after %d bytes" % (type(e).__name__, len(buf))) from None
+            except ssl.SSLError as e:
+                # A TLS alert from the server (e.g. certificate required / unknown CA).
+                raise ConnectionClosed("TLS alert: %s" % e) from None
+            if not chunk:
+                raise ConnectionClosed("EOF after %d of %d bytes" % (len(buf), n))
+            buf += chunk
+        return bytes(buf)
+
+    def recv_message(self):
+        """One whole TTLV message: the 8-byte header, then its declared length."""
+        head = self._read_exact(8)
+        length = int.from_bytes(head[4:8], "big")
+        if length > 16 * 1024 * 1024:
+            raise HarnessError("response declares %d bytes" % length)
+        return head + self._read_exact(length)
+
+    def roundtrip(self, data):
+        self.send(data)
+        return self.recv_message()
+
+    def request(self, msg):
+        """Send a request (Item, BatchItem or list of BatchItems) -> Response."""
+        if isinstance(msg, (kg_kmip.BatchItem, list)):
+            msg = kg_kmip.request(msg)
+        return kg_kmip.Response(self.roundtrip(msg))
+
+    def wait_closed(self, timeout=IO_TIMEOUT):
+        """True if the peer closes within `timeout` without sending anything more;
+        raises HarnessError if it sends data instead."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(1)
+        except socket.timeout:
+            return False
+        except (_closed_errors() + (ssl.SSLError,)):
+            return True
+        if data:
+            raise HarnessError("expected the connection to close, got data %r" % data)
+        return True
+
+
+class Gateway:
+    """A devenv in a temp dir and the server process serving it."""
+
+    def __init__(self, name="kgtest", kind=None):
+        self.kind = kind or server_kind()
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="kgtest-%s-" % name)
+        self.port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "kmipgw.stderr.log")
+        self._log = None
+        self.bin = kmipgw_bin()
+        if self.kind == "kmipgw" and not os.access(self.bin, os.X_OK):
+            raise HarnessError("kmipgw binary not found at %s (build it: meson setup build && "
+                               "ninja -C build, or set KMIPGW_BIN)" % self.bin)
+        env = dict(os.environ, KMIPGW_PORT=str(self.port), KMIPGW_HSM="softhsm")
+        if self.kind == "kmipgw":
+            env["KMIPGW_BIN"] = self.bin
+        else:
+            env["KMIPGW_BIN"] = os.path.join(self.dir, "no-kmipgw")  # devenv skips init
+        r = subprocess.run(["bash", DEVENV, self.dir], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=120)
+        self.devenv_output = r.stdout.decode(errors="replace")
+        if r.returncode != 0:
+            raise HarnessError("scripts/devenv %s failed (%d):\n%s"
+                               % (self.dir, r.returncode, self.devenv_output))
+        if self.kind == "kmipgw" and not os.path.exists(os.path.join(self.dir, "policy.yaml")):
+            raise HarnessError("devenv wrote no policy.yaml (conf/policy.yaml missing?):\n%s"
+                               % self.devenv_output)
+        if os.environ.get("KGTEST_KEEP"):
+            sys.stderr.write("kgtest: devenv %s kept in %s\n" % (name, self.dir))
+
+    # --- paths -----------------------------------------------------------------------
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def cert(self, identity):
+        return self.path("pki", identity + ".crt")
+
+    def key(self, identity):
+        return self.path("pki", identity + ".key")
+
+    @property
+    def ca(self):
+        return self.path("pki", "ca.crt")
+
+    def env(self):
+        return dict(os.environ, SOFTHSM2_CONF=self.path("softhsm2.conf"))
+
+    # --- process ---------------------------------------------------------------------
+    def _command(self):
+        if self.kind == "kmipgw":
+            return [self.bin, "serve", "--config", self.path("gateway.yaml")]
+        if self.kind == "pykmip":
+            return self._pykmip_command()
+        raise HarnessError("unknown KGTEST_SERVER %r" % self.kind)
+
+    def _pykmip_command(self):
+        conf = self.path("pykmip-server.conf")
+        policies = self.path("pykmip-policies")
+        os.makedirs(policies, exist_ok=True)
+        with open(conf, "w") as f:
+            f.write("[server]\nhostname=127.0.0.1\nport=%d\ncertificate_path=%s\n"
+                    "key_path=%s\nca_path=%s\nauth_suite=TLS1.2\npolicy_path=%s\n"
+                    "enable_tls_client_auth=True\nlogging_level=INFO\ndatabase_path=%s\n"
+                    % (self.port, self.path("pki", "server.crt"), self.path("pki", "server.key"),
+                       self.ca, policies, self.path("pykmip.db")))
+        return ["/usr/bin/python3", "-c",
+                "import sys; from kmip.services.server.server import main; sys.exit(main())",
+                "-f", conf, "-l", self.path("pykmip-server.log")]
+
+    def start(self, timeout=START_TIMEOUT):
+        if self.proc is not None:
+            raise HarnessError("already started")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self._command(), env=self.env(), cwd=self.dir,
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+        _LIVE.add(self)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self.proc = None
+                _LIVE.discard(self)
+                self._log.close()
+                raise HarnessError("%s serve exited with %s before listening; log:\n%s"
+                                   % (self.kind, rc, self.log_tail()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise HarnessError("%s serve not listening on %d after %.0fs; log:\n%s"
+                                   % (self.kind, self.port, timeout, self.log_tail()))
+            time.sleep(0.05)
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, then SIGKILL after `timeout`. Returns (returncode, killed)."""
+        if self.proc is None:
+            return None, False
+        killed = False
+        if self.kind == "pykmip":
+            timeout = min(timeout, 3.0)  # it lingers on SIGTERM; it is only a stand-in
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+                killed = True
+        rc = self.proc.returncode
+        self.proc = None
+        _LIVE.discard(self)
+        if self._log:
+            self._log.close()
+            self._log = None
+        return rc, killed
+
+    def restart(self):
+        rc = self.stop()
+        self.start()
+        return rc
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("KGTEST_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines=40):
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    # --- clients ---------------------------------------------------------------------
+    def context(self, identity, max_tls=None):
+        """Client TLS context: trusts the devenv CA, presents pki/<identity>.crt
+        (no certificate when identity is None)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if max_tls is not None:
+            ctx.maximum_version = max_tls
+        ctx.load_verify_locations(self.ca)
+        ctx.check_hostname = True
+        if identity is not None:
+            ctx.load_cert_chain(self.cert(identity), self.key(identity))
+        return ctx
+
+    def connect(self, identity, timeout=IO_TIMEOUT, max_tls=None):
+        return KmipConnection(self.port, self.context(identity, max_tls), timeout)
+
+    def exchange(self, identity, data):
+        """Raw: send bytes on a fresh connection, return one whole response's bytes."""
+        with self.connect(identity) as c:
+            return c.roundtrip(data)
+
+    def request(self, identity, msg):
+        """One request on a fresh connection -> kg_kmip.Response."""
+        with self.connect(identity) as c:
+            return c.request(msg)
+
+    def task(self, identity, *msgs):
+        """A vCenter task: one connection, Discover Versions first, then `msgs`.
+        Returns the Responses to `msgs` (the Discover Versions one is checked)."""
+        with self.connect(identity) as c:
+            dv = c.request(kg_kmip.discover_versions())
+            if not dv.item.ok:
+                raise HarnessError("Discover Versions failed: %s" % dv.describe())
+            return [c.request(m) for m in msgs]
+
+    def pykmip_client(self, identity, kmip_version=None):
+        """An (unopened) PyKMIP ProxyKmipClient for `identity`; use it as a context
+        manager. KMIP 1.2 unless kmip_version (a kmip.core.enums.KMIPVersion) says."""
+        from kmip.core import enums
+        from kmip.pie.client import ProxyKmipClient
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        # An empty client section of our own, so that ~/.pykmip or /etc/pykmip settings
+        # cannot change what the tests do.
+        conf = self.path("pykmip-client.conf")
+        if not os.path.exists(conf):
+            with open(conf, "w") as f:
+                f.write("[client]\n")
+        client = ProxyKmipClient(
+            hostname="127.0.0.1", port=self.port, cert=self.cert(identity),
+            key=self.key(identity), ca=self.ca, ssl_version="PROTOCOL_TLS",
+            config_file=conf,
+            kmip_version=kmip_version or enums.KMIPVersion.KMIP_1_2)
+        client.proxy.timeout = int(IO_TIMEOUT)
+        return client
+
+    # --- files holding the gateway's state -------------------------------------------
+    def state_files(self):
+        """Store (with WAL/SHM), audit log, stderr log and every token file."""
+        files = []
+        for name in ("kmipgw.db", "kmipgw.db-wal", "kmipgw.db-shm", "audit.log"):
+            if os.path.exists(self.path(name)):
+                files.append(self.path(name))
+        files.append(self.log_path)
+        for base, _, names in os.walk(self.path("tokens")):
+            files.extend(os.path.join(base, n) for n in names)
+        return files
+
+
+# --- unittest glue -------------------------------------------------------------------------
+class GatewayTestCase(unittest.TestCase):
+    """One gateway (fresh devenv) per test class, started in setUpClass.
+
+    A test after which the gateway is found dead fails with the log tail, and
+    the gateway is restarted so that the next tests still run."""
+
+    gw_name = "kgtest"
+    gw = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway(cls.gw_name)
+        try:
+            cls.gw.start()
+        except BaseException:
+            cls.gw.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.gw is not None:
+            cls.gw.cleanup()
+
+    def tearDown(self):
+        gw = self.gw
+        if gw.proc is not None and gw.proc.poll() is not None:
+            rc = gw.proc.returncode
+            tail = gw.log_tail()
+            gw.stop()
+            gw.start()
+            self.fail("the server died during this test (exit %s); log tail:\n%s" % (rc, tail))
+
+    # --- assertions ------------------------------------------------------------------
+    def assertSuccess(self, item, what=""):
+        self.assertEqual(item.status, kg_kmip.RESULT_STATUS["SUCCESS"],
+                         "%s: expected Success, got %s" % (what, item.describe()))
+
+    def assertFailure(self, item, reason, what=""):
+        """Operation Failed with Result Reason `reason` (a name of kg_ttlv.RESULT_REASON)."""
+        want = kg_kmip.RESULT_REASON[reason]
+        self.assertEqual(item.status, kg_kmip.RESULT_STATUS["OPERATION_FAILED"],
+                         "%s: expected Operation Failed/%s, got %s" % (what, reason, item.describe()))
+        self.assertEqual(item.reason, want,
+                         "%s: expected Result Reason %s, got %s" % (what, reason, item.describe()))
+
+    # --- common steps ----------------------------------------------------------------
+    def create_key(self, identity):
+        """Create an AES-256 key as `identity` (vCenter's template); returns its UID."""
+        bid = kg_kmip.batch_id()
+        resp = self.gw.request(identity, kg_kmip.request(kg_kmip.create_aes256(bid)))
+        self.assertSuccess(resp.item, "Create as %s" % identity)
+        uid = resp.item.uid()
+        self.assertTrue(uid, "Create answered no Unique Identifier")
+        return uid
+
+    def get_key(self, identity, uid):
+        """Get as `identity`; returns the 32 key bytes (asserting Raw/AES/256)."""
+        resp = self.gw.request(identity, kg_kmip.request(kg_kmip.get(uid, kg_kmip.batch_id())))
+        self.assertSuccess(resp.item, "Get %s as %s" % (uid, identity))
+        key = kg_kmip.symmetric_key_of(resp.item.payload)
+        self.assertIsNotNone(key, "Get answered no Symmetric Key:\n%r" % resp.msg)
+        material, fmt, alg, length = key
+        self.assertIsInstance(material, bytes, "no Key Material byte string")
+        self.assertEqual(len(material), 32)
+        return material

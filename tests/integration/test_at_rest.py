@@ -1,0 +1,94 @@
+"""No plaintext at rest: key bytes a client has seen appear in none of the gateway's files.
+
+Searched: the SQLite store with its -wal and -shm, the audit log, the gateway's
+stderr log and every file of the SoftHSM token directory; for each key its
+bytes, their hex (both cases), base64, and each 16-byte half (a partial leak
+counts too). Searched while the gateway runs (WAL not yet checkpointed) and
+again after it stopped.
+"""
+
+import base64
+import os
+import tempfile
+import unittest
+
+from kmip.core import enums
+from kmip.pie import objects
+
+from kg_harness import GatewayTestCase
+
+
+def _needles(m):
+    """(kind, needle, case-insensitive?) for key bytes m."""
+    return [
+        ("bytes", m, False), ("first 16 bytes", m[:16], False), ("last 16 bytes", m[16:], False),
+        ("hex", m.hex().encode(), True), ("hex of first 16 bytes", m[:16].hex().encode(), True),
+        ("hex of last 16 bytes", m[16:].hex().encode(), True),
+        ("base64", base64.b64encode(m).rstrip(b"="), False),
+        ("base64url", base64.urlsafe_b64encode(m).rstrip(b"="), False),
+    ]
+
+
+def find_leaks(files, keys):
+    """[(file, key label, needle kind)] for every occurrence."""
+    leaks = []
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            continue
+        lower = data.lower()
+        for label, material in keys.items():
+            for kind, needle, fold in _needles(material):
+                if needle in (lower if fold else data):
+                    leaks.append((path, label, kind))
+    return leaks
+
+
+class NoPlaintextAtRest(GatewayTestCase):
+    gw_name = "at-rest"
+
+    def test_scanner_finds_planted_bytes(self):
+        # The check below is only worth something if the scanner works.
+        material = os.urandom(32)
+        with tempfile.NamedTemporaryFile(dir=self.gw.dir, delete=False) as f:
+            f.write(b"prefix " + material.hex().upper().encode() + b" suffix")
+            planted = f.name
+        try:
+            self.assertTrue(find_leaks([planted], {"k": material}))
+            self.assertFalse(find_leaks([planted], {"k": os.urandom(32)}))
+        finally:
+            os.unlink(planted)
+
+    def test_no_key_bytes_in_store_audit_log_or_token(self):
+        keys = {}
+        for n in range(3):
+            uid = self.create_key("vsphere")
+            keys["vsphere created %d (%s)" % (n, uid)] = self.get_key("vsphere", uid)
+        with self.gw.pykmip_client("admin") as c:
+            uid = c.create(enums.CryptographicAlgorithm.AES, 256, name="at-rest")
+            keys["admin created (%s)" % uid] = c.get(uid).value
+            material = os.urandom(32)
+            ruid = c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 256, material))
+            self.assertEqual(c.get(ruid).value, material)
+            keys["admin registered (%s)" % ruid] = material
+        for label, material in keys.items():
+            self.assertEqual(len(material), 32, label)
+
+        files = self.gw.state_files()
+        names = [os.path.basename(f) for f in files]
+        self.assertIn("kmipgw.db", names, "no store at %s" % self.gw.path("kmipgw.db"))
+        self.assertIn("audit.log", names, "no audit log at %s" % self.gw.path("audit.log"))
+        self.assertGreater(os.path.getsize(self.gw.path("audit.log")), 0, "audit log is empty")
+        self.assertTrue(any("tokens" in f for f in files), "token directory has no files")
+
+        self.assertEqual(find_leaks(files, keys), [], "key bytes at rest while running")
+        rc, killed = self.gw.stop()
+        self.assertFalse(killed)
+        self.assertEqual(find_leaks(self.gw.state_files(), keys), [], "key bytes at rest after stop")
+        self.gw.start()
+
+
+if __name__ == "__main__":
+    unittest.main()
