@@ -20,6 +20,8 @@ static const char kg_usage[] =
     "usage: kmipgw serve --config FILE     run the KMIP gateway in the foreground\n"
     "       kmipgw init --config FILE      create the master wrapping key and the store (idempotent)\n"
     "       kmipgw policy check FILE       check a policy file; every error as file:line:column\n"
+    "       kmipgw policy explain ...      would this client be allowed this operation, and why\n"
+    "       kmipgw audit verify FILE       check the audit log's hash chain\n"
     "       kmipgw version\n";
 
 static void kg_cli_error(const char *what)
@@ -195,6 +197,12 @@ int kg_cli_main(int argc, char **argv)
     }
     if (argc == 4 && strcmp(argv[1], "policy") == 0 && strcmp(argv[2], "check") == 0) {
         return kg_cli_policy_check(argv[3]);
+    }
+    if (argc >= 3 && strcmp(argv[1], "policy") == 0 && strcmp(argv[2], "explain") == 0) {
+        return kg_cli_policy_explain(argc - 2, argv + 2);
+    }
+    if (argc >= 3 && strcmp(argv[1], "audit") == 0 && strcmp(argv[2], "verify") == 0) {
+        return kg_cli_audit_verify(argc - 2, argv + 2);
     }
     if (argc == 2 && (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)) {
         printf("kmipgw %s\n", KG_VERSION);

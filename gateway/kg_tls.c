@@ -93,14 +93,25 @@ out:
     return rc;
 }
 
+static kg_result kg_tls_fingerprint(X509 *cert, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+
+    KG_ENSURE(X509_digest(cert, EVP_sha256(), md, &md_len) == 1 && md_len == 32, KG_ERR_INTERNAL);
+    for (unsigned int i = 0; i < md_len; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+    return KG_RESULT_OK;
+}
+
 kg_result kg_tls_identity_from(SSL *ssl, struct kg_tls_identity *out)
 {
     X509 *cert = SSL_get1_peer_certificate(ssl);
     X509_NAME *subject;
     BIGNUM *serial = NULL;
     char *serial_hex = NULL;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
+    STACK_OF(X509) *chain;
     size_t ou_count = 0;
     kg_result rc = KG_RESULT_OK;
 
@@ -125,9 +136,13 @@ kg_result kg_tls_identity_from(SSL *ssl, struct kg_tls_identity *out)
     serial_hex = BN_bn2hex(serial);
     KG_GOTO_ENSURE(rc, serial_hex != NULL, KG_ERR_NOMEM);
     snprintf(out->serial, sizeof(out->serial), "%s", serial_hex);
-    KG_GOTO_ENSURE(rc, X509_digest(cert, EVP_sha256(), md, &md_len) == 1 && md_len == 32, KG_ERR_INTERNAL);
-    for (unsigned int i = 0; i < md_len; i++) {
-        snprintf(out->fingerprint + 2 * i, 3, "%02x", md[i]);
+    KG_GOTO_GUARD(rc, kg_tls_fingerprint(cert, out->fingerprint));
+    /* The verified chain runs leaf first: its second certificate is the CA
+     * that signed the client's, which policy may bind a group to. */
+    chain = SSL_get0_verified_chain(ssl);
+    if (chain != NULL && sk_X509_num(chain) >= 2) {
+        KG_GOTO_GUARD(rc, kg_tls_fingerprint(sk_X509_value(chain, 1), out->issuer_fingerprint));
+        out->id.issuer_fingerprint = out->issuer_fingerprint;
     }
     out->id.cn = out->cn;
     out->id.ous = out->ous;

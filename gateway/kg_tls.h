@@ -24,6 +24,7 @@ struct kg_tls_identity {
     const char *ous[KG_TLS_MAX_OUS];
     char serial[96];      /* hex */
     char fingerprint[65]; /* SHA-256, hex */
+    char issuer_fingerprint[65]; /* SHA-256 of the CA certificate that issued it, hex */
     struct kg_identity id;
 };
 

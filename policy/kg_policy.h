@@ -56,6 +56,7 @@ struct kg_identity {
     size_t ou_count;
     const char *serial;      /* hex */
     const char *fingerprint; /* SHA-256 of the certificate, hex */
+    const char *issuer_fingerprint; /* SHA-256 of the CA certificate that issued it, hex; may be NULL */
 };
 
 /*
@@ -109,6 +110,7 @@ enum kg_policy_verdict {
 struct kg_policy_decision {
     enum kg_policy_verdict verdict;
     const struct kg_policy_group *group; /* borrowed from the policy; NULL if none matched */
+    const char *rule; /* static text naming the deciding rule, e.g. "groups.vsphere.operations"; never NULL */
 };
 
 /* The group of an identity, with the verdict that explains a NULL. */
@@ -121,6 +123,42 @@ struct kg_policy_decision kg_policy_match(const struct kg_policy *policy, const 
  */
 struct kg_policy_decision kg_policy_decide(const struct kg_policy *policy, const struct kg_identity *id,
                                            uint32_t operation, const char *object_owner);
+
+/*
+ * Everything the gateway knows about one batch item before it runs, so that
+ * one pure decision covers it all (DESIGN.md: handlers never re-check).
+ * Fields that do not apply are 0 / NULL / false.
+ */
+struct kg_policy_request {
+    uint32_t operation;
+    const char *object_owner;        /* owning group of the target object, NULL if none */
+    /* Create / Register: what is asked for. */
+    uint32_t object_type;
+    uint32_t algorithm;
+    int32_t length;
+    int32_t usage_mask;
+    bool has_usage_mask;
+    /* Get: the form key material would leave in. */
+    bool key_material;               /* the answer would carry key material */
+    bool wrapped;                    /* a Key Wrapping Specification was given */
+    const char *wrapping_key_uid;    /* named wrapping key, NULL if none */
+    const char *wrapping_key_owner;  /* its owning group, NULL if unknown */
+    /* KMIP Authentication / Credential (Username and Password), borrowed. */
+    bool has_credential;
+    const char *username;
+    size_t username_len;
+    const char *password;
+    size_t password_len;
+    /* Live (not destroyed) objects the caller's group owns, for Create limits. */
+    uint64_t group_live_objects;
+};
+
+/*
+ * The full decision for one request. `rule` in the result names the rule
+ * that decided (for the audit record and `policy explain`).
+ */
+struct kg_policy_decision kg_policy_decide_request(const struct kg_policy *policy, const struct kg_identity *id,
+                                                   const struct kg_policy_request *req);
 
 /* May `group` see objects owned by `owner`? (Locate filters with this.) */
 bool kg_policy_in_scope(const struct kg_policy_group *group, const char *owner);

@@ -16,7 +16,7 @@
 
 struct kg_policy_decision kg_policy_match(const struct kg_policy *policy, const struct kg_identity *id)
 {
-    struct kg_policy_decision d = { .verdict = KG_POLICY_DENY_NO_OU, .group = NULL };
+    struct kg_policy_decision d = { .verdict = KG_POLICY_DENY_NO_OU, .group = NULL, .rule = "identity" };
     size_t usable_ous = 0;
 
     if (id == NULL || id->ous == NULL || id->ou_count == 0) {
@@ -98,6 +98,12 @@ struct kg_policy_decision kg_policy_decide(const struct kg_policy *policy, const
         return d;
     }
     return d;
+}
+
+struct kg_policy_decision kg_policy_decide_request(const struct kg_policy *policy, const struct kg_identity *id,
+                                                   const struct kg_policy_request *req)
+{
+    return kg_policy_decide(policy, id, req->operation, req->object_owner);
 }
 
 const char *kg_policy_verdict_text(enum kg_policy_verdict verdict)
