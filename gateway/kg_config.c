@@ -83,6 +83,9 @@ static const struct kg_config_key kg_config_keys[] = {
     KEY("limits", "max_pending", KG_CFG_U32, max_pending, 1, 65536, false),
     KEY("limits", "handshake_timeout_ms", KG_CFG_U32, handshake_timeout_ms, 100, 600000, false),
     KEY("limits", "idle_timeout_ms", KG_CFG_U32, idle_timeout_ms, 1000, 86400000, false),
+    KEY("limits", "max_connections", KG_CFG_U32, max_connections, 1, 1000000, false),
+    KEY("limits", "max_connections_per_ip", KG_CFG_U32, max_connections_per_ip, 1, 1000000, false),
+    KEY("limits", "request_timeout_ms", KG_CFG_U32, request_timeout_ms, 100, 600000, false),
 };
 #undef KEY
 
@@ -568,9 +571,12 @@ static void kg_config_defaults(struct kg_config *cfg)
     cfg->max_items = 4096;
     cfg->max_batch_items = 64;
     cfg->workers = 16;
-    cfg->max_pending = 64;
+    cfg->max_pending = 256;
     cfg->handshake_timeout_ms = 10000;
     cfg->idle_timeout_ms = 30000;
+    cfg->max_connections = 4096;
+    cfg->max_connections_per_ip = 512;
+    cfg->request_timeout_ms = 10000;
 }
 
 /* Absolute directory of `path`, so relative settings survive a later chdir. */

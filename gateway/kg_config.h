@@ -30,6 +30,9 @@
  *   limits.max_pending           1 .. 65536
  *   limits.handshake_timeout_ms  100 .. 600000 (10 minutes)
  *   limits.idle_timeout_ms       1000 .. 86400000 (1 day)
+ *   limits.max_connections       1 .. 1000000
+ *   limits.max_connections_per_ip 1 .. 1000000
+ *   limits.request_timeout_ms    100 .. 600000 (10 minutes)
  * Integers are plain decimal digits. Strings are non-empty, at most 4096
  * bytes, without control characters. Paths (tls.*, hsm.module, hsm.pin_file,
  * store.path, policy.path, audit.path) are made absolute against the
@@ -70,9 +73,12 @@ struct kg_config {
     uint32_t max_items;         /* default 4096 */
     uint32_t max_batch_items;   /* default 64 */
     uint32_t workers;           /* default 16 */
-    uint32_t max_pending;       /* accepted connections waiting for a worker, default 64 */
+    uint32_t max_pending;       /* requests waiting for a worker, default 256 */
     uint32_t handshake_timeout_ms; /* default 10000 */
     uint32_t idle_timeout_ms;      /* default 30000 */
+    uint32_t max_connections;      /* open connections in all, default 4096 */
+    uint32_t max_connections_per_ip; /* from one client address, default 512 */
+    uint32_t request_timeout_ms;   /* a request's HSM and store work, default 10000 */
 };
 
 /*

@@ -147,9 +147,12 @@ static void test_load_conf_example(void)
     CU_ASSERT_EQUAL(cfg->max_items, 4096);
     CU_ASSERT_EQUAL(cfg->max_batch_items, 64);
     CU_ASSERT_EQUAL(cfg->workers, 16);
-    CU_ASSERT_EQUAL(cfg->max_pending, 64);
+    CU_ASSERT_EQUAL(cfg->max_pending, 256);
     CU_ASSERT_EQUAL(cfg->handshake_timeout_ms, 10000);
     CU_ASSERT_EQUAL(cfg->idle_timeout_ms, 30000);
+    CU_ASSERT_EQUAL(cfg->max_connections, 4096);
+    CU_ASSERT_EQUAL(cfg->max_connections_per_ip, 512);
+    CU_ASSERT_EQUAL(cfg->request_timeout_ms, 10000);
     kg_config_free(cfg);
 }
 
@@ -174,9 +177,12 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(cfg->max_items, 4096);
     CU_ASSERT_EQUAL(cfg->max_batch_items, 64);
     CU_ASSERT_EQUAL(cfg->workers, 16);
-    CU_ASSERT_EQUAL(cfg->max_pending, 64);
+    CU_ASSERT_EQUAL(cfg->max_pending, 256);
     CU_ASSERT_EQUAL(cfg->handshake_timeout_ms, 10000);
     CU_ASSERT_EQUAL(cfg->idle_timeout_ms, 30000);
+    CU_ASSERT_EQUAL(cfg->max_connections, 4096);
+    CU_ASSERT_EQUAL(cfg->max_connections_per_ip, 512);
+    CU_ASSERT_EQUAL(cfg->request_timeout_ms, 10000);
     /* Relative paths, the module's included, hang off the config file's directory. */
     snprintf(want, sizeof(want), "%s/lib/module.so", tmpreal);
     CU_ASSERT_STRING_EQUAL(cfg->hsm_module, want);
@@ -201,7 +207,9 @@ static void test_all_keys_and_bounds(void)
                                     "audit: { path: /var/log/kmipgw/audit.log }\n"
                                     "limits: { max_message_bytes: 16777216, max_depth: 4, max_items: 1048576,\n"
                                     "          max_batch_items: 4096, workers: 1, max_pending: 65536,\n"
-                                    "          handshake_timeout_ms: 100, idle_timeout_ms: 86400000 }\n");
+                                    "          handshake_timeout_ms: 100, idle_timeout_ms: 86400000,\n"
+                                    "          max_connections: 1000000, max_connections_per_ip: 1,\n"
+                                    "          request_timeout_ms: 600000 }\n");
 
     if (kg_failed(kg_config_load(path, &cfg))) {
         fprintf(stderr, "\n  %s\n", kg_error_text());
@@ -223,6 +231,9 @@ static void test_all_keys_and_bounds(void)
     CU_ASSERT_EQUAL(cfg->max_pending, 65536);
     CU_ASSERT_EQUAL(cfg->handshake_timeout_ms, 100);
     CU_ASSERT_EQUAL(cfg->idle_timeout_ms, 86400000);
+    CU_ASSERT_EQUAL(cfg->max_connections, 1000000);
+    CU_ASSERT_EQUAL(cfg->max_connections_per_ip, 1);
+    CU_ASSERT_EQUAL(cfg->request_timeout_ms, 600000);
     kg_config_free(cfg);
 }
 
@@ -309,6 +320,9 @@ static void test_err_out_of_range(void)
     CU_ASSERT(expect_error(MINIMAL "limits:\n  max_pending: 0\n", 14, 16, "out of range 1..65536"));
     CU_ASSERT(expect_error(MINIMAL "limits:\n  handshake_timeout_ms: 99\n", 14, 25, "out of range 100..600000"));
     CU_ASSERT(expect_error(MINIMAL "limits:\n  idle_timeout_ms: 86400001\n", 14, 20, "out of range 1000..86400000"));
+    CU_ASSERT(expect_error(MINIMAL "limits:\n  max_connections: 0\n", 14, 20, "out of range 1..1000000"));
+    CU_ASSERT(expect_error(MINIMAL "limits:\n  max_connections_per_ip: 1000001\n", 14, 27, "out of range 1..1000000"));
+    CU_ASSERT(expect_error(MINIMAL "limits:\n  request_timeout_ms: 99\n", 14, 23, "out of range 100..600000"));
     CU_ASSERT(expect_error("hsm: {sessions: 2000}\n", 1, 17, "hsm.sessions is 2000, out of range 1..1024"));
     /* Overflowing uint32 and uint64 must not wrap into range. */
     CU_ASSERT(expect_error(MINIMAL "limits:\n  workers: 4294967297\n", 14, 12, "out of range"));
