@@ -235,13 +235,16 @@ class Gateway:
         if self.proc is not None:
             raise HarnessError("already started")
         self._log = open(self.log_path, "ab")
+        # Its own process group, so that stop() also reaps any children it forks.
         self.proc = subprocess.Popen(self._command(), env=self.env(), cwd=self.dir,
-                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+                                     start_new_session=True)
         _LIVE.add(self)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
                 rc = self.proc.returncode
+                self._kill_group()
                 self.proc = None
                 _LIVE.discard(self)
                 self._log.close()
@@ -270,9 +273,10 @@ class Gateway:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._kill_group()
                 self.proc.wait(timeout)
                 killed = True
+        self._kill_group()  # leftovers (PyKMIP's multiprocessing helpers)
         rc = self.proc.returncode
         self.proc = None
         _LIVE.discard(self)
@@ -280,6 +284,12 @@ class Gateway:
             self._log.close()
             self._log = None
         return rc, killed
+
+    def _kill_group(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def restart(self):
         rc = self.stop()
