@@ -1,17 +1,20 @@
 /*
- * kg_server.c - listener, bounded worker pool, one TLS connection at a time
- * per worker.
+ * kg_server.c - one event loop for TLS and framing, a bounded worker pool for
+ * HSM and store work.
  *
- * The accept loop (the main thread) polls the listening socket and a
- * signalfd. Accepted sockets go into a bounded queue; when it is full the
- * connection is closed at once rather than queued without limit. Each
- * worker owns one SQLite connection and serves one client connection from
- * handshake to close, with kernel socket timeouts bounding the handshake and
- * idle time, so a silent client (vCenter's reachability probes) costs a
- * worker for at most the handshake timeout.
+ * The loop thread owns every socket: it accepts, drives non-blocking
+ * handshakes, reads the 8-byte TTLV header, refuses a declared length over
+ * the cap before allocating, reads the body into locked memory and hands the
+ * complete request to a worker through a bounded queue. Workers run
+ * kg_gateway_process (policy, PKCS#11, SQLite) and post the finished response
+ * back through an eventfd; the loop writes it. One request is in flight per
+ * connection. A full queue is answered "server busy" instead of growing; a
+ * worker stuck in a hung HSM call is abandoned after request_timeout_ms and
+ * the client answered, while other workers carry on.
  *
- * This is the foundation's concurrency model; the performance issue replaces
- * it with an event loop in front of the same kg_gateway_process.
+ * Deadlines (handshake, idle, request) are checked by a scan of all
+ * connections at most every 100 ms: cheap next to a TLS record, and it keeps
+ * the loop free of timer bookkeeping.
  */
 #include "kg_server.h"
 
@@ -19,201 +22,604 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 
 #include "kg_audit.h"
+#include "kg_msg.h"
 #include "kg_tls.h"
+
+enum kg_conn_state {
+    KG_CONN_HANDSHAKE,
+    KG_CONN_READ,  /* waiting for or reading a request */
+    KG_CONN_BUSY,  /* a worker has the request */
+    KG_CONN_WRITE, /* sending the response */
+};
+
+struct kg_job;
+struct kg_ip_count;
+
+struct kg_conn {
+    int fd;
+    SSL *ssl;
+    enum kg_conn_state state;
+    uint64_t deadline_ms;
+    uint32_t events; /* current epoll interest */
+    uint8_t header[KG_TTLV_HEADER_LEN];
+    uint32_t header_got;
+    struct kg_secret *req; /* locked; the request being read */
+    uint32_t req_total;
+    uint32_t req_got;
+    struct kg_ttlv_writer resp; /* locked; the response being written */
+    uint32_t resp_sent;
+    bool close_after_write;
+    struct kg_request_partial partial; /* for answers the loop writes itself */
+    struct kg_tls_identity *who;
+    struct kg_job *job;
+    struct kg_ip_count *ip;
+    struct kg_conn *prev, *next;
+};
+
+struct kg_job {
+    struct kg_conn *conn; /* NULL once the loop abandoned it */
+    struct kg_secret *req;
+    uint32_t len;
+    struct kg_tls_identity who; /* a copy: the connection may go first */
+    struct kg_ttlv_writer resp;
+    bool ok;
+    bool close;
+    struct kg_job *next;
+};
+
+/* Open connections per client address, for max_connections_per_ip. */
+struct kg_ip_count {
+    uint8_t addr[16];
+    uint32_t count;
+    struct kg_ip_count *next;
+};
+
+#define KG_IP_BUCKETS 1024
 
 struct kg_server {
     const struct kg_config *cfg;
     struct kg_gateway *gw;
     SSL_CTX *ssl_ctx;
+    int epfd, listen_fd, sig_fd, done_fd;
 
-    pthread_mutex_t lock;
+    struct kg_conn *conns; /* all open connections */
+    uint32_t conn_count;
+    struct kg_ip_count *ips[KG_IP_BUCKETS];
+
+    pthread_mutex_t lock; /* guards the two queues and the flags below */
     pthread_cond_t cond;
-    int *queue; /* ring of accepted fds */
-    uint32_t queue_cap, queue_head, queue_len;
+    struct kg_job *todo_head, *todo_tail;
+    uint32_t todo_len;
+    struct kg_job *done;
     bool stopping;
-    int *active; /* per worker: the fd being served, -1 if none */
-
+    uint32_t workers_running;
     pthread_t *threads;
     uint32_t thread_count;
 };
 
-struct kg_worker {
-    struct kg_server *srv;
-    uint32_t index;
-};
-
-static void kg_server_set_timeout(int fd, uint32_t ms)
+static uint64_t kg_now_ms(void)
 {
-    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    struct timespec ts;
 
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Read exactly `len` bytes; false on EOF, timeout or TLS error. */
-static bool kg_server_read_full(SSL *ssl, uint8_t *buf, uint32_t len)
-{
-    uint32_t got = 0;
+/* ---- per-address connection counts ---- */
 
-    while (got < len) {
-        int n = SSL_read(ssl, buf + got, (int)(len - got));
-        if (n <= 0) {
-            return false;
+static void kg_ip_key(int fd, uint8_t out[16])
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    memset(out, 0, 16);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
+        return;
+    }
+    if (ss.ss_family == AF_INET) {
+        /* IPv4 as an IPv4-mapped IPv6 address: one key space for both. */
+        out[10] = 0xff;
+        out[11] = 0xff;
+        memcpy(out + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    }
+}
+
+static struct kg_ip_count *kg_ip_acquire(struct kg_server *srv, const uint8_t addr[16])
+{
+    uint32_t h = 2166136261u;
+    struct kg_ip_count *e;
+
+    for (int i = 0; i < 16; i++) {
+        h = (h ^ addr[i]) * 16777619u;
+    }
+    for (e = srv->ips[h % KG_IP_BUCKETS]; e != NULL; e = e->next) {
+        if (memcmp(e->addr, addr, 16) == 0) {
+            break;
         }
-        got += (uint32_t)n;
     }
-    return true;
-}
-
-static bool kg_server_write_full(SSL *ssl, const uint8_t *buf, uint32_t len)
-{
-    uint32_t put = 0;
-
-    while (put < len) {
-        int n = SSL_write(ssl, buf + put, (int)(len - put));
-        if (n <= 0) {
-            return false;
+    if (e == NULL) {
+        e = calloc(1, sizeof(*e));
+        if (e == NULL) {
+            return NULL;
         }
-        put += (uint32_t)n;
+        memcpy(e->addr, addr, 16);
+        e->next = srv->ips[h % KG_IP_BUCKETS];
+        srv->ips[h % KG_IP_BUCKETS] = e;
     }
-    return true;
+    if (e->count >= srv->cfg->max_connections_per_ip) {
+        return NULL;
+    }
+    e->count++;
+    return e;
 }
 
-/*
- * Serve one request: frame, process, answer. Returns false when the
- * connection must close. The request lives in locked memory (a Register
- * carries key bytes, a header may carry a password) and is wiped; so is the
- * response (a Get answer carries key bytes).
- */
-static bool kg_server_one_request(struct kg_server *srv, struct kg_store *store, SSL *ssl,
-                                  const struct kg_tls_identity *who)
+static void kg_ip_release(struct kg_server *srv, struct kg_ip_count *ip)
 {
-    uint8_t header[KG_TTLV_HEADER_LEN];
-    struct kg_secret *req = NULL;
-    struct kg_ttlv_writer resp = { 0 };
-    uint32_t total = 0;
-    bool close = true;
+    uint32_t h = 2166136261u;
+    struct kg_ip_count **pp;
 
-    if (!kg_server_read_full(ssl, header, sizeof(header))) {
-        return false;
+    if (ip == NULL || --ip->count > 0) {
+        return;
     }
-    if (kg_failed(kg_ttlv_message_length(header, &total)) || total > srv->cfg->max_message_bytes) {
-        /* No framing we can trust, or a length over the cap: close before
-         * allocating anything for it. */
-        kg_log("warn", "closing connection of CN=%s: bad or oversized message header (%u bytes declared)", who->cn,
-               total);
-        return false;
+    for (int i = 0; i < 16; i++) {
+        h = (h ^ ip->addr[i]) * 16777619u;
     }
-    if (kg_failed(kg_secret_alloc(total, &req))) {
-        kg_log("error", "cannot allocate locked memory for a request: %s", kg_error_name(kg_errno()));
-        return false;
+    for (pp = &srv->ips[h % KG_IP_BUCKETS]; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == ip) {
+            *pp = ip->next;
+            free(ip);
+            return;
+        }
     }
-    memcpy(req->data, header, sizeof(header));
-    req->len = total;
-    if (!kg_server_read_full(ssl, req->data + sizeof(header), total - (uint32_t)sizeof(header))) {
-        goto out;
-    }
-    if (kg_failed(kg_ttlv_writer_init(&resp, srv->cfg->max_message_bytes, true))) {
-        goto out;
-    }
-    if (kg_failed(kg_gateway_process(srv->gw, store, &who->id, req->data, total, &resp, &close))) {
-        kg_log("error", "cannot answer CN=%s: %s at %s", who->cn, kg_error_name(kg_errno()), kg_error_debug());
-        close = true;
-        goto out;
-    }
-    if (!kg_server_write_full(ssl, resp.buf, resp.len)) {
-        close = true;
-    }
-out:
-    kg_ttlv_writer_cleanup(&resp);
-    kg_secret_free(req);
-    return !close;
 }
 
-static void kg_server_serve(struct kg_server *srv, struct kg_store *store, int fd)
-{
-    struct kg_tls_identity *who = NULL;
-    SSL *ssl = NULL;
-    int one = 1;
+/* ---- connections ---- */
 
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    kg_server_set_timeout(fd, srv->cfg->handshake_timeout_ms);
-    ssl = SSL_new(srv->ssl_ctx);
-    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
-        goto out;
+static void kg_conn_set_events(struct kg_server *srv, struct kg_conn *c, uint32_t events)
+{
+    struct epoll_event ev = { .events = events, .data.ptr = c };
+
+    if (c->events != events) {
+        (void)epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+        c->events = events;
     }
-    if (SSL_accept(ssl) != 1) {
-        /* Refused or abandoned handshakes are routine (probes, untrusted
-         * certificates while an administrator sets up trust): one line at
-         * debug level would be a flood, so they are only counted by the
-         * client's own error. */
-        ERR_clear_error();
-        goto out;
+}
+
+static void kg_conn_close(struct kg_server *srv, struct kg_conn *c)
+{
+    if (c->job != NULL) {
+        /* The worker still holds the job: it is freed when it comes back. */
+        c->job->conn = NULL;
     }
-    who = calloc(1, sizeof(*who));
-    if (who == NULL || kg_failed(kg_tls_identity_from(ssl, who))) {
-        kg_log("warn", "refusing a client whose certificate subject cannot be used as an identity");
-        goto out;
+    (void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl != NULL && c->state != KG_CONN_HANDSHAKE) {
+        (void)SSL_shutdown(c->ssl);
     }
-    kg_server_set_timeout(fd, srv->cfg->idle_timeout_ms);
-    while (kg_server_one_request(srv, store, ssl, who)) {
-    }
-    (void)SSL_shutdown(ssl);
-out:
+    SSL_free(c->ssl);
     ERR_clear_error();
-    SSL_free(ssl);
-    free(who);
+    close(c->fd);
+    kg_secret_free(c->req);
+    kg_ttlv_writer_cleanup(&c->resp);
+    if (c->who != NULL) {
+        OPENSSL_cleanse(c->who, sizeof(*c->who));
+        free(c->who);
+    }
+    kg_ip_release(srv, c->ip);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        srv->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    srv->conn_count--;
+    free(c);
 }
+
+static void kg_conn_drive(struct kg_server *srv, struct kg_conn *c);
+
+/* Queue an answer the loop built itself (busy, timeout) for writing. */
+static void kg_conn_answer_error(struct kg_server *srv, struct kg_conn *c, int code, const char *detail)
+{
+    kg_ttlv_writer_cleanup(&c->resp);
+    kg_error_set(code, __FILE__, __LINE__);
+    kg_error_detail("%s", detail);
+    if (kg_failed(kg_ttlv_writer_init(&c->resp, srv->cfg->max_message_bytes, false)) ||
+        kg_failed(kg_msg_write_decode_failure(&c->resp, &c->partial, (int64_t)time(NULL)))) {
+        kg_conn_close(srv, c);
+        return;
+    }
+    c->resp_sent = 0;
+    c->state = KG_CONN_WRITE;
+    kg_conn_drive(srv, c);
+}
+
+static void kg_conn_submit(struct kg_server *srv, struct kg_conn *c)
+{
+    struct kg_request *scratch = NULL;
+    struct kg_job *job = NULL;
+    bool queued = false;
+
+    /* What the loop may need to answer by itself (busy, timeout) is read
+     * now, while it owns the request: version, operation and batch ID. */
+    scratch = malloc(sizeof(*scratch));
+    if (scratch != NULL) {
+        /* Failure is fine here: the worker will answer it properly, and
+         * `partial` holds whatever could be read. */
+        if (kg_failed(kg_msg_decode_request(c->req->data, c->req_total, &srv->gw->limits,
+                                            srv->cfg->max_batch_items, scratch, &c->partial))) {
+            kg_error_clear();
+        }
+        OPENSSL_cleanse(scratch, sizeof(*scratch));
+        free(scratch);
+    }
+    job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        kg_conn_close(srv, c);
+        return;
+    }
+    job->conn = c;
+    job->req = c->req;
+    job->len = c->req_total;
+    kg_tls_identity_copy(&job->who, c->who);
+
+    pthread_mutex_lock(&srv->lock);
+    if (srv->todo_len < srv->cfg->max_pending) {
+        if (srv->todo_tail != NULL) {
+            srv->todo_tail->next = job;
+        } else {
+            srv->todo_head = job;
+        }
+        srv->todo_tail = job;
+        srv->todo_len++;
+        pthread_cond_signal(&srv->cond);
+        queued = true;
+    }
+    pthread_mutex_unlock(&srv->lock);
+
+    if (!queued) {
+        OPENSSL_cleanse(&job->who, sizeof(job->who));
+        free(job);
+        kg_log("warn", "worker queue full (%u requests): answering busy", srv->cfg->max_pending);
+        kg_conn_answer_error(srv, c, KG_ERR_HSM_BUSY, "server busy, retry later");
+        return;
+    }
+    c->req = NULL; /* the job owns it now */
+    c->job = job;
+    c->state = KG_CONN_BUSY;
+    c->deadline_ms = kg_now_ms() + srv->cfg->request_timeout_ms;
+    kg_conn_set_events(srv, c, 0);
+}
+
+/* Start reading the next request (or finish one). Returns false on close. */
+static bool kg_conn_read(struct kg_server *srv, struct kg_conn *c)
+{
+    for (;;) {
+        uint8_t *dst;
+        uint32_t want;
+        int n;
+
+        if (c->header_got < KG_TTLV_HEADER_LEN) {
+            dst = c->header + c->header_got;
+            want = KG_TTLV_HEADER_LEN - c->header_got;
+        } else {
+            dst = c->req->data + c->req_got;
+            want = c->req_total - c->req_got;
+        }
+        n = SSL_read(c->ssl, dst, (int)want);
+        if (n <= 0) {
+            int err = SSL_get_error(c->ssl, n);
+            if (err == SSL_ERROR_WANT_READ) {
+                kg_conn_set_events(srv, c, EPOLLIN);
+                return true;
+            }
+            if (err == SSL_ERROR_WANT_WRITE) {
+                kg_conn_set_events(srv, c, EPOLLOUT);
+                return true;
+            }
+            return false; /* closed by the peer, or a TLS error */
+        }
+        if (c->header_got < KG_TTLV_HEADER_LEN) {
+            c->header_got += (uint32_t)n;
+            if (c->header_got < KG_TTLV_HEADER_LEN) {
+                continue;
+            }
+            /* A request has started: it gets the request deadline, not the
+             * idle one, so a client trickling bytes cannot hold us. */
+            c->deadline_ms = kg_now_ms() + srv->cfg->request_timeout_ms;
+            if (kg_failed(kg_ttlv_message_length(c->header, &c->req_total)) ||
+                c->req_total > srv->cfg->max_message_bytes) {
+                kg_log("warn", "closing connection of CN=%s: bad or oversized message header", c->who->cn);
+                return false;
+            }
+            if (kg_failed(kg_secret_alloc(c->req_total, &c->req))) {
+                kg_log("error", "cannot lock memory for a request: %s", kg_error_name(kg_errno()));
+                return false;
+            }
+            memcpy(c->req->data, c->header, KG_TTLV_HEADER_LEN);
+            c->req->len = c->req_total;
+            c->req_got = KG_TTLV_HEADER_LEN;
+        } else {
+            c->req_got += (uint32_t)n;
+        }
+        if (c->req_got == c->req_total) {
+            c->header_got = 0;
+            kg_conn_submit(srv, c);
+            return true;
+        }
+    }
+}
+
+static bool kg_conn_write(struct kg_server *srv, struct kg_conn *c)
+{
+    while (c->resp_sent < c->resp.len) {
+        int n = SSL_write(c->ssl, c->resp.buf + c->resp_sent, (int)(c->resp.len - c->resp_sent));
+        if (n <= 0) {
+            int err = SSL_get_error(c->ssl, n);
+            if (err == SSL_ERROR_WANT_WRITE) {
+                kg_conn_set_events(srv, c, EPOLLOUT);
+                return true;
+            }
+            if (err == SSL_ERROR_WANT_READ) {
+                kg_conn_set_events(srv, c, EPOLLIN);
+                return true;
+            }
+            return false;
+        }
+        c->resp_sent += (uint32_t)n;
+    }
+    /* The response may hold key bytes: wipe it as soon as it is sent. */
+    kg_ttlv_writer_cleanup(&c->resp);
+    if (c->close_after_write) {
+        return false;
+    }
+    c->state = KG_CONN_READ;
+    c->deadline_ms = kg_now_ms() + srv->cfg->idle_timeout_ms;
+    /* Bytes of a pipelined request may already sit in OpenSSL's buffer,
+     * where epoll cannot see them: read on at once. */
+    return kg_conn_read(srv, c);
+}
+
+static bool kg_conn_handshake(struct kg_server *srv, struct kg_conn *c)
+{
+    int r = SSL_accept(c->ssl);
+
+    if (r != 1) {
+        int err = SSL_get_error(c->ssl, r);
+        if (err == SSL_ERROR_WANT_READ) {
+            kg_conn_set_events(srv, c, EPOLLIN);
+            return true;
+        }
+        if (err == SSL_ERROR_WANT_WRITE) {
+            kg_conn_set_events(srv, c, EPOLLOUT);
+            return true;
+        }
+        /* Refused or abandoned handshakes are routine (probes, clients
+         * whose trust is not yet set up): not logged, to avoid floods. */
+        return false;
+    }
+    c->who = calloc(1, sizeof(*c->who));
+    if (c->who == NULL || kg_failed(kg_tls_identity_from(c->ssl, c->who))) {
+        kg_log("warn", "refusing a client whose certificate subject cannot be used as an identity");
+        return false;
+    }
+    c->state = KG_CONN_READ;
+    c->deadline_ms = kg_now_ms() + srv->cfg->idle_timeout_ms;
+    return kg_conn_read(srv, c);
+}
+
+static void kg_conn_drive(struct kg_server *srv, struct kg_conn *c)
+{
+    bool keep = true;
+
+    switch (c->state) {
+    case KG_CONN_HANDSHAKE:
+        keep = kg_conn_handshake(srv, c);
+        break;
+    case KG_CONN_READ:
+        keep = kg_conn_read(srv, c);
+        break;
+    case KG_CONN_WRITE:
+        keep = kg_conn_write(srv, c);
+        break;
+    case KG_CONN_BUSY:
+    default:
+        break;
+    }
+    if (!keep) {
+        kg_conn_close(srv, c);
+    }
+}
+
+static void kg_server_accept(struct kg_server *srv)
+{
+    for (;;) {
+        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        uint8_t addr[16];
+        struct kg_conn *c;
+        struct kg_ip_count *ip;
+        int one = 1;
+
+        if (fd < 0) {
+            return; /* EAGAIN, or a transient error: epoll tells us again */
+        }
+        if (srv->stopping || srv->conn_count >= srv->cfg->max_connections) {
+            close(fd);
+            continue;
+        }
+        kg_ip_key(fd, addr);
+        ip = kg_ip_acquire(srv, addr);
+        if (ip == NULL) {
+            close(fd);
+            continue;
+        }
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            kg_ip_release(srv, ip);
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->ip = ip;
+        c->ssl = SSL_new(srv->ssl_ctx);
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+        c->events = EPOLLIN;
+        c->state = KG_CONN_HANDSHAKE;
+        c->deadline_ms = kg_now_ms() + srv->cfg->handshake_timeout_ms;
+        c->next = srv->conns;
+        if (srv->conns != NULL) {
+            srv->conns->prev = c;
+        }
+        srv->conns = c;
+        srv->conn_count++;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            kg_conn_close(srv, c);
+            continue;
+        }
+        SSL_set_accept_state(c->ssl);
+    }
+}
+
+/* Responses the workers finished: hand each to its connection. */
+static void kg_server_collect(struct kg_server *srv)
+{
+    struct kg_job *done;
+    uint64_t n;
+
+    if (read(srv->done_fd, &n, sizeof(n)) < 0 && errno != EAGAIN) {
+        return;
+    }
+    pthread_mutex_lock(&srv->lock);
+    done = srv->done;
+    srv->done = NULL;
+    pthread_mutex_unlock(&srv->lock);
+
+    while (done != NULL) {
+        struct kg_job *job = done;
+        struct kg_conn *c = job->conn;
+
+        done = job->next;
+        if (c != NULL && job->ok) {
+            c->job = NULL;
+            c->resp = job->resp; /* the writer moves to the connection */
+            memset(&job->resp, 0, sizeof(job->resp));
+            c->resp_sent = 0;
+            c->close_after_write = job->close;
+            c->state = KG_CONN_WRITE;
+            kg_conn_drive(srv, c);
+        } else if (c != NULL) {
+            c->job = NULL;
+            kg_conn_close(srv, c);
+        }
+        kg_ttlv_writer_cleanup(&job->resp);
+        kg_secret_free(job->req);
+        OPENSSL_cleanse(&job->who, sizeof(job->who));
+        free(job);
+    }
+}
+
+static void kg_server_expire(struct kg_server *srv, uint64_t now)
+{
+    struct kg_conn *c = srv->conns, *next;
+
+    for (; c != NULL; c = next) {
+        next = c->next;
+        if (c->deadline_ms > now) {
+            continue;
+        }
+        if (c->state == KG_CONN_BUSY) {
+            /* A hung HSM call cannot be cancelled: abandon the job to its
+             * worker and answer the client now. */
+            c->job->conn = NULL;
+            c->job = NULL;
+            kg_log("error", "request of CN=%s took over %u ms: answering with an error", c->who->cn,
+                   srv->cfg->request_timeout_ms);
+            kg_conn_answer_error(srv, c, KG_ERR_HSM_BUSY, "the HSM did not answer in time");
+        } else {
+            kg_conn_close(srv, c);
+        }
+    }
+}
+
+/* ---- workers ---- */
 
 static void *kg_server_worker(void *arg)
 {
-    struct kg_worker *w = arg;
-    struct kg_server *srv = w->srv;
+    struct kg_server *srv = arg;
     struct kg_store *store = NULL;
+    sigset_t all;
 
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
     if (kg_failed(kg_store_open(srv->cfg->store_path, &store))) {
-        kg_log("error", "worker %u cannot open the store: %s", w->index, kg_error_text());
-        return NULL;
+        kg_log("error", "a worker cannot open the store: %s", kg_error_text());
     }
     for (;;) {
-        int fd;
+        struct kg_job *job;
+        uint64_t one = 1;
 
         pthread_mutex_lock(&srv->lock);
-        while (srv->queue_len == 0 && !srv->stopping) {
+        while (srv->todo_head == NULL && !srv->stopping) {
             pthread_cond_wait(&srv->cond, &srv->lock);
         }
-        if (srv->queue_len == 0 && srv->stopping) {
+        if (srv->todo_head == NULL) {
             pthread_mutex_unlock(&srv->lock);
             break;
         }
-        fd = srv->queue[srv->queue_head];
-        srv->queue_head = (srv->queue_head + 1) % srv->queue_cap;
-        srv->queue_len--;
-        srv->active[w->index] = fd;
+        job = srv->todo_head;
+        srv->todo_head = job->next;
+        if (srv->todo_head == NULL) {
+            srv->todo_tail = NULL;
+        }
+        srv->todo_len--;
+        job->next = NULL;
         pthread_mutex_unlock(&srv->lock);
 
-        kg_server_serve(srv, store, fd);
+        job->ok = store != NULL &&
+                  kg_ok(kg_ttlv_writer_init(&job->resp, srv->cfg->max_message_bytes, true)) &&
+                  kg_ok(kg_gateway_process(srv->gw, store, &job->who.id, job->req->data, job->len, &job->resp,
+                                           &job->close));
+        if (!job->ok) {
+            kg_log("error", "cannot answer CN=%s: %s at %s", job->who.cn, kg_error_name(kg_errno()),
+                   kg_error_debug());
+        }
+        /* The request may hold key bytes (Register): wipe it now. */
+        kg_secret_free(job->req);
+        job->req = NULL;
 
         pthread_mutex_lock(&srv->lock);
-        srv->active[w->index] = -1;
+        job->next = srv->done;
+        srv->done = job;
         pthread_mutex_unlock(&srv->lock);
-        close(fd);
+        (void)write(srv->done_fd, &one, sizeof(one));
     }
     kg_store_close(store);
+    pthread_mutex_lock(&srv->lock);
+    srv->workers_running--;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
     return NULL;
 }
+
+/* ---- set-up, signals, shutdown ---- */
 
 static kg_result kg_server_listen(const struct kg_config *cfg, int *out_fd)
 {
@@ -229,9 +635,9 @@ static kg_result kg_server_listen(const struct kg_config *cfg, int *out_fd)
         kg_error_detail("cannot resolve listen address %s: %s", cfg->listen_address, gai_strerror(err));
         return KG_RESULT_ERROR;
     }
-    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, res->ai_protocol);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
         kg_error_detail("cannot listen on %s:%s: %s", cfg->listen_address, port, strerror(errno));
         if (fd >= 0) {
@@ -243,21 +649,6 @@ static kg_result kg_server_listen(const struct kg_config *cfg, int *out_fd)
     freeaddrinfo(res);
     *out_fd = fd;
     return KG_RESULT_OK;
-}
-
-static void kg_server_enqueue(struct kg_server *srv, int fd)
-{
-    pthread_mutex_lock(&srv->lock);
-    if (srv->queue_len == srv->queue_cap) {
-        pthread_mutex_unlock(&srv->lock);
-        /* Busy: refuse now rather than let the queue grow. */
-        close(fd);
-        return;
-    }
-    srv->queue[(srv->queue_head + srv->queue_len) % srv->queue_cap] = fd;
-    srv->queue_len++;
-    pthread_cond_signal(&srv->cond);
-    pthread_mutex_unlock(&srv->lock);
 }
 
 static void kg_server_reload_policy(struct kg_server *srv)
@@ -277,106 +668,175 @@ static void kg_server_reload_policy(struct kg_server *srv)
     kg_log("info", "policy reloaded from %s", srv->cfg->policy_path);
 }
 
-/* Stop accepting, let in-flight requests finish, wake idle readers. */
-static void kg_server_drain(struct kg_server *srv)
+/* Returns true when the loop should stop. */
+static bool kg_server_signal(struct kg_server *srv)
 {
-    pthread_mutex_lock(&srv->lock);
-    srv->stopping = true;
-    for (uint32_t i = 0; i < srv->thread_count; i++) {
-        if (srv->active[i] >= 0) {
-            /* A reader blocked on an idle client sees EOF; a request being
-             * processed still gets its response written. */
-            (void)shutdown(srv->active[i], SHUT_RD);
+    struct signalfd_siginfo si;
+
+    if (read(srv->sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+        return false;
+    }
+    if (si.ssi_signo == SIGHUP) {
+        kg_server_reload_policy(srv);
+        return false;
+    }
+    kg_log("info", "signal %u: draining and exiting", si.ssi_signo);
+    return true;
+}
+
+static void kg_server_loop(struct kg_server *srv)
+{
+    struct epoll_event events[64];
+    uint64_t last_scan = kg_now_ms(), drain_until = 0;
+
+    for (;;) {
+        int n = epoll_wait(srv->epfd, events, 64, 100);
+        uint64_t now;
+
+        for (int i = 0; i < n; i++) {
+            void *p = events[i].data.ptr;
+            if (p == &srv->listen_fd) {
+                kg_server_accept(srv);
+            } else if (p == &srv->done_fd) {
+                kg_server_collect(srv);
+            } else if (p == &srv->sig_fd) {
+                if (kg_server_signal(srv) && drain_until == 0) {
+                    /* Drain: no new connections; idle ones close; requests
+                     * in flight finish, for up to request_timeout_ms. */
+                    srv->stopping = true;
+                    (void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+                    drain_until = kg_now_ms() + srv->cfg->request_timeout_ms;
+                }
+            } else {
+                kg_conn_drive(srv, p);
+            }
+        }
+        now = kg_now_ms();
+        if (now - last_scan >= 100) {
+            kg_server_expire(srv, now);
+            last_scan = now;
+        }
+        if (drain_until != 0) {
+            struct kg_conn *c = srv->conns, *next;
+            for (; c != NULL; c = next) {
+                next = c->next;
+                if (c->state == KG_CONN_HANDSHAKE || (c->state == KG_CONN_READ && c->header_got == 0)) {
+                    kg_conn_close(srv, c);
+                }
+            }
+            if (srv->conns == NULL || now >= drain_until) {
+                return;
+            }
         }
     }
-    while (srv->queue_len > 0) {
-        close(srv->queue[srv->queue_head]);
-        srv->queue_head = (srv->queue_head + 1) % srv->queue_cap;
-        srv->queue_len--;
-    }
-    pthread_cond_broadcast(&srv->cond);
-    pthread_mutex_unlock(&srv->lock);
+}
+
+static kg_result kg_server_watch(struct kg_server *srv, int fd, void *tag)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+    KG_ENSURE(epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == 0, KG_ERR_INTERNAL);
+    return KG_RESULT_OK;
 }
 
 kg_result kg_server_run(const struct kg_config *cfg, struct kg_gateway *gw, SSL_CTX *ssl_ctx)
 {
-    struct kg_server srv = { .cfg = cfg, .gw = gw, .ssl_ctx = ssl_ctx };
-    struct kg_worker *workers = NULL;
+    struct kg_server *srv = NULL;
     sigset_t mask;
-    int listen_fd = -1, sig_fd = -1;
     kg_result rc = KG_RESULT_OK;
+
+    srv = calloc(1, sizeof(*srv));
+    KG_ENSURE(srv != NULL, KG_ERR_NOMEM);
+    srv->cfg = cfg;
+    srv->gw = gw;
+    srv->ssl_ctx = ssl_ctx;
+    srv->epfd = srv->listen_fd = srv->sig_fd = srv->done_fd = -1;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->cond, NULL);
+    /* Idle connections keep no TLS record buffers. */
+    SSL_CTX_set_mode(ssl_ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
-    /* Blocked before any worker starts, so only the signalfd sees them. */
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
-    sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
-    KG_ENSURE(sig_fd >= 0, KG_ERR_INTERNAL);
 
-    KG_GOTO_GUARD(rc, kg_server_listen(cfg, &listen_fd));
-    pthread_mutex_init(&srv.lock, NULL);
-    pthread_cond_init(&srv.cond, NULL);
-    srv.queue_cap = cfg->max_pending;
-    srv.queue = calloc(srv.queue_cap, sizeof(int));
-    srv.active = calloc(cfg->workers, sizeof(int));
-    srv.threads = calloc(cfg->workers, sizeof(pthread_t));
-    workers = calloc(cfg->workers, sizeof(*workers));
-    KG_GOTO_ENSURE(rc, srv.queue && srv.active && srv.threads && workers, KG_ERR_NOMEM);
+    srv->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    srv->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+    KG_GOTO_ENSURE(rc, srv->sig_fd >= 0 && srv->done_fd >= 0 && srv->epfd >= 0, KG_ERR_INTERNAL);
+    KG_GOTO_GUARD(rc, kg_server_listen(cfg, &srv->listen_fd));
+    KG_GOTO_GUARD(rc, kg_server_watch(srv, srv->listen_fd, &srv->listen_fd));
+    KG_GOTO_GUARD(rc, kg_server_watch(srv, srv->sig_fd, &srv->sig_fd));
+    KG_GOTO_GUARD(rc, kg_server_watch(srv, srv->done_fd, &srv->done_fd));
+
+    srv->threads = calloc(cfg->workers, sizeof(pthread_t));
+    KG_GOTO_ENSURE(rc, srv->threads != NULL, KG_ERR_NOMEM);
     for (uint32_t i = 0; i < cfg->workers; i++) {
-        srv.active[i] = -1;
-        workers[i] = (struct kg_worker){ .srv = &srv, .index = i };
-        if (pthread_create(&srv.threads[i], NULL, kg_server_worker, &workers[i]) != 0) {
-            kg_server_drain(&srv);
+        pthread_mutex_lock(&srv->lock);
+        srv->workers_running++;
+        pthread_mutex_unlock(&srv->lock);
+        if (pthread_create(&srv->threads[i], NULL, kg_server_worker, srv) != 0) {
+            pthread_mutex_lock(&srv->lock);
+            srv->workers_running--;
+            pthread_mutex_unlock(&srv->lock);
             KG_GOTO_BAIL(rc, KG_ERR_INTERNAL);
         }
-        srv.thread_count++;
+        srv->thread_count++;
     }
-    kg_log("info", "serving KMIP on %s:%u with %u workers", cfg->listen_address, (unsigned)cfg->listen_port,
-           cfg->workers);
-
-    for (;;) {
-        struct pollfd pfd[2] = { { .fd = listen_fd, .events = POLLIN }, { .fd = sig_fd, .events = POLLIN } };
-        if (poll(pfd, 2, -1) < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
+    kg_log("info", "serving KMIP on %s:%u: one event loop, %u workers", cfg->listen_address,
+           (unsigned)cfg->listen_port, cfg->workers);
+    kg_server_loop(srv);
+out:
+    /* Stop the workers. One stuck in a hung HSM call cannot be joined; it
+     * is left behind (the process is about to exit) after a grace period. */
+    pthread_mutex_lock(&srv->lock);
+    srv->stopping = true;
+    pthread_cond_broadcast(&srv->cond);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (srv->workers_running > 0) {
+        if (pthread_cond_timedwait(&srv->cond, &srv->lock, &until) != 0) {
             break;
         }
-        if (pfd[1].revents & POLLIN) {
-            struct signalfd_siginfo si;
-            if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                if (si.ssi_signo == SIGHUP) {
-                    kg_server_reload_policy(&srv);
-                } else {
-                    kg_log("info", "signal %u: draining and exiting", si.ssi_signo);
-                    break;
-                }
-            }
+    }
+    bool all_stopped = srv->workers_running == 0;
+    pthread_mutex_unlock(&srv->lock);
+    if (!all_stopped) {
+        kg_log("warn", "a worker is stuck in an HSM call; exiting without it");
+        return rc; /* srv stays allocated: the stuck worker may still touch it */
+    }
+    for (uint32_t i = 0; i < srv->thread_count; i++) {
+        pthread_join(srv->threads[i], NULL);
+    }
+    while (srv->conns != NULL) {
+        kg_conn_close(srv, srv->conns);
+    }
+    kg_server_collect(srv);
+    for (uint32_t b = 0; b < KG_IP_BUCKETS; b++) {
+        while (srv->ips[b] != NULL) {
+            struct kg_ip_count *e = srv->ips[b];
+            srv->ips[b] = e->next;
+            free(e);
         }
-        if (pfd[0].revents & POLLIN) {
-            int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd >= 0) {
-                kg_server_enqueue(&srv, fd);
-            }
-        }
     }
-    kg_server_drain(&srv);
-out:
-    for (uint32_t i = 0; i < srv.thread_count; i++) {
-        pthread_join(srv.threads[i], NULL);
+    if (srv->listen_fd >= 0) {
+        close(srv->listen_fd);
     }
-    if (listen_fd >= 0) {
-        close(listen_fd);
+    if (srv->sig_fd >= 0) {
+        close(srv->sig_fd);
     }
-    if (sig_fd >= 0) {
-        close(sig_fd);
+    if (srv->done_fd >= 0) {
+        close(srv->done_fd);
     }
-    free(srv.queue);
-    free(srv.active);
-    free(srv.threads);
-    free(workers);
+    if (srv->epfd >= 0) {
+        close(srv->epfd);
+    }
+    free(srv->threads);
+    free(srv);
     return rc;
 }

@@ -155,3 +155,16 @@ out:
     X509_free(cert);
     return rc;
 }
+
+void kg_tls_identity_copy(struct kg_tls_identity *dst, const struct kg_tls_identity *src)
+{
+    *dst = *src;
+    dst->id.cn = dst->cn;
+    dst->id.serial = dst->serial;
+    dst->id.fingerprint = dst->fingerprint;
+    dst->id.issuer_fingerprint = src->id.issuer_fingerprint != NULL ? dst->issuer_fingerprint : NULL;
+    for (size_t i = 0; i < KG_TLS_MAX_OUS; i++) {
+        dst->ous[i] = dst->ou_text[i];
+    }
+    dst->id.ous = dst->ous;
+}

@@ -38,4 +38,7 @@ kg_result kg_tls_ctx_new(const struct kg_config *cfg, SSL_CTX **out) KG_WARN_UNU
  */
 kg_result kg_tls_identity_from(SSL *ssl, struct kg_tls_identity *out) KG_WARN_UNUSED;
 
+/* Copy an identity, re-pointing `id` into the copy's own arrays. */
+void kg_tls_identity_copy(struct kg_tls_identity *dst, const struct kg_tls_identity *src);
+
 #endif
