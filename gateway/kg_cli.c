@@ -108,6 +108,7 @@ static int kg_cli_serve(const char *config_path)
     struct kg_p11 *p11 = NULL;
     struct kg_store *store = NULL;
     struct kg_audit *audit = NULL;
+    struct kg_committer *committer = NULL;
     struct kg_policy *policy = NULL;
     struct kg_policy_errors errors;
     struct kg_gateway gw;
@@ -148,6 +149,11 @@ static int kg_cli_serve(const char *config_path)
     };
     gw.policy = policy;
     policy = NULL;
+    if (kg_failed(kg_committer_open(cfg->store_path, &committer))) {
+        kg_cli_error("store writer");
+        goto out;
+    }
+    gw.committer = committer;
     pthread_rwlock_init(&gw.policy_lock, NULL);
     if (kg_failed(kg_server_run(cfg, &gw, ssl_ctx))) {
         kg_cli_error("server");
@@ -156,6 +162,7 @@ static int kg_cli_serve(const char *config_path)
     }
     pthread_rwlock_destroy(&gw.policy_lock);
 out:
+    kg_committer_close(committer);
     kg_policy_free(gw.policy);
     kg_policy_free(policy);
     SSL_CTX_free(ssl_ctx);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "kg_audit.h"
+#include "kg_commit.h"
 #include "kg_config.h"
 #include "kg_p11.h"
 #include "kg_policy.h"
@@ -20,6 +21,7 @@ struct kg_gateway {
     const struct kg_config *config; /* borrowed */
     struct kg_p11 *p11;             /* borrowed */
     struct kg_audit *audit;         /* borrowed */
+    struct kg_committer *committer; /* borrowed; every change goes through it */
     struct kg_ttlv_limits limits;
     /* The policy is swapped whole on SIGHUP; a request holds the read lock
      * from its decision to its response, so a group pointer never dangles. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kg_commit.h"
 #include "kg_kmip.h"
 #include "kg_ops.h"
 
@@ -157,100 +158,106 @@ static kg_result kg_attr_read_one(struct kg_ttlv_reader *in, bool need_value, st
     return KG_RESULT_OK;
 }
 
-static kg_result kg_attr_commit_change(struct kg_op_ctx *ctx, kg_result rc)
+/* Stamp Last Change Date in the same change as the edit it records. */
+static kg_result kg_attr_touch(struct kg_store *w, const struct kg_op_ctx *ctx, kg_result rc)
 {
-    if (kg_ok(rc)) {
-        rc = kg_attr_store_date(ctx->store, ctx->object.uid, "Last Change Date", ctx->now);
+    KG_GUARD(rc);
+    return kg_attr_store_date(w, ctx->object.uid, "Last Change Date", ctx->now);
+}
+
+/* Apply Add Attribute; *index gets the instance, *unchanged whether it
+ * already existed. */
+static kg_result kg_add_apply(struct kg_store *w, const struct kg_op_ctx *ctx, const struct kg_attr_in *a,
+                              int32_t *index, bool *unchanged)
+{
+    struct kg_attr_find f = { .index = -1, .value = a->value.raw, .len = a->value.raw_len };
+    uint32_t count = 0;
+
+    *unchanged = false;
+    KG_GUARD(kg_store_each_attr(w, ctx->object.uid, a->name, kg_attr_find_row, &f));
+    if (f.index >= 0) {
+        /* The same value again: vCenter re-adds its x- tags and must not
+         * fail (VSPHERE.md), and a second identical instance would only
+         * confuse Locate. Answer with the instance that exists. */
+        *index = f.index;
+        *unchanged = true;
+        return KG_RESULT_OK;
     }
-    if (kg_ok(rc)) {
-        /* Durability: the response waits for this commit. */
-        rc = kg_store_commit(ctx->store);
+    KG_GUARD(kg_store_count_attr(w, ctx->object.uid, a->name, &count));
+    if (count > 0 && !(a->def->flags & KG_ATTR_MULTI)) {
+        kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
+        kg_error_detail("attribute '%s' is single-valued and already set", a->name);
+        return KG_RESULT_ERROR;
     }
-    if (kg_failed(rc)) {
-        kg_store_rollback(ctx->store);
-    }
-    return rc;
+    KG_GUARD(kg_store_add_attr(w, ctx->object.uid, a->name, a->value.raw, a->value.raw_len, index));
+    return kg_attr_touch(w, ctx, KG_RESULT_OK);
 }
 
 kg_result kg_op_add_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     struct kg_attr_in a;
-    struct kg_attr_find f = { .index = -1 };
-    uint32_t count = 0;
+    struct kg_store *w;
     int32_t index = 0;
-    kg_result rc = KG_RESULT_OK;
+    bool unchanged;
 
     KG_GUARD(kg_attr_read_one(in, true, &a));
     KG_GUARD(kg_attr_check_change(ctx, &a, KG_ATTR_CLIENT_ADD));
-    KG_GUARD(kg_store_begin(ctx->store));
-    f.value = a.value.raw;
-    f.len = a.value.raw_len;
-    KG_GOTO_GUARD(rc, kg_store_each_attr(ctx->store, ctx->object.uid, a.name, kg_attr_find_row, &f));
-    if (f.index >= 0) {
-        /* The same value again: vCenter re-adds its x- tags and must not
-         * fail (VSPHERE.md), and a second identical instance would only
-         * confuse Locate. Answer with the instance that exists. */
-        index = f.index;
-        kg_store_rollback(ctx->store);
-    } else {
-        KG_GOTO_GUARD(rc, kg_store_count_attr(ctx->store, ctx->object.uid, a.name, &count));
-        if (count > 0 && !(a.def->flags & KG_ATTR_MULTI)) {
-            kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
-            kg_error_detail("attribute '%s' is single-valued and already set", a.name);
-            rc = KG_RESULT_ERROR;
-            goto out;
-        }
-        KG_GOTO_GUARD(rc, kg_store_add_attr(ctx->store, ctx->object.uid, a.name, a.value.raw, a.value.raw_len,
-                                            &index));
-        KG_GOTO_GUARD(rc, kg_attr_commit_change(ctx, rc));
-    }
+    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_end(ctx->gw->committer, kg_add_apply(w, ctx, &a, &index, &unchanged)));
     KG_GUARD(kg_op_write_uid(ctx, out));
     KG_GUARD(kg_attr_write(out, a.name, index, a.value.raw, a.value.raw_len));
     return KG_RESULT_OK;
-out:
-    kg_store_rollback(ctx->store);
-    return rc;
 }
 
 kg_result kg_op_modify_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     struct kg_attr_in a;
+    struct kg_store *w;
     int32_t index;
-    kg_result rc;
 
     KG_GUARD(kg_attr_read_one(in, true, &a));
     KG_GUARD(kg_attr_check_change(ctx, &a, KG_ATTR_CLIENT_MODIFY));
     index = a.has_index ? a.index : 0;
-    KG_GUARD(kg_store_begin(ctx->store));
-    rc = kg_store_set_attr(ctx->store, ctx->object.uid, a.name, index, a.value.raw, a.value.raw_len);
-    KG_GUARD(kg_attr_commit_change(ctx, rc));
+    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_end(ctx->gw->committer,
+                           kg_attr_touch(w, ctx, kg_store_set_attr(w, ctx->object.uid, a.name, index, a.value.raw,
+                                                                   a.value.raw_len))));
     KG_GUARD(kg_op_write_uid(ctx, out));
     KG_GUARD(kg_attr_write(out, a.name, index, a.value.raw, a.value.raw_len));
     return KG_RESULT_OK;
+}
+
+/* Apply Delete Attribute, copying the deleted instance into *old. */
+static kg_result kg_delete_apply(struct kg_store *w, const struct kg_op_ctx *ctx, const struct kg_attr_in *a,
+                                 struct kg_attr *old)
+{
+    struct kg_attr_find f = { .index = -1, .copy = old, .want = a->index };
+
+    KG_GUARD(kg_store_each_attr(w, ctx->object.uid, a->name, kg_attr_find_row, &f));
+    KG_ENSURE(f.index >= 0, KG_ERR_ATTRIBUTE_NOT_FOUND);
+    return kg_attr_touch(w, ctx, kg_store_delete_attr(w, ctx->object.uid, a->name, a->index));
 }
 
 kg_result kg_op_delete_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     struct kg_attr_in a;
     struct kg_attr *old = NULL;
-    struct kg_attr_find f = { .index = -1 };
+    struct kg_store *w;
     struct kg_ttlv_item it;
+    const char *text;
+    uint32_t len;
     kg_result rc = KG_RESULT_OK;
     bool present = false;
 
     /* 1.x form: Unique Identifier, Attribute Name, Attribute Index. */
+    memset(&a, 0, sizeof(a));
     KG_GUARD(kg_op_skip_uid(in));
     KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_ATTRIBUTE_NAME, KG_TTLV_TEXT_STRING, &it));
-    memset(&a, 0, sizeof(a));
-    {
-        const char *text;
-        uint32_t len;
-        KG_GUARD(kg_ttlv_get_text(&it, &text, &len));
-        KG_ENSURE(len > 0 && len <= KG_ATTR_NAME_MAX, KG_ERR_BAD_ATTRIBUTE);
-        memcpy(a.name, text, len);
-        a.def = kg_attr_lookup(text, len);
-        KG_ENSURE(a.def != NULL, KG_ERR_BAD_ATTRIBUTE);
-    }
+    KG_GUARD(kg_ttlv_get_text(&it, &text, &len));
+    KG_ENSURE(len > 0 && len <= KG_ATTR_NAME_MAX, KG_ERR_BAD_ATTRIBUTE);
+    memcpy(a.name, text, len);
+    a.def = kg_attr_lookup(text, len);
+    KG_ENSURE(a.def != NULL, KG_ERR_BAD_ATTRIBUTE);
     KG_GUARD(kg_ttlv_read_optional(in, KG_TAG_ATTRIBUTE_INDEX, KG_TTLV_INTEGER, &it, &present));
     if (present) {
         KG_GUARD(kg_ttlv_get_int(&it, &a.index));
@@ -260,19 +267,11 @@ kg_result kg_op_delete_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *i
 
     old = calloc(1, sizeof(*old));
     KG_ENSURE(old != NULL, KG_ERR_NOMEM);
-    f.copy = old;
-    f.want = a.index;
-    KG_GOTO_GUARD(rc, kg_store_begin(ctx->store));
-    KG_GOTO_GUARD(rc, kg_store_each_attr(ctx->store, ctx->object.uid, a.name, kg_attr_find_row, &f));
-    KG_GOTO_ENSURE(rc, f.index >= 0, KG_ERR_ATTRIBUTE_NOT_FOUND);
-    rc = kg_store_delete_attr(ctx->store, ctx->object.uid, a.name, a.index);
-    KG_GOTO_GUARD(rc, kg_attr_commit_change(ctx, rc));
+    KG_GOTO_GUARD(rc, kg_change_begin(ctx->gw->committer, &w));
+    KG_GOTO_GUARD(rc, kg_change_end(ctx->gw->committer, kg_delete_apply(w, ctx, &a, old)));
     KG_GOTO_GUARD(rc, kg_op_write_uid(ctx, out));
     KG_GOTO_GUARD(rc, kg_attr_write(out, old->name, old->index, old->value, old->value_len));
 out:
-    if (kg_failed(rc)) {
-        kg_store_rollback(ctx->store);
-    }
     free(old);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kg_attr.h"
+#include "kg_commit.h"
 #include "kg_kmip.h"
 #include "kg_ops.h"
 
@@ -65,10 +66,24 @@ kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *t)
     return KG_RESULT_OK;
 }
 
+static kg_result kg_op_insert_object(struct kg_store *w, const struct kg_op_ctx *ctx, const struct kg_object *obj,
+                                     const struct kg_template *t)
+{
+    int32_t index;
+
+    KG_GUARD(kg_store_insert_object(w, obj));
+    for (uint32_t i = 0; i < t->extra_count; i++) {
+        KG_GUARD(kg_store_add_attr(w, obj->uid, t->extra[i].name, t->extra[i].value.raw, t->extra[i].value.raw_len,
+                                   &index));
+    }
+    KG_GUARD(kg_attr_store_date(w, obj->uid, "Initial Date", ctx->now));
+    KG_GUARD(kg_attr_store_date(w, obj->uid, "Last Change Date", ctx->now));
+    return KG_RESULT_OK;
+}
+
 kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, const struct kg_template *t)
 {
-    kg_result rc = KG_RESULT_OK;
-    int32_t index;
+    struct kg_store *w;
     int64_t activation = 0;
 
     snprintf(obj->owner_group, sizeof(obj->owner_group), "%s", ctx->group->name);
@@ -84,22 +99,10 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, c
     if (activation != 0 && activation <= ctx->now) {
         obj->state = KG_STATE_ACTIVE;
     }
-
-    KG_GUARD(kg_store_begin(ctx->store));
-    KG_GOTO_GUARD(rc, kg_store_insert_object(ctx->store, obj));
-    for (uint32_t i = 0; i < t->extra_count; i++) {
-        KG_GOTO_GUARD(rc, kg_store_add_attr(ctx->store, obj->uid, t->extra[i].name, t->extra[i].value.raw,
-                                            t->extra[i].value.raw_len, &index));
-    }
-    KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, obj->uid, "Initial Date", ctx->now));
-    KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, obj->uid, "Last Change Date", ctx->now));
-    /* Durability: the response is written only after this returns. */
-    KG_GOTO_GUARD(rc, kg_store_commit(ctx->store));
-out:
-    if (kg_failed(rc)) {
-        kg_store_rollback(ctx->store);
-    }
-    return rc;
+    /* Durability: kg_change_end returns once the group commit holding this
+     * insert is on disk; only then is the response written. */
+    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    return kg_change_end(ctx->gw->committer, kg_op_insert_object(w, ctx, obj, t));
 }
 
 kg_result kg_op_check_aes(uint32_t algorithm, int32_t length)

@@ -5,32 +5,36 @@
 #include <string.h>
 
 #include "kg_attr.h"
+#include "kg_commit.h"
 #include "kg_kmip.h"
 #include "kg_ops.h"
+
+static kg_result kg_lifecycle_apply(struct kg_store *w, const struct kg_op_ctx *ctx, uint32_t state,
+                                    const char *date_name, bool erase_blob)
+{
+    const char *uid = ctx->object.uid;
+
+    KG_GUARD(kg_store_set_state(w, uid, state));
+    if (date_name != NULL) {
+        KG_GUARD(kg_attr_store_date(w, uid, date_name, ctx->now));
+    }
+    if (erase_blob) {
+        KG_GUARD(kg_store_erase_blob(w, uid));
+    }
+    KG_GUARD(kg_attr_store_date(w, uid, "Last Change Date", ctx->now));
+    return KG_RESULT_OK;
+}
 
 /* Move ctx->object to `state`, record the dates, commit durably. */
 static kg_result kg_lifecycle_commit(struct kg_op_ctx *ctx, uint32_t state, const char *date_name,
                                      bool erase_blob)
 {
-    const char *uid = ctx->object.uid;
-    kg_result rc = KG_RESULT_OK;
+    struct kg_store *w;
 
-    KG_GUARD(kg_store_begin(ctx->store));
-    KG_GOTO_GUARD(rc, kg_store_set_state(ctx->store, uid, state));
-    if (date_name != NULL) {
-        KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, uid, date_name, ctx->now));
-    }
-    if (erase_blob) {
-        KG_GOTO_GUARD(rc, kg_store_erase_blob(ctx->store, uid));
-    }
-    KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, uid, "Last Change Date", ctx->now));
-    KG_GOTO_GUARD(rc, kg_store_commit(ctx->store));
+    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_end(ctx->gw->committer, kg_lifecycle_apply(w, ctx, state, date_name, erase_blob)));
     ctx->object.state = state;
-out:
-    if (kg_failed(rc)) {
-        kg_store_rollback(ctx->store);
-    }
-    return rc;
+    return KG_RESULT_OK;
 }
 
 kg_result kg_op_activate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
@@ -47,6 +51,25 @@ kg_result kg_op_activate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
     return KG_RESULT_OK;
 }
 
+static kg_result kg_revoke_apply(struct kg_store *w, const struct kg_op_ctx *ctx, uint32_t next, int64_t occurred,
+                                 const struct kg_ttlv_writer *reason)
+{
+    const char *uid = ctx->object.uid;
+    int32_t index;
+
+    KG_GUARD(kg_store_delete_attr_all(w, uid, "Revocation Reason"));
+    KG_GUARD(kg_store_add_attr(w, uid, "Revocation Reason", reason->buf, reason->len, &index));
+    if (next == KG_STATE_DEACTIVATED) {
+        KG_GUARD(kg_attr_store_date(w, uid, "Deactivation Date", ctx->now));
+    } else {
+        KG_GUARD(kg_attr_store_date(w, uid, "Compromise Occurrence Date", occurred));
+        KG_GUARD(kg_attr_store_date(w, uid, "Compromise Date", ctx->now));
+    }
+    KG_GUARD(kg_store_set_state(w, uid, next));
+    KG_GUARD(kg_attr_store_date(w, uid, "Last Change Date", ctx->now));
+    return KG_RESULT_OK;
+}
+
 kg_result kg_op_revoke(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     struct kg_ttlv_item reason, code_item, it;
@@ -55,7 +78,7 @@ kg_result kg_op_revoke(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
     uint32_t code, state = ctx->object.state, next;
     int64_t occurred = ctx->now;
     bool present = false;
-    int32_t index;
+    struct kg_store *w;
     kg_result rc = KG_RESULT_OK;
 
     KG_GUARD(kg_op_skip_uid(in));
@@ -82,24 +105,11 @@ kg_result kg_op_revoke(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
 
     KG_GUARD(kg_ttlv_writer_init(&value, 1024, false));
     KG_GOTO_GUARD(rc, kg_ttlv_write_item_as(&value, KG_TAG_ATTRIBUTE_VALUE, &reason));
-    KG_GOTO_GUARD(rc, kg_store_begin(ctx->store));
-    KG_GOTO_GUARD(rc, kg_store_delete_attr_all(ctx->store, ctx->object.uid, "Revocation Reason"));
-    KG_GOTO_GUARD(rc, kg_store_add_attr(ctx->store, ctx->object.uid, "Revocation Reason", value.buf, value.len,
-                                        &index));
-    if (next == KG_STATE_DEACTIVATED) {
-        KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, ctx->object.uid, "Deactivation Date", ctx->now));
-    } else {
-        KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, ctx->object.uid, "Compromise Occurrence Date", occurred));
-        KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, ctx->object.uid, "Compromise Date", ctx->now));
-    }
-    KG_GOTO_GUARD(rc, kg_store_set_state(ctx->store, ctx->object.uid, next));
-    KG_GOTO_GUARD(rc, kg_attr_store_date(ctx->store, ctx->object.uid, "Last Change Date", ctx->now));
-    KG_GOTO_GUARD(rc, kg_store_commit(ctx->store));
+    KG_GOTO_GUARD(rc, kg_change_begin(ctx->gw->committer, &w));
+    KG_GOTO_GUARD(rc, kg_change_end(ctx->gw->committer, kg_revoke_apply(w, ctx, next, occurred, &value)));
+    ctx->object.state = next;
     KG_GOTO_GUARD(rc, kg_op_write_uid(ctx, out));
 out:
-    if (kg_failed(rc)) {
-        kg_store_rollback(ctx->store);
-    }
     kg_ttlv_writer_cleanup(&value);
     return rc;
 }

@@ -86,6 +86,9 @@ enum kg_store_stmt_id {
     KG_STMT_BEGIN,
     KG_STMT_COMMIT,
     KG_STMT_ROLLBACK,
+    KG_STMT_SAVEPOINT,
+    KG_STMT_RELEASE,
+    KG_STMT_ROLLBACK_TO,
     KG_STMT_USER_VERSION,
     KG_STMT_JOURNAL_MODE,
     KG_STMT_SYNCHRONOUS,
@@ -110,6 +113,9 @@ static const char *const kg_store_sql[KG_STMT_COUNT_] = {
     [KG_STMT_BEGIN] = "BEGIN IMMEDIATE",
     [KG_STMT_COMMIT] = "COMMIT",
     [KG_STMT_ROLLBACK] = "ROLLBACK",
+    [KG_STMT_SAVEPOINT] = "SAVEPOINT kg_change",
+    [KG_STMT_RELEASE] = "RELEASE kg_change",
+    [KG_STMT_ROLLBACK_TO] = "ROLLBACK TO kg_change",
     [KG_STMT_USER_VERSION] = "PRAGMA user_version",
     [KG_STMT_JOURNAL_MODE] = "PRAGMA journal_mode",
     [KG_STMT_SYNCHRONOUS] = "PRAGMA synchronous",
@@ -634,6 +640,36 @@ void kg_store_rollback(struct kg_store *store)
     st = store->stmts[KG_STMT_ROLLBACK];
     if (st != NULL) {
         (void)sqlite3_step(st);
+        kg_store_stmt_done(st);
+    }
+}
+
+kg_result kg_store_savepoint(struct kg_store *store)
+{
+    return kg_store_exec_cached(store, KG_STMT_SAVEPOINT);
+}
+
+kg_result kg_store_release(struct kg_store *store)
+{
+    return kg_store_exec_cached(store, KG_STMT_RELEASE);
+}
+
+/* Like kg_store_rollback, this keeps the caller's error slot: it runs after
+ * the failure that it undoes. */
+void kg_store_rollback_to(struct kg_store *store)
+{
+    sqlite3_stmt *st;
+
+    if (store == NULL || store->db == NULL || sqlite3_get_autocommit(store->db)) {
+        return;
+    }
+    st = store->stmts[KG_STMT_ROLLBACK_TO];
+    if (st != NULL && sqlite3_step(st) == SQLITE_DONE) {
+        kg_store_stmt_done(st);
+        st = store->stmts[KG_STMT_RELEASE];
+        (void)sqlite3_step(st);
+    }
+    if (st != NULL) {
         kg_store_stmt_done(st);
     }
 }

@@ -109,6 +109,16 @@ kg_result kg_store_begin(struct kg_store *store) KG_WARN_UNUSED;
 kg_result kg_store_commit(struct kg_store *store) KG_WARN_UNUSED;
 void kg_store_rollback(struct kg_store *store);
 
+/*
+ * Savepoints inside a transaction: one change of a group commit
+ * (gateway/kg_commit.c) is applied under a savepoint so that a failing
+ * change is undone alone. rollback_to undoes and releases the savepoint and
+ * keeps the caller's error slot.
+ */
+kg_result kg_store_savepoint(struct kg_store *store) KG_WARN_UNUSED;
+kg_result kg_store_release(struct kg_store *store) KG_WARN_UNUSED;
+void kg_store_rollback_to(struct kg_store *store);
+
 /* Insert a new object; KG_ERR_STORE if the UID exists. */
 kg_result kg_store_insert_object(struct kg_store *store, const struct kg_object *obj) KG_WARN_UNUSED;
 

@@ -1,0 +1,50 @@
+/*
+ * kg_commit.h - group commit: many workers' changes share one durable
+ * SQLite commit, and each still waits for the commit that holds its change.
+ *
+ * One writer connection is shared. A change is applied under a mutex, inside
+ * the group's open transaction, under a savepoint of its own (so a failing
+ * change is undone alone). Then its worker waits for durability: the last
+ * worker to apply while nobody else is waiting to apply becomes the leader
+ * and commits the whole group (one fsync, synchronous=FULL) while the others
+ * wait. A group is therefore "everything applied while the previous commit
+ * was on disk", which grows with load and is one change when idle.
+ *
+ * Durability rule (DESIGN.md): kg_change_end returns success only after the
+ * commit that holds the change is on disk. If that commit fails, every
+ * change of the group gets the error.
+ */
+#ifndef KG_COMMIT_H
+#define KG_COMMIT_H
+
+#include "kg_result.h"
+#include "kg_store.h"
+
+struct kg_committer;
+
+/* Open the writer connection on `path`. Caller owns *out. */
+kg_result kg_committer_open(const char *path, struct kg_committer **out) KG_WARN_UNUSED;
+void kg_committer_close(struct kg_committer *c);
+
+/*
+ * Start a change. On success *store is the writer connection, to be used for
+ * this change's reads and writes only until kg_change_end, which must follow
+ * on the same thread whatever happens.
+ */
+kg_result kg_change_begin(struct kg_committer *c, struct kg_store **store) KG_WARN_UNUSED;
+
+/*
+ * Finish a change: `rc` says whether applying it worked. On failure its
+ * savepoint is rolled back and `rc` is returned. On success, returns once
+ * the change is durable, or the commit's error.
+ */
+kg_result kg_change_end(struct kg_committer *c, kg_result rc) KG_WARN_UNUSED;
+
+/* Commits and changes so far, to measure the grouping. */
+struct kg_commit_stats {
+    uint64_t commits;
+    uint64_t changes;
+};
+void kg_commit_get_stats(struct kg_committer *c, struct kg_commit_stats *out);
+
+#endif
