@@ -144,6 +144,11 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
         kg_error_set(KG_ERR_UNSUPPORTED_OP, __FILE__, __LINE__);
         kg_error_detail("operation 0x%02X is not supported", (unsigned)item->operation);
         rc = KG_RESULT_ERROR;
+    } else if (item->critical_extension) {
+        /* KMIP 1.4 section 11.1: a critical extension not understood. */
+        kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
+        kg_error_detail("critical Message Extension not understood");
+        rc = KG_RESULT_ERROR;
     } else if (kg_failed(rc = kg_msg_payload_reader(ctx->request, item, &payload))) {
         /* rc says why */
     } else {
@@ -190,7 +195,10 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     };
     kg_audit_write(ctx->gw->audit, &rec);
 
-    if (kg_ok(rc) && ctx->audit_uid[0] != '\0') {
+    /* Only operations that produce a UID (Create, Register) set the ID
+     * Placeholder (KMIP 1.4 section 4); one that merely targets an object
+     * must not redirect the items after it. */
+    if (kg_ok(rc) && op != NULL && !op->targets_object && ctx->audit_uid[0] != '\0') {
         memcpy(ctx->id_placeholder, ctx->audit_uid, sizeof(ctx->id_placeholder));
     }
     return kg_ok(rc);
@@ -219,8 +227,11 @@ kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, cons
         goto out;
     }
 
-    /* The items writer holds key bytes when a Get succeeds: locked memory. */
-    KG_GOTO_GUARD(rc, kg_ttlv_writer_init(&items, out->max, true));
+    /* The items writer holds key bytes when a Get succeeds: locked memory.
+     * It leaves room for the response header, so items that fit always
+     * make a complete response. */
+    KG_GOTO_ENSURE(rc, out->max > KG_MSG_RESPONSE_HEADER_LEN, KG_ERR_INTERNAL);
+    KG_GOTO_GUARD(rc, kg_ttlv_writer_init(&items, out->max - KG_MSG_RESPONSE_HEADER_LEN, true));
     memset(&ctx, 0, sizeof(ctx));
     ctx.gw = gw;
     ctx.store = store;
@@ -231,7 +242,13 @@ kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, cons
 
     pthread_rwlock_rdlock(&gw->policy_lock);
     for (uint32_t i = 0; i < req->batch_count; i++) {
+        uint32_t before = items.len;
         bool ok = kg_dispatch_item(&ctx, &req->items[i], &items);
+        if (items.len == before) {
+            /* Not even its failure fitted: Batch Count must match the items
+             * sent, and nothing after it could be answered either. */
+            break;
+        }
         written++;
         /* Undo cannot be honoured once an item has committed; it is treated
          * as Stop, which never leaves work half-reported. */

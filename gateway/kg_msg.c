@@ -134,6 +134,23 @@ static kg_result kg_msg_read_header(struct kg_ttlv_reader *msg, struct kg_reques
     return KG_RESULT_OK;
 }
 
+/* Message Extension { Vendor Identification, Criticality Indicator, Vendor
+ * Extension }: only the indicator matters here. */
+static kg_result kg_msg_read_extension(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *ext,
+                                       bool *critical)
+{
+    struct kg_ttlv_reader r;
+    struct kg_ttlv_item it;
+
+    KG_GUARD(kg_ttlv_child(parent, ext, &r));
+    KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_VENDOR_IDENTIFICATION, KG_TTLV_TEXT_STRING, &it));
+    KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_CRITICALITY_INDICATOR, KG_TTLV_BOOLEAN, &it));
+    KG_GUARD(kg_ttlv_get_bool(&it, critical));
+    KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_VENDOR_EXTENSION, KG_TTLV_STRUCTURE, &it));
+    KG_GUARD(kg_ttlv_reader_finish(&r));
+    return KG_RESULT_OK;
+}
+
 static kg_result kg_msg_read_item(struct kg_ttlv_reader *msg, const struct kg_ttlv_item *batch_item,
                                   struct kg_request_item *item, struct kg_request_partial *partial, bool first)
 {
@@ -141,6 +158,9 @@ static kg_result kg_msg_read_item(struct kg_ttlv_reader *msg, const struct kg_tt
     struct kg_ttlv_item it;
     bool present = false;
 
+    /* kg_msg_decode_request clears only the header fields: an item slot may
+     * hold a previous decode's values (has_batch_id, a stale pointer). */
+    memset(item, 0, sizeof(*item));
     KG_GUARD(kg_ttlv_child(msg, batch_item, &r));
     KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_OPERATION, KG_TTLV_ENUMERATION, &it));
     KG_GUARD(kg_ttlv_get_enum(&it, &item->operation));
@@ -163,6 +183,9 @@ static kg_result kg_msg_read_item(struct kg_ttlv_reader *msg, const struct kg_tt
     /* Message Extension (KMIP 1.4 section 6.16): none is understood, so a
      * critical one fails the item later; a non-critical one is ignored. */
     KG_GUARD(kg_ttlv_read_optional(&r, KG_TAG_MESSAGE_EXTENSION, KG_TTLV_STRUCTURE, &it, &present));
+    if (present) {
+        KG_GUARD(kg_msg_read_extension(&r, &it, &item->critical_extension));
+    }
     KG_GUARD(kg_ttlv_reader_finish(&r));
     return KG_RESULT_OK;
 }

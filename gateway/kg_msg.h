@@ -41,6 +41,7 @@ struct kg_request_item {
     uint32_t batch_id_len;
     bool has_payload;
     struct kg_ttlv_item payload; /* borrowed Request Payload Structure */
+    bool critical_extension;     /* a Message Extension we must understand (we understand none) */
 };
 
 struct kg_request {
@@ -99,6 +100,11 @@ void kg_msg_result_from_error(struct kg_version version, struct kg_item_result *
 
 /* Does this error category mean the connection must be closed? */
 bool kg_msg_error_closes(int code);
+
+/* Bytes kg_msg_write_response writes besides the items: Response Message
+ * and Response Header headers (16), Protocol Version (40), Time Stamp (16),
+ * Batch Count (16). Fixed, since every field has a fixed length. */
+#define KG_MSG_RESPONSE_HEADER_LEN 88u
 
 /*
  * Write the header of a response message and its items. `items` holds the
