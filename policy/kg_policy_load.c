@@ -33,7 +33,10 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include <openssl/crypto.h>
+
 #include "kg_policy.h"
+#include "kg_policy_internal.h"
 
 #define KG_PNODE_NONE SIZE_MAX
 /* The schema is four levels deep; anything much deeper is a mistake. */
@@ -69,6 +72,10 @@ struct kg_pctx {
     size_t node_count;
     size_t node_cap;
     size_t root;
+    /* Per group, for what can only be checked once every group is read. */
+    size_t *scope_nodes; /* a scope list, KG_PNODE_NONE if none */
+    size_t *name_nodes;  /* the group's name, for messages */
+    bool *ou_missing;    /* no ou: key (an error unless no_ou/ambiguous names the group) */
 };
 
 static void kg_policy_error_add(struct kg_pctx *ctx, unsigned line, unsigned column, const char *fmt, ...)
@@ -618,109 +625,844 @@ static void kg_policy_check_operations(struct kg_pctx *ctx, size_t idx, struct k
     }
 }
 
-static void kg_policy_check_export(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+/* ---- generic pieces of the schema ---------------------------------------- */
+
+/*
+ * Identify mapping key `k` among `keys`: returns its index, or -1 after
+ * reporting it (unknown, given twice, not a scalar). seen[i] records the
+ * line of key i, 0 while unseen. `where` ends "unknown key 'x' <where>",
+ * after "in group '<group>'" when group is not NULL.
+ */
+static int kg_policy_map_key(struct kg_pctx *ctx, size_t k, const char *const *keys, size_t nkeys, unsigned *seen,
+                             const char *where, const char *group)
+{
+    const struct kg_pnode *key = kg_policy_node(ctx, k);
+    char q[KG_POLICY_QUOTE], q2[KG_POLICY_QUOTE];
+
+    if (!kg_policy_key(ctx, k)) {
+        return -1;
+    }
+    for (size_t i = 0; i < nkeys; i++) {
+        if (kg_policy_scalar_is(key, keys[i])) {
+            if (seen[i] != 0) {
+                kg_policy_duplicate_key(ctx, key, seen[i]);
+                return -1;
+            }
+            seen[i] = key->line;
+            return (int)i;
+        }
+    }
+    kg_policy_quote(q, key->value, key->len);
+    if (group != NULL) {
+        kg_policy_error_add(ctx, key->line, key->column, "unknown key '%s' in group '%s' %s", q,
+                            kg_policy_quote(q2, group, strlen(group)), where);
+    } else {
+        kg_policy_error_add(ctx, key->line, key->column, "unknown key '%s' %s", q, where);
+    }
+    return -1;
+}
+
+/* No NUL, no control characters, 1..max bytes. */
+static bool kg_policy_text_ok(const struct kg_pnode *node, size_t max)
+{
+    if (node->len == 0 || node->len > max) {
+        return false;
+    }
+    for (size_t i = 0; i < node->len; i++) {
+        unsigned char c = (unsigned char)node->value[i];
+
+        if (c < 0x20 || c == 0x7F) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A whole number in [min, max] written as plain decimal digits. */
+static bool kg_policy_parse_uint(const struct kg_pnode *node, uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t n = 0;
+
+    if (node->kind != KG_PNODE_SCALAR || node->len == 0 || node->len > 12) {
+        return false;
+    }
+    for (size_t i = 0; i < node->len; i++) {
+        char c = node->value[i];
+
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        n = n * 10 + (uint64_t)(c - '0'); /* at most 12 digits: no overflow */
+    }
+    if (n < min || n > max) {
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* Name lookups for kg_policy_check_names: the bit a name stands for, 0 if unknown. */
+static uint64_t kg_policy_object_type_bit(const char *name)
+{
+    uint32_t code = kg_policy_object_type_code(name);
+
+    return code == 0 ? 0 : UINT64_C(1) << code;
+}
+
+static uint64_t kg_policy_algorithm_bit(const char *name)
+{
+    uint32_t code = kg_policy_algorithm_code(name);
+
+    return code == 0 || code > KG_POLICY_MAX_ALGORITHM ? 0 : UINT64_C(1) << code;
+}
+
+static uint64_t kg_policy_usage_bit(const char *name)
+{
+    return kg_policy_usage_code(name);
+}
+
+/*
+ * A list of KMIP names turned into a bit mask. `what` names the list in
+ * messages ("create.algorithms"); `section` says where the names come from.
+ */
+static void kg_policy_check_names(struct kg_pctx *ctx, size_t idx, const char *what, const char *item_what,
+                                  const char *section, uint64_t (*lookup)(const char *), uint64_t *out)
 {
     const struct kg_pnode *node = kg_policy_node(ctx, idx);
     char q[KG_POLICY_QUOTE];
 
-    if (!kg_policy_expect(ctx, idx, KG_PNODE_SCALAR, "export")) {
+    *out = 0;
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_SEQUENCE, what)) {
         return;
     }
-    if (kg_policy_scalar_is(node, "wrapped")) {
-        group->export_mode = KG_EXPORT_WRAPPED;
-    } else if (kg_policy_scalar_is(node, "plaintext")) {
-        group->export_mode = KG_EXPORT_PLAINTEXT;
-    } else if (kg_policy_scalar_is(node, "none")) {
-        group->export_mode = KG_EXPORT_NONE;
-    } else {
-        kg_policy_error_add(ctx, node->line, node->column, "export must be wrapped, plaintext or none, not '%s'",
-                            kg_policy_quote(q, node->value, node->len));
+    for (size_t i = node->first; i != KG_PNODE_NONE; i = kg_policy_node(ctx, i)->next) {
+        const struct kg_pnode *item = kg_policy_node(ctx, i);
+        uint64_t bit;
+
+        if (!kg_policy_expect(ctx, i, KG_PNODE_SCALAR, item_what)) {
+            continue;
+        }
+        kg_policy_quote(q, item->value, item->len);
+        bit = memchr(item->value, '\0', item->len) == NULL ? lookup(item->value) : 0;
+        if (bit == 0) {
+            kg_policy_error_add(ctx, item->line, item->column, "unknown %s '%s' (use the names of KMIP %s)",
+                                item_what, q, section);
+        } else if (*out & bit) {
+            kg_policy_error_add(ctx, item->line, item->column, "%s '%s' is listed twice", item_what, q);
+        } else {
+            *out |= bit;
+        }
     }
 }
 
-static void kg_policy_check_scope(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+/* ---- group keys ---------------------------------------------------------- */
+
+static void kg_policy_check_ca(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
 {
     const struct kg_pnode *node = kg_policy_node(ctx, idx);
     char q[KG_POLICY_QUOTE];
 
-    if (!kg_policy_expect(ctx, idx, KG_PNODE_SCALAR, "scope")) {
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_SEQUENCE, "ca_sha256")) {
         return;
+    }
+    if (node->first == KG_PNODE_NONE) {
+        kg_policy_error_add(ctx, node->line, node->column,
+                            "ca_sha256 is empty: list the client CAs that may vouch for this OU, or leave "
+                            "ca_sha256 out to accept every client CA");
+        return;
+    }
+    for (size_t i = node->first; i != KG_PNODE_NONE; i = kg_policy_node(ctx, i)->next) {
+        const struct kg_pnode *item = kg_policy_node(ctx, i);
+        uint8_t fp[32];
+        bool duplicate = false;
+
+        if (!kg_policy_expect(ctx, i, KG_PNODE_SCALAR, "a CA fingerprint")) {
+            continue;
+        }
+        kg_policy_quote(q, item->value, item->len);
+        if (!kg_policy_parse_sha256(item->value, item->len, fp)) {
+            if (memchr(item->value, '=', item->len) != NULL) {
+                kg_policy_error_add(ctx, item->line, item->column,
+                                    "ca_sha256 entry '%s': write only the hex digits after '='", q);
+            } else {
+                kg_policy_error_add(ctx, item->line, item->column,
+                                    "ca_sha256 entry '%s' is not a SHA-256 fingerprint: 64 hex digits, colons "
+                                    "allowed (openssl x509 -noout -fingerprint -sha256)",
+                                    q);
+            }
+            continue;
+        }
+        for (size_t c = 0; c < group->ca_count; c++) {
+            duplicate |= memcmp(group->ca_sha256[c], fp, sizeof(fp)) == 0;
+        }
+        if (duplicate) {
+            kg_policy_error_add(ctx, item->line, item->column, "CA fingerprint '%s' is listed twice", q);
+            continue;
+        }
+        if (group->ca_count == KG_POLICY_MAX_CAS) {
+            kg_policy_error_add(ctx, item->line, item->column, "more than %d CA fingerprints", KG_POLICY_MAX_CAS);
+            return;
+        }
+        memcpy(group->ca_sha256[group->ca_count++], fp, sizeof(fp));
+    }
+}
+
+static void kg_policy_check_lengths(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+{
+    const struct kg_pnode *node = kg_policy_node(ctx, idx);
+    struct kg_policy_create *c = &group->create;
+    char q[KG_POLICY_QUOTE];
+
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_SEQUENCE, "create.lengths")) {
+        return;
+    }
+    if (node->first == KG_PNODE_NONE) {
+        kg_policy_error_add(ctx, node->line, node->column,
+                            "create.lengths is empty: list the lengths in bits, or leave it out to allow any");
+        return;
+    }
+    for (size_t i = node->first; i != KG_PNODE_NONE; i = kg_policy_node(ctx, i)->next) {
+        const struct kg_pnode *item = kg_policy_node(ctx, i);
+        uint64_t bits;
+        bool duplicate = false;
+
+        if (!kg_policy_expect(ctx, i, KG_PNODE_SCALAR, "a length")) {
+            continue;
+        }
+        if (!kg_policy_parse_uint(item, 1, 65536, &bits)) {
+            kg_policy_error_add(ctx, item->line, item->column,
+                                "a length is a whole number of bits from 1 to 65536, not '%s'",
+                                kg_policy_quote(q, item->value, item->len));
+            continue;
+        }
+        for (size_t l = 0; l < c->length_count; l++) {
+            duplicate |= c->lengths[l] == (int32_t)bits;
+        }
+        if (duplicate) {
+            kg_policy_error_add(ctx, item->line, item->column, "length %u is listed twice", (unsigned)bits);
+            continue;
+        }
+        if (c->length_count == KG_POLICY_MAX_LENGTHS) {
+            kg_policy_error_add(ctx, item->line, item->column, "more than %d lengths", KG_POLICY_MAX_LENGTHS);
+            return;
+        }
+        c->lengths[c->length_count++] = (int32_t)bits;
+    }
+}
+
+static void kg_policy_check_create(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+{
+    static const char *const keys[] = { "object_types", "algorithms", "lengths", "usage_masks" };
+    static const enum kg_policy_rule_kind rules[] = { KG_RULE_CREATE_OBJECT_TYPES, KG_RULE_CREATE_ALGORITHMS,
+                                                      KG_RULE_CREATE_LENGTHS, KG_RULE_CREATE_USAGE_MASKS };
+    const struct kg_pnode *map = kg_policy_node(ctx, idx);
+    unsigned seen[4] = { 0 };
+    uint64_t bits;
+
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_MAPPING, "create")) {
+        return;
+    }
+    for (size_t k = map->first, v; k != KG_PNODE_NONE; k = kg_policy_node(ctx, v)->next) {
+        int which;
+
+        v = kg_policy_node(ctx, k)->next;
+        if (v == KG_PNODE_NONE) {
+            break; /* cannot happen: a mapping's events come in pairs */
+        }
+        which = kg_policy_map_key(ctx, k, keys, 4, seen,
+                                  "in create (keys: object_types, algorithms, lengths, usage_masks)", NULL);
+        if (which < 0) {
+            continue;
+        }
+        group->rule_line[rules[which]] = seen[which];
+        switch (which) {
+        case 0:
+            kg_policy_check_names(ctx, v, "create.object_types", "object type", "1.4 section 9.1.3.2.12",
+                                  kg_policy_object_type_bit, &bits);
+            group->create.object_types = (uint32_t)bits;
+            break;
+        case 1:
+            kg_policy_check_names(ctx, v, "create.algorithms", "algorithm", "1.4 section 9.1.3.2.13",
+                                  kg_policy_algorithm_bit, &group->create.algorithms);
+            break;
+        case 2:
+            kg_policy_check_lengths(ctx, v, group);
+            break;
+        default:
+            kg_policy_check_names(ctx, v, "create.usage_masks", "usage", "1.4 section 9.1.3.3.1",
+                                  kg_policy_usage_bit, &bits);
+            group->create.has_usage_masks = true;
+            group->create.usage_masks = (uint32_t)bits;
+            break;
+        }
+    }
+}
+
+static bool kg_policy_export_word(const struct kg_pnode *node, enum kg_export_mode *mode)
+{
+    if (kg_policy_scalar_is(node, "wrapped")) {
+        *mode = KG_EXPORT_WRAPPED;
+    } else if (kg_policy_scalar_is(node, "plaintext")) {
+        *mode = KG_EXPORT_PLAINTEXT;
+    } else if (kg_policy_scalar_is(node, "none")) {
+        *mode = KG_EXPORT_NONE;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* export: a mode for every type, or a mapping of object type (or `default`) to mode. */
+static void kg_policy_check_export(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+{
+    const struct kg_pnode *node = kg_policy_node(ctx, idx);
+    bool set[KG_POLICY_MAX_OBJECT_TYPE + 1] = { false };
+    enum kg_export_mode dflt = KG_EXPORT_WRAPPED;
+    unsigned seen_default = 0;
+    char q[KG_POLICY_QUOTE];
+
+    if (node->kind == KG_PNODE_SCALAR) {
+        if (!kg_policy_export_word(node, &dflt)) {
+            kg_policy_error_add(ctx, node->line, node->column,
+                                "export must be wrapped, plaintext or none, not '%s'",
+                                kg_policy_quote(q, node->value, node->len));
+        }
+    } else if (node->kind == KG_PNODE_SEQUENCE) {
+        kg_policy_error_add(ctx, node->line, node->column,
+                            "export must be a single value or a mapping of object type to mode, not a list");
+    } else if (node->kind == KG_PNODE_MAPPING) {
+        for (size_t k = node->first, v; k != KG_PNODE_NONE; k = kg_policy_node(ctx, v)->next) {
+            const struct kg_pnode *key = kg_policy_node(ctx, k), *val;
+            enum kg_export_mode mode;
+            uint32_t type = 0;
+
+            v = key->next;
+            if (v == KG_PNODE_NONE) {
+                break; /* cannot happen: a mapping's events come in pairs */
+            }
+            if (!kg_policy_key(ctx, k)) {
+                continue;
+            }
+            val = kg_policy_node(ctx, v);
+            kg_policy_quote(q, key->value, key->len);
+            if (!kg_policy_scalar_is(key, "default")) {
+                type = memchr(key->value, '\0', key->len) == NULL ? kg_policy_object_type_code(key->value) : 0;
+                if (type == 0) {
+                    kg_policy_error_add(ctx, key->line, key->column,
+                                        "unknown object type '%s' in export (use the names of KMIP 1.4 section "
+                                        "9.1.3.2.12, or default)",
+                                        q);
+                    continue;
+                }
+                if (set[type]) {
+                    kg_policy_error_add(ctx, key->line, key->column, "object type '%s' is given twice in export", q);
+                    continue;
+                }
+            } else if (seen_default != 0) {
+                kg_policy_duplicate_key(ctx, key, seen_default);
+                continue;
+            }
+            if (!kg_policy_expect(ctx, v, KG_PNODE_SCALAR, "an export mode")) {
+                continue;
+            }
+            if (!kg_policy_export_word(val, &mode)) {
+                char q2[KG_POLICY_QUOTE];
+
+                kg_policy_error_add(ctx, val->line, val->column,
+                                    "export of '%s' must be wrapped, plaintext or none, not '%s'", q,
+                                    kg_policy_quote(q2, val->value, val->len));
+                continue;
+            }
+            if (type == 0) {
+                seen_default = key->line;
+                dflt = mode;
+            } else {
+                set[type] = true;
+                group->export_types[type] = mode;
+            }
+        }
+    }
+    for (uint32_t t = 0; t <= KG_POLICY_MAX_OBJECT_TYPE; t++) {
+        if (!set[t]) {
+            group->export_types[t] = dflt;
+        }
+    }
+    group->export_other = dflt;
+    group->export_mode = group->export_types[0x02];
+}
+
+static void kg_policy_check_wrapping_keys(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+{
+    const struct kg_pnode *node = kg_policy_node(ctx, idx);
+    size_t count = 0;
+    char q[KG_POLICY_QUOTE];
+
+    /* Present means exactly what it lists: the default [own] no longer applies. */
+    group->wrap_own = false;
+    group->wrap_in_scope = false;
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_SEQUENCE, "wrapping_keys")) {
+        return;
+    }
+    for (size_t i = node->first; i != KG_PNODE_NONE; i = kg_policy_node(ctx, i)->next) {
+        count++;
+    }
+    if (count > 0) {
+        group->wrapping_uids = calloc(count, sizeof(*group->wrapping_uids));
+        if (group->wrapping_uids == NULL) {
+            kg_policy_error_add(ctx, 0, 0, "out of memory");
+            return;
+        }
+    }
+    for (size_t i = node->first; i != KG_PNODE_NONE; i = kg_policy_node(ctx, i)->next) {
+        const struct kg_pnode *item = kg_policy_node(ctx, i);
+        bool duplicate = false;
+
+        if (!kg_policy_expect(ctx, i, KG_PNODE_SCALAR, "a wrapping key")) {
+            continue;
+        }
+        kg_policy_quote(q, item->value, item->len);
+        if (kg_policy_scalar_is(item, "own") || kg_policy_scalar_is(item, "in_scope")) {
+            bool *flag = kg_policy_scalar_is(item, "own") ? &group->wrap_own : &group->wrap_in_scope;
+
+            if (*flag) {
+                kg_policy_error_add(ctx, item->line, item->column, "wrapping key '%s' is listed twice", q);
+            }
+            *flag = true;
+            continue;
+        }
+        if (!kg_policy_text_ok(item, KG_POLICY_MAX_UID) || memchr(item->value, ' ', item->len) != NULL) {
+            kg_policy_error_add(ctx, item->line, item->column,
+                                "wrapping key '%s' must be own, in_scope or a UID of 1 to %d bytes without spaces "
+                                "or control characters",
+                                q, KG_POLICY_MAX_UID);
+            continue;
+        }
+        for (size_t u = 0; u < group->wrapping_uid_count; u++) {
+            duplicate |= strcmp(group->wrapping_uids[u], item->value) == 0;
+        }
+        if (duplicate) {
+            kg_policy_error_add(ctx, item->line, item->column, "wrapping key '%s' is listed twice", q);
+            continue;
+        }
+        if (group->wrapping_uid_count == KG_POLICY_MAX_WRAPPING_KEYS) {
+            kg_policy_error_add(ctx, item->line, item->column, "more than %d wrapping keys",
+                                KG_POLICY_MAX_WRAPPING_KEYS);
+            return;
+        }
+        group->wrapping_uids[group->wrapping_uid_count] = kg_policy_strdup(item);
+        if (group->wrapping_uids[group->wrapping_uid_count] == NULL) {
+            kg_policy_error_add(ctx, 0, 0, "out of memory");
+            return;
+        }
+        group->wrapping_uid_count++;
+    }
+}
+
+/* scope: own | all here; a list is resolved once every group name is known. */
+static void kg_policy_check_scope(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group, size_t index)
+{
+    const struct kg_pnode *node = kg_policy_node(ctx, idx);
+    char q[KG_POLICY_QUOTE];
+
+    if (node->kind == KG_PNODE_SEQUENCE) {
+        group->scope = KG_SCOPE_LIST;
+        ctx->scope_nodes[index] = idx;
+        return;
+    }
+    if (node->kind == KG_PNODE_MAPPING) {
+        kg_policy_error_add(ctx, node->line, node->column,
+                            "scope must be own, all or a list of group names, not a mapping");
+        return;
+    }
+    if (node->kind != KG_PNODE_SCALAR) {
+        return; /* an alias, reported already */
     }
     if (kg_policy_scalar_is(node, "own")) {
         group->scope = KG_SCOPE_OWN;
     } else if (kg_policy_scalar_is(node, "all")) {
         group->scope = KG_SCOPE_ALL;
     } else {
-        kg_policy_error_add(ctx, node->line, node->column, "scope must be own or all, not '%s'",
+        kg_policy_error_add(ctx, node->line, node->column,
+                            "scope must be own, all or a list of group names, not '%s'",
                             kg_policy_quote(q, node->value, node->len));
     }
 }
 
-/* One group: `groups[index]` is filled in; its name is already set. */
-static void kg_policy_check_group(struct kg_pctx *ctx, const struct kg_pnode *name, size_t value,
-                                  struct kg_policy_group *groups, size_t index)
+/* The names of a scope list must be groups of this file (a typo must not pass silently). */
+static void kg_policy_resolve_scope(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *groups, size_t count,
+                                    size_t index)
 {
+    const struct kg_pnode *node = kg_policy_node(ctx, idx);
     struct kg_policy_group *group = &groups[index];
-    const struct kg_pnode *map = kg_policy_node(ctx, value);
-    unsigned seen_ou = 0, seen_ops = 0, seen_export = 0, seen_scope = 0;
-    char q[KG_POLICY_QUOTE], q2[KG_POLICY_QUOTE];
+    size_t n = 0;
+    char q[KG_POLICY_QUOTE];
 
-    /* Defaults: nothing allowed, key material only wrapped, own objects only. */
-    group->operations = 0;
-    group->export_mode = KG_EXPORT_WRAPPED;
-    group->scope = KG_SCOPE_OWN;
-    if (!kg_policy_expect(ctx, value, KG_PNODE_MAPPING, "a group")) {
+    for (size_t i = node->first; i != KG_PNODE_NONE; i = kg_policy_node(ctx, i)->next) {
+        n++;
+    }
+    if (n == 0) {
+        kg_policy_error_add(ctx, node->line, node->column,
+                            "scope is an empty list: write scope: own for the group's own objects");
+        return;
+    }
+    group->scope_groups = calloc(n, sizeof(*group->scope_groups));
+    if (group->scope_groups == NULL) {
+        kg_policy_error_add(ctx, 0, 0, "out of memory");
+        return;
+    }
+    for (size_t i = node->first; i != KG_PNODE_NONE; i = kg_policy_node(ctx, i)->next) {
+        const struct kg_pnode *item = kg_policy_node(ctx, i);
+        bool known = false, duplicate = false;
+
+        if (!kg_policy_expect(ctx, i, KG_PNODE_SCALAR, "a group name in scope")) {
+            continue;
+        }
+        kg_policy_quote(q, item->value, item->len);
+        if (kg_policy_scalar_is(item, "own") || kg_policy_scalar_is(item, "all")) {
+            kg_policy_error_add(ctx, item->line, item->column,
+                                "'%s' stands alone: a scope list names other groups (the own group is always in "
+                                "scope)",
+                                q);
+            continue;
+        }
+        for (size_t g = 0; g < count; g++) {
+            known |= groups[g].name != NULL && strlen(groups[g].name) == item->len &&
+                     memcmp(groups[g].name, item->value, item->len) == 0;
+        }
+        if (!known) {
+            kg_policy_error_add(ctx, item->line, item->column, "scope names group '%s', which is not defined", q);
+            continue;
+        }
+        for (size_t s = 0; s < group->scope_group_count; s++) {
+            duplicate |= strcmp(group->scope_groups[s], item->value) == 0;
+        }
+        if (duplicate) {
+            kg_policy_error_add(ctx, item->line, item->column, "group '%s' is listed twice in scope", q);
+            continue;
+        }
+        group->scope_groups[group->scope_group_count] = kg_policy_strdup(item);
+        if (group->scope_groups[group->scope_group_count] == NULL) {
+            kg_policy_error_add(ctx, 0, 0, "out of memory");
+            return;
+        }
+        group->scope_group_count++;
+    }
+}
+
+static void kg_policy_check_residency(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+{
+    const struct kg_pnode *node = kg_policy_node(ctx, idx);
+    char q[KG_POLICY_QUOTE];
+
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_SCALAR, "residency")) {
+        return;
+    }
+    if (kg_policy_scalar_is(node, "wrapped")) {
+        group->residency = KG_RESIDENCY_WRAPPED;
+    } else if (kg_policy_scalar_is(node, "hsm")) {
+        group->residency = KG_RESIDENCY_HSM;
+    } else {
+        kg_policy_error_add(ctx, node->line, node->column, "residency must be wrapped or hsm, not '%s'",
+                            kg_policy_quote(q, node->value, node->len));
+    }
+}
+
+static void kg_policy_check_credential(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+{
+    static const char *const keys[] = { "username", "password_hash", "check" };
+    const struct kg_pnode *map = kg_policy_node(ctx, idx);
+    struct kg_policy_credential *c = &group->credential;
+    unsigned seen[3] = { 0 };
+    char q[KG_POLICY_QUOTE];
+    bool ok = true;
+
+    c->required = true;
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_MAPPING, "credential")) {
         return;
     }
     for (size_t k = map->first, v; k != KG_PNODE_NONE; k = kg_policy_node(ctx, v)->next) {
-        const struct kg_pnode *key = kg_policy_node(ctx, k);
-        unsigned *seen = NULL;
+        const struct kg_pnode *key = kg_policy_node(ctx, k), *val;
+        const char *why = NULL;
+        int which;
 
         v = key->next;
         if (v == KG_PNODE_NONE) {
             break; /* cannot happen: a mapping's events come in pairs */
         }
-        if (!kg_policy_key(ctx, k)) {
-            continue;
-        }
-        if (kg_policy_scalar_is(key, "ou")) {
-            seen = &seen_ou;
-        } else if (kg_policy_scalar_is(key, "operations")) {
-            seen = &seen_ops;
-        } else if (kg_policy_scalar_is(key, "export")) {
-            seen = &seen_export;
-        } else if (kg_policy_scalar_is(key, "scope")) {
-            seen = &seen_scope;
-        } else {
+        /* The one mistake that must never be made quietly. */
+        if (kg_policy_scalar_is(key, "password")) {
             kg_policy_error_add(ctx, key->line, key->column,
-                                "unknown key '%s' in group '%s' (a group has ou, operations, export and scope)",
-                                kg_policy_quote(q, key->value, key->len), kg_policy_quote(q2, name->value, name->len));
+                                "a password is never written in a policy: give password_hash, e.g. from "
+                                "mkpasswd -m yescrypt");
+            ok = false;
             continue;
         }
-        if (*seen != 0) {
-            kg_policy_duplicate_key(ctx, key, *seen);
+        which = kg_policy_map_key(ctx, k, keys, 3, seen, "in credential (keys: username, password_hash, check)",
+                                  NULL);
+        if (which < 0) {
+            ok = false;
             continue;
         }
-        *seen = key->line;
-        if (seen == &seen_ou) {
-            kg_policy_check_ou(ctx, v, groups, index, group->name);
-        } else if (seen == &seen_ops) {
-            kg_policy_check_operations(ctx, v, group);
-        } else if (seen == &seen_export) {
-            kg_policy_check_export(ctx, v, group);
-        } else {
-            kg_policy_check_scope(ctx, v, group);
+        if (!kg_policy_expect(ctx, v, KG_PNODE_SCALAR, keys[which])) {
+            ok = false;
+            continue;
+        }
+        val = kg_policy_node(ctx, v);
+        kg_policy_quote(q, val->value, val->len);
+        switch (which) {
+        case 0:
+            if (!kg_policy_text_ok(val, KG_POLICY_MAX_USERNAME)) {
+                kg_policy_error_add(ctx, val->line, val->column,
+                                    "username must be 1 to %d bytes without control characters",
+                                    KG_POLICY_MAX_USERNAME);
+                ok = false;
+            } else if ((c->username = kg_policy_strdup(val)) == NULL) {
+                kg_policy_error_add(ctx, 0, 0, "out of memory");
+            }
+            break;
+        case 1:
+            /* Quote nothing of a hash in messages: it is a secret of sorts. */
+            if (!kg_policy_text_ok(val, 512)) {
+                kg_policy_error_add(ctx, val->line, val->column,
+                                    "password_hash must be a crypt(3) hash (e.g. from mkpasswd -m yescrypt)");
+                ok = false;
+            } else if (!kg_policy_hash_check(val->value, &why)) {
+                kg_policy_error_add(ctx, val->line, val->column, "password_hash %s", why);
+                ok = false;
+            } else if ((c->password_hash = kg_policy_strdup(val)) == NULL) {
+                kg_policy_error_add(ctx, 0, 0, "out of memory");
+            }
+            break;
+        default:
+            if (kg_policy_scalar_is(val, "required")) {
+                c->required = true;
+            } else if (kg_policy_scalar_is(val, "when_present")) {
+                c->required = false;
+            } else {
+                kg_policy_error_add(ctx, val->line, val->column, "check must be required or when_present, not '%s'",
+                                    q);
+                ok = false;
+            }
+            break;
         }
     }
-    if (seen_ou == 0) {
-        kg_policy_error_add(ctx, name->line, name->column,
-                            "group '%s' has no ou: say which certificate OU selects it (ou: ...)",
-                            kg_policy_quote(q, name->value, name->len));
+    if (seen[0] == 0) {
+        kg_policy_error_add(ctx, map->line, map->column, "credential has no username");
+        ok = false;
+    }
+    if (seen[1] == 0) {
+        kg_policy_error_add(ctx, map->line, map->column, "credential has no password_hash");
+        ok = false;
+    }
+    c->present = ok;
+}
+
+static void kg_policy_check_limits(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+{
+    static const char *const keys[] = { "max_live_objects", "requests_per_second" };
+    const struct kg_pnode *map = kg_policy_node(ctx, idx);
+    unsigned seen[2] = { 0 };
+    char q[KG_POLICY_QUOTE];
+
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_MAPPING, "limits")) {
+        return;
+    }
+    for (size_t k = map->first, v; k != KG_PNODE_NONE; k = kg_policy_node(ctx, v)->next) {
+        const struct kg_pnode *val;
+        uint64_t n;
+        int which;
+
+        v = kg_policy_node(ctx, k)->next;
+        if (v == KG_PNODE_NONE) {
+            break; /* cannot happen: a mapping's events come in pairs */
+        }
+        which = kg_policy_map_key(ctx, k, keys, 2, seen, "in limits (keys: max_live_objects, requests_per_second)",
+                                  NULL);
+        if (which < 0) {
+            continue;
+        }
+        if (!kg_policy_expect(ctx, v, KG_PNODE_SCALAR, keys[which])) {
+            continue;
+        }
+        val = kg_policy_node(ctx, v);
+        kg_policy_quote(q, val->value, val->len);
+        if (which == 0) {
+            group->rule_line[KG_RULE_MAX_LIVE_OBJECTS] = seen[0];
+            if (!kg_policy_parse_uint(val, 0, KG_POLICY_MAX_LIVE_OBJECTS, &n)) {
+                kg_policy_error_add(ctx, val->line, val->column,
+                                    "max_live_objects must be a whole number from 0 to %u, not '%s'",
+                                    KG_POLICY_MAX_LIVE_OBJECTS, q);
+                continue;
+            }
+            group->has_max_live_objects = true;
+            group->max_live_objects = n;
+        } else {
+            group->rule_line[KG_RULE_REQUESTS_PER_SECOND] = seen[1];
+            if (!kg_policy_parse_uint(val, 1, KG_POLICY_MAX_RATE, &n)) {
+                kg_policy_error_add(ctx, val->line, val->column,
+                                    "requests_per_second must be a whole number from 1 to %u, not '%s'",
+                                    KG_POLICY_MAX_RATE, q);
+                continue;
+            }
+            group->requests_per_second = (uint32_t)n;
+        }
     }
 }
 
-/* groups: the mapping of group name to group. Fills *groups / *count (owned). */
-static void kg_policy_check_groups(struct kg_pctx *ctx, size_t idx, struct kg_policy_group **out, size_t *count)
+/* "groups.<name><suffix>" for every rule of the group. */
+static bool kg_policy_group_rules(struct kg_policy_group *group)
+{
+    static const char *const suffix[KG_RULE_COUNT] = {
+        [KG_RULE_OU] = ".ou",
+        [KG_RULE_CA] = ".ca_sha256",
+        [KG_RULE_OPERATIONS] = ".operations",
+        [KG_RULE_CREATE] = ".create",
+        [KG_RULE_CREATE_OBJECT_TYPES] = ".create.object_types",
+        [KG_RULE_CREATE_ALGORITHMS] = ".create.algorithms",
+        [KG_RULE_CREATE_LENGTHS] = ".create.lengths",
+        [KG_RULE_CREATE_USAGE_MASKS] = ".create.usage_masks",
+        [KG_RULE_EXPORT] = ".export",
+        [KG_RULE_WRAPPING_KEYS] = ".wrapping_keys",
+        [KG_RULE_SCOPE] = ".scope",
+        [KG_RULE_RESIDENCY] = ".residency",
+        [KG_RULE_CREDENTIAL] = ".credential",
+        [KG_RULE_MAX_LIVE_OBJECTS] = ".limits.max_live_objects",
+        [KG_RULE_REQUESTS_PER_SECOND] = ".limits.requests_per_second",
+    };
+
+    for (int r = 0; r < KG_RULE_COUNT; r++) {
+        size_t n = strlen("groups.") + strlen(group->name) + strlen(suffix[r]) + 1;
+
+        group->rule_text[r] = malloc(n);
+        if (group->rule_text[r] == NULL) {
+            return false;
+        }
+        snprintf(group->rule_text[r], n, "groups.%s%s", group->name, suffix[r]);
+    }
+    return true;
+}
+
+enum kg_group_key {
+    KG_GK_OU,
+    KG_GK_CA,
+    KG_GK_OPERATIONS,
+    KG_GK_CREATE,
+    KG_GK_EXPORT,
+    KG_GK_WRAPPING_KEYS,
+    KG_GK_SCOPE,
+    KG_GK_RESIDENCY,
+    KG_GK_CREDENTIAL,
+    KG_GK_LIMITS,
+    KG_GK_COUNT,
+};
+
+/* One group: `groups[index]` is filled in; its name is already set. */
+static void kg_policy_check_group(struct kg_pctx *ctx, const struct kg_pnode *name, size_t value,
+                                  struct kg_policy_group *groups, size_t index)
+{
+    static const char *const keys[KG_GK_COUNT] = {
+        [KG_GK_OU] = "ou",
+        [KG_GK_CA] = "ca_sha256",
+        [KG_GK_OPERATIONS] = "operations",
+        [KG_GK_CREATE] = "create",
+        [KG_GK_EXPORT] = "export",
+        [KG_GK_WRAPPING_KEYS] = "wrapping_keys",
+        [KG_GK_SCOPE] = "scope",
+        [KG_GK_RESIDENCY] = "residency",
+        [KG_GK_CREDENTIAL] = "credential",
+        [KG_GK_LIMITS] = "limits",
+    };
+    static const enum kg_policy_rule_kind rule_of[KG_GK_COUNT] = {
+        [KG_GK_OU] = KG_RULE_OU,
+        [KG_GK_CA] = KG_RULE_CA,
+        [KG_GK_OPERATIONS] = KG_RULE_OPERATIONS,
+        [KG_GK_CREATE] = KG_RULE_CREATE,
+        [KG_GK_EXPORT] = KG_RULE_EXPORT,
+        [KG_GK_WRAPPING_KEYS] = KG_RULE_WRAPPING_KEYS,
+        [KG_GK_SCOPE] = KG_RULE_SCOPE,
+        [KG_GK_RESIDENCY] = KG_RULE_RESIDENCY,
+        [KG_GK_CREDENTIAL] = KG_RULE_CREDENTIAL,
+        [KG_GK_LIMITS] = KG_RULE_COUNT, /* its keys are the rules */
+    };
+    struct kg_policy_group *group = &groups[index];
+    const struct kg_pnode *map = kg_policy_node(ctx, value);
+    unsigned seen[KG_GK_COUNT] = { 0 };
+
+    /* Defaults: nothing allowed; key material only wrapped, under the group's
+     * own keys; own objects only; new keys as wrapped blobs; Create and
+     * Register only of AES symmetric keys. */
+    group->operations = 0;
+    for (uint32_t t = 0; t <= KG_POLICY_MAX_OBJECT_TYPE; t++) {
+        group->export_types[t] = KG_EXPORT_WRAPPED;
+    }
+    group->export_other = KG_EXPORT_WRAPPED;
+    group->export_mode = KG_EXPORT_WRAPPED;
+    group->scope = KG_SCOPE_OWN;
+    group->residency = KG_RESIDENCY_WRAPPED;
+    group->wrap_own = true;
+    group->create.object_types = UINT32_C(1) << 0x02; /* Symmetric Key */
+    group->create.algorithms = UINT64_C(1) << 0x03;   /* AES */
+    if (!kg_policy_expect(ctx, value, KG_PNODE_MAPPING, "a group")) {
+        ctx->ou_missing[index] = false; /* reported already: one mistake, one message */
+        return;
+    }
+    for (size_t k = map->first, v; k != KG_PNODE_NONE; k = kg_policy_node(ctx, v)->next) {
+        int which;
+
+        v = kg_policy_node(ctx, k)->next;
+        if (v == KG_PNODE_NONE) {
+            break; /* cannot happen: a mapping's events come in pairs */
+        }
+        which = kg_policy_map_key(ctx, k, keys, KG_GK_COUNT, seen,
+                                  "(keys: ou, ca_sha256, operations, create, export, wrapping_keys, scope, "
+                                  "residency, credential, limits)",
+                                  group->name);
+        if (which < 0) {
+            continue;
+        }
+        if (rule_of[which] != KG_RULE_COUNT) {
+            group->rule_line[rule_of[which]] = seen[which];
+        }
+        switch ((enum kg_group_key)which) {
+        case KG_GK_OU:
+            kg_policy_check_ou(ctx, v, groups, index, group->name);
+            break;
+        case KG_GK_CA:
+            kg_policy_check_ca(ctx, v, group);
+            break;
+        case KG_GK_OPERATIONS:
+            kg_policy_check_operations(ctx, v, group);
+            break;
+        case KG_GK_CREATE:
+            kg_policy_check_create(ctx, v, group);
+            break;
+        case KG_GK_EXPORT:
+            kg_policy_check_export(ctx, v, group);
+            break;
+        case KG_GK_WRAPPING_KEYS:
+            kg_policy_check_wrapping_keys(ctx, v, group);
+            break;
+        case KG_GK_SCOPE:
+            kg_policy_check_scope(ctx, v, group, index);
+            break;
+        case KG_GK_RESIDENCY:
+            kg_policy_check_residency(ctx, v, group);
+            break;
+        case KG_GK_CREDENTIAL:
+            kg_policy_check_credential(ctx, v, group);
+            break;
+        case KG_GK_LIMITS:
+        default:
+            kg_policy_check_limits(ctx, v, group);
+            break;
+        }
+    }
+    /* Known only once the whole file is read: no_ou / ambiguous may name it. */
+    ctx->ou_missing[index] = seen[KG_GK_OU] == 0;
+}
+
+/* groups: the mapping of group name to group. Fills policy->groups / group_count (owned). */
+static void kg_policy_check_groups(struct kg_pctx *ctx, size_t idx, struct kg_policy *policy)
 {
     const struct kg_pnode *map = kg_policy_node(ctx, idx);
     struct kg_policy_group *groups;
@@ -742,11 +1484,17 @@ static void kg_policy_check_groups(struct kg_pctx *ctx, size_t idx, struct kg_po
         return; /* allowed: a policy that denies everything */
     }
     groups = calloc(pairs, sizeof(*groups));
-    if (groups == NULL) {
+    ctx->scope_nodes = calloc(pairs, sizeof(*ctx->scope_nodes));
+    ctx->name_nodes = calloc(pairs, sizeof(*ctx->name_nodes));
+    ctx->ou_missing = calloc(pairs, sizeof(*ctx->ou_missing));
+    policy->groups = groups;
+    if (groups == NULL || ctx->scope_nodes == NULL || ctx->name_nodes == NULL || ctx->ou_missing == NULL) {
         kg_policy_error_add(ctx, 0, 0, "out of memory");
         return;
     }
-    *out = groups;
+    for (size_t i = 0; i < pairs; i++) {
+        ctx->scope_nodes[i] = KG_PNODE_NONE;
+    }
     for (size_t k = map->first, v; k != KG_PNODE_NONE; k = kg_policy_node(ctx, v)->next) {
         const struct kg_pnode *name = kg_policy_node(ctx, k);
         bool duplicate = false;
@@ -774,22 +1522,55 @@ static void kg_policy_check_groups(struct kg_pctx *ctx, size_t idx, struct kg_po
             continue;
         }
         groups[n].name = kg_policy_strdup(name);
-        if (groups[n].name == NULL) {
+        policy->group_count = n + 1; /* from here on, freeing the policy frees this group */
+        if (groups[n].name == NULL || !kg_policy_group_rules(&groups[n])) {
             kg_policy_error_add(ctx, 0, 0, "out of memory");
             break;
         }
         groups[n].line = name->line;
+        ctx->name_nodes[n] = k;
         kg_policy_check_group(ctx, name, v, groups, n);
         n++;
-        *count = n;
+    }
+    for (size_t g = 0; g < n; g++) {
+        if (ctx->scope_nodes[g] != KG_PNODE_NONE) {
+            kg_policy_resolve_scope(ctx, ctx->scope_nodes[g], groups, n, g);
+        }
     }
 }
 
-static void kg_policy_check_root(struct kg_pctx *ctx, struct kg_policy_group **groups, size_t *count)
+/* no_ou / ambiguous: deny, or the name of a group of this file. */
+static void kg_policy_resolve_case(struct kg_pctx *ctx, size_t idx, const char *key, struct kg_policy *policy,
+                                   const struct kg_policy_group **out)
 {
-    const struct kg_pnode *root;
-    unsigned seen_version = 0, seen_groups = 0;
+    const struct kg_pnode *node = kg_policy_node(ctx, idx);
     char q[KG_POLICY_QUOTE];
+
+    *out = NULL;
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_SCALAR, key)) {
+        return;
+    }
+    if (kg_policy_scalar_is(node, "deny")) {
+        return;
+    }
+    for (size_t g = 0; g < policy->group_count; g++) {
+        const char *name = policy->groups[g].name;
+
+        if (name != NULL && strlen(name) == node->len && memcmp(name, node->value, node->len) == 0) {
+            *out = &policy->groups[g];
+            return;
+        }
+    }
+    kg_policy_error_add(ctx, node->line, node->column, "%s must be deny or the name of a group, not '%s'", key,
+                        kg_policy_quote(q, node->value, node->len));
+}
+
+static void kg_policy_check_root(struct kg_pctx *ctx, struct kg_policy *policy)
+{
+    static const char *const keys[] = { "version", "no_ou", "ambiguous", "groups" };
+    const struct kg_pnode *root;
+    unsigned seen[4] = { 0 };
+    size_t no_ou = KG_PNODE_NONE, ambiguous = KG_PNODE_NONE;
 
     if (ctx->root == KG_PNODE_NONE) {
         kg_policy_error_add(ctx, 1, 1, "the policy file is empty: it needs version: 1 and groups:");
@@ -800,41 +1581,57 @@ static void kg_policy_check_root(struct kg_pctx *ctx, struct kg_policy_group **g
         return;
     }
     for (size_t k = root->first, v; k != KG_PNODE_NONE; k = kg_policy_node(ctx, v)->next) {
-        const struct kg_pnode *key = kg_policy_node(ctx, k);
-
-        v = key->next;
+        v = kg_policy_node(ctx, k)->next;
         if (v == KG_PNODE_NONE) {
             break; /* cannot happen: a mapping's events come in pairs */
         }
-        if (!kg_policy_key(ctx, k)) {
-            continue;
-        }
-        if (kg_policy_scalar_is(key, "version")) {
-            if (seen_version != 0) {
-                kg_policy_duplicate_key(ctx, key, seen_version);
-                continue;
-            }
-            seen_version = key->line;
+        switch (kg_policy_map_key(ctx, k, keys, 4, seen,
+                                  "at top level (a policy has version, no_ou, ambiguous and groups)", NULL)) {
+        case 0:
             kg_policy_check_version(ctx, v);
-        } else if (kg_policy_scalar_is(key, "groups")) {
-            if (seen_groups != 0) {
-                kg_policy_duplicate_key(ctx, key, seen_groups);
-                continue;
-            }
-            seen_groups = key->line;
-            kg_policy_check_groups(ctx, v, groups, count);
-        } else {
-            kg_policy_error_add(ctx, key->line, key->column,
-                                "unknown key '%s' at top level (a policy has version and groups)",
-                                kg_policy_quote(q, key->value, key->len));
+            break;
+        case 1:
+            no_ou = v;
+            break;
+        case 2:
+            ambiguous = v;
+            break;
+        case 3:
+            policy->groups_line = seen[3];
+            kg_policy_check_groups(ctx, v, policy);
+            break;
+        default:
+            break;
         }
     }
-    if (seen_version == 0) {
+    if (seen[0] == 0) {
         kg_policy_error_add(ctx, root->line, root->column, "version is missing: write version: 1");
     }
-    if (seen_groups == 0) {
+    if (seen[3] == 0) {
         kg_policy_error_add(ctx, root->line, root->column,
                             "groups is missing (write groups: {} to deny every client)");
+    }
+    /* Group names are all known now. */
+    if (no_ou != KG_PNODE_NONE) {
+        policy->no_ou_line = seen[1];
+        kg_policy_resolve_case(ctx, no_ou, "no_ou", policy, &policy->no_ou_group);
+    }
+    if (ambiguous != KG_PNODE_NONE) {
+        policy->ambiguous_line = seen[2];
+        kg_policy_resolve_case(ctx, ambiguous, "ambiguous", policy, &policy->ambiguous_group);
+    }
+    for (size_t g = 0; g < policy->group_count && ctx->ou_missing != NULL; g++) {
+        const struct kg_policy_group *group = &policy->groups[g];
+        const struct kg_pnode *name;
+        char q[KG_POLICY_QUOTE];
+
+        if (!ctx->ou_missing[g] || group == policy->no_ou_group || group == policy->ambiguous_group) {
+            continue;
+        }
+        name = kg_policy_node(ctx, ctx->name_nodes[g]);
+        kg_policy_error_add(ctx, name->line, name->column,
+                            "group '%s' has no ou: say which certificate OU selects it (ou: ...)",
+                            kg_policy_quote(q, name->value, name->len));
     }
 }
 
@@ -854,14 +1651,38 @@ static void kg_policy_errors_sort(struct kg_policy_errors *errors)
     }
 }
 
+static void kg_policy_strings_free(char **strings, size_t count)
+{
+    if (strings == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        free(strings[i]);
+    }
+    free(strings);
+}
+
 static void kg_policy_groups_free(struct kg_policy_group *groups, size_t count)
 {
     if (groups == NULL) {
         return;
     }
     for (size_t i = 0; i < count; i++) {
-        free(groups[i].name);
-        free(groups[i].ou);
+        struct kg_policy_group *g = &groups[i];
+
+        free(g->name);
+        free(g->ou);
+        kg_policy_strings_free(g->scope_groups, g->scope_group_count);
+        kg_policy_strings_free(g->wrapping_uids, g->wrapping_uid_count);
+        free(g->credential.username);
+        if (g->credential.password_hash != NULL) {
+            /* Not the password, but what an offline guesser would want: wiped. */
+            OPENSSL_cleanse(g->credential.password_hash, strlen(g->credential.password_hash));
+            free(g->credential.password_hash);
+        }
+        for (int r = 0; r < KG_RULE_COUNT; r++) {
+            free(g->rule_text[r]);
+        }
     }
     free(groups);
 }
@@ -870,8 +1691,6 @@ static int kg_policy_load_text(const char *text, size_t len, const char *name, s
                                struct kg_policy_errors *errors)
 {
     struct kg_pctx ctx = { .text = text, .len = len, .errors = errors, .root = KG_PNODE_NONE };
-    struct kg_policy_group *groups = NULL;
-    size_t group_count = 0;
     struct kg_policy *policy = NULL;
     int rc = -1;
 
@@ -882,29 +1701,37 @@ static int kg_policy_load_text(const char *text, size_t len, const char *name, s
     if (!kg_policy_build_tree(&ctx)) {
         goto out;
     }
-    kg_policy_check_root(&ctx, &groups, &group_count);
-    if (ctx.failed) {
-        goto out;
-    }
     policy = calloc(1, sizeof(*policy));
-    if (policy == NULL || (name != NULL && (policy->path = strdup(name)) == NULL)) {
+    if (policy == NULL) {
         kg_policy_error_add(&ctx, 0, 0, "out of memory");
         goto out;
     }
-    policy->groups = groups;
-    policy->group_count = group_count;
-    groups = NULL;
+    kg_policy_check_root(&ctx, policy);
+    if (ctx.failed) {
+        goto out;
+    }
+    if ((name != NULL && (policy->path = strdup(name)) == NULL) ||
+        (policy->state = kg_policy_state_new(policy->group_count)) == NULL) {
+        kg_policy_error_add(&ctx, 0, 0, "out of memory");
+        goto out;
+    }
     *out = policy;
     policy = NULL;
     rc = 0;
 out:
     kg_policy_errors_sort(errors);
     kg_policy_free(policy);
-    kg_policy_groups_free(groups, group_count);
     for (size_t i = 0; i < ctx.node_count; i++) {
+        if (ctx.nodes[i].value != NULL) {
+            /* The tree held password hashes among other things. */
+            OPENSSL_cleanse(ctx.nodes[i].value, ctx.nodes[i].len);
+        }
         free(ctx.nodes[i].value);
     }
     free(ctx.nodes);
+    free(ctx.scope_nodes);
+    free(ctx.name_nodes);
+    free(ctx.ou_missing);
     return rc;
 }
 
@@ -1010,6 +1837,9 @@ out:
     if (fd >= 0) {
         close(fd);
     }
+    if (text != NULL) {
+        OPENSSL_cleanse(text, len); /* it may hold password hashes */
+    }
     free(text);
     return rc;
 }
@@ -1020,6 +1850,7 @@ void kg_policy_free(struct kg_policy *policy)
         return;
     }
     kg_policy_groups_free(policy->groups, policy->group_count);
+    kg_policy_state_free(policy->state);
     free(policy->path);
     memset(policy, 0, sizeof(*policy));
     free(policy);
