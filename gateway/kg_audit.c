@@ -313,7 +313,11 @@ static bool kg_audit_emit_locked(struct kg_audit *a, const struct kg_audit_buf *
         a->seq++;
         memcpy(a->head, md, sizeof(md));
         a->need_newline = line_written == line_len; /* only the newline is missing */
-        fprintf(stderr, "{\"level\":\"audit\",%.*s", (int)(len - start - 1), line + start + 1);
+        if (a->fd < 0) {
+            /* Without an audit file, stderr is the audit trail. With one,
+             * echoing every record would double the log volume for nothing. */
+            fprintf(stderr, "{\"level\":\"audit\",%.*s", (int)(len - start - 1), line + start + 1);
+        }
         return true;
     }
     if (line_written > 0 && kg_audit_sha256(a->sha256, line + start, line_written, a->fragment_hash)) {

@@ -135,6 +135,7 @@ static int kg_cli_serve(const char *config_path)
         kg_cli_error("audit log");
         goto out;
     }
+    kg_audit_event(audit, "start", "kmipgw " KG_VERSION);
     if (kg_failed(kg_tls_ctx_new(cfg, &ssl_ctx))) {
         kg_cli_error("TLS");
         goto out;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 #include "kg_audit.h"
 #include "kg_msg.h"
@@ -448,9 +449,17 @@ static void kg_conn_drive(struct kg_server *srv, struct kg_conn *c)
     }
 }
 
+/*
+ * Connections accepted per wakeup of the listening socket. Under a connection
+ * flood the accept queue never drains; accepting until EAGAIN would then keep
+ * the loop from the events of established connections (requests, finished
+ * jobs). The socket is level-triggered, so the rest waits for the next turn.
+ */
+#define KG_ACCEPT_BATCH 64
+
 static void kg_server_accept(struct kg_server *srv)
 {
-    for (;;) {
+    for (unsigned int i = 0; i < KG_ACCEPT_BATCH; i++) {
         int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         uint8_t addr[16];
         struct kg_conn *c;
@@ -621,6 +630,14 @@ static void *kg_server_worker(void *arg)
 
 /* ---- set-up, signals, shutdown ---- */
 
+/*
+ * Accept queue length asked of the kernel, which caps it at
+ * net.core.somaxconn (4096 by default since Linux 5.4). When a flood fills
+ * the queue, the kernel drops new SYNs, and a legitimate client's dropped SYN
+ * costs it a retransmission a second later: a long queue buys the loop time.
+ */
+#define KG_LISTEN_BACKLOG 4096
+
 static kg_result kg_server_listen(const struct kg_config *cfg, int *out_fd)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
@@ -637,7 +654,7 @@ static kg_result kg_server_listen(const struct kg_config *cfg, int *out_fd)
     }
     fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, res->ai_protocol);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, KG_LISTEN_BACKLOG) != 0) {
         kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
         kg_error_detail("cannot listen on %s:%s: %s", cfg->listen_address, port, strerror(errno));
         if (fd >= 0) {
@@ -651,21 +668,57 @@ static kg_result kg_server_listen(const struct kg_config *cfg, int *out_fd)
     return KG_RESULT_OK;
 }
 
+/* SHA-256 of the policy file, hex, for the audit trail ("unreadable" if the
+ * file cannot be read). */
+static void kg_server_file_sha256(const char *path, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE], buf[8192];
+    unsigned int md_len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    snprintf(out, 65, "unreadable");
+    if (ctx != NULL && f != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+            EVP_DigestUpdate(ctx, buf, n);
+        }
+        if (!ferror(f) && EVP_DigestFinal_ex(ctx, md, &md_len) == 1) {
+            for (unsigned int i = 0; i < md_len && i < 32; i++) {
+                snprintf(out + 2 * i, 3, "%02x", md[i]);
+            }
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    EVP_MD_CTX_free(ctx);
+}
+
 static void kg_server_reload_policy(struct kg_server *srv)
 {
     struct kg_policy_errors errors;
     struct kg_policy *policy = NULL;
+    char sha[65], detail[160];
 
+    /* Hashed before parsing: if the file changes in between, the audit
+     * names the older bytes and the next reload records the newer. */
+    kg_server_file_sha256(srv->cfg->policy_path, sha);
     if (kg_policy_load_file(srv->cfg->policy_path, &policy, &errors) != 0) {
         for (size_t i = 0; i < errors.count; i++) {
             kg_log("error", "policy reload refused: %s:%u:%u: %s", srv->cfg->policy_path, errors.items[i].line,
                    errors.items[i].column, errors.items[i].message);
         }
         kg_log("error", "policy reload refused; the previous policy stays in force");
+        snprintf(detail, sizeof(detail), "sha256=%s refused: %zu errors, previous policy kept", sha,
+                 errors.count + errors.overflow);
+        kg_audit_event(srv->gw->audit, "policy-reload", detail);
         return;
     }
     kg_gateway_swap_policy(srv->gw, policy);
     kg_log("info", "policy reloaded from %s", srv->cfg->policy_path);
+    snprintf(detail, sizeof(detail), "sha256=%s ok", sha);
+    kg_audit_event(srv->gw->audit, "policy-reload", detail);
 }
 
 /* Returns true when the loop should stop. */
@@ -681,6 +734,7 @@ static bool kg_server_signal(struct kg_server *srv)
         return false;
     }
     kg_log("info", "signal %u: draining and exiting", si.ssi_signo);
+    kg_audit_event(srv->gw->audit, "stop", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
     return true;
 }
 

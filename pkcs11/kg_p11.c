@@ -283,35 +283,45 @@ out:
     return rc;
 }
 
-/* The MWK handle for an operation on session `s`, refreshed if stale. */
+/*
+ * The MWK handle for an operation on session `s`, looked up again when the
+ * pool's epoch moved (sessions lost, re-login) or an operation found it
+ * invalid. The lookup runs without mwk_lock: a hung HSM call there must
+ * stall only its own request. Two threads may look it up at once; both
+ * find the same object.
+ */
 static kg_result kg_p11_mwk_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h)
 {
     uint64_t epoch = 0;
     unsigned found = 0;
-    kg_result rc = KG_RESULT_OK;
+    CK_OBJECT_HANDLE fresh = CK_INVALID_HANDLE;
 
     *h = CK_INVALID_HANDLE;
     kg_p11_pool_stats(&p11->pool, NULL, NULL, NULL, &epoch);
     pthread_mutex_lock(&p11->mwk_lock);
-    if (p11->mwk == CK_INVALID_HANDLE || p11->mwk_epoch != epoch) {
-        CK_OBJECT_HANDLE fresh = CK_INVALID_HANDLE;
-
-        p11->mwk = CK_INVALID_HANDLE;
-        KG_GOTO_GUARD(rc, kg_p11_mwk_find(p11, s, &fresh, &found));
-        if (found == 0) {
-            kg_error_set(KG_ERR_HSM_NO_MWK, __FILE__, __LINE__);
-            kg_error_detail("no master wrapping key labelled '%s' on token '%s': run `kmipgw init`",
-                            p11->mwk_label, p11->token_label);
-            rc = KG_RESULT_ERROR;
-            goto out;
-        }
-        p11->mwk = fresh;
-        p11->mwk_epoch = epoch;
+    if (p11->mwk != CK_INVALID_HANDLE && p11->mwk_epoch == epoch) {
+        *h = p11->mwk;
     }
-    *h = p11->mwk;
-out:
     pthread_mutex_unlock(&p11->mwk_lock);
-    return rc;
+    if (*h != CK_INVALID_HANDLE) {
+        return KG_RESULT_OK;
+    }
+
+    KG_GUARD(kg_p11_mwk_find(p11, s, &fresh, &found));
+    if (found == 0) {
+        kg_error_set(KG_ERR_HSM_NO_MWK, __FILE__, __LINE__);
+        kg_error_detail("no master wrapping key labelled '%s' on token '%s': run `kmipgw init`", p11->mwk_label,
+                        p11->token_label);
+        return KG_RESULT_ERROR;
+    }
+    /* Cached under the epoch read before the lookup: if sessions were lost
+     * meanwhile, the next operation looks again. */
+    pthread_mutex_lock(&p11->mwk_lock);
+    p11->mwk = fresh;
+    p11->mwk_epoch = epoch;
+    pthread_mutex_unlock(&p11->mwk_lock);
+    *h = fresh;
+    return KG_RESULT_OK;
 }
 
 /* An operation found MWK handle `h` invalid: look it up again next time,
@@ -323,6 +333,14 @@ static void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h)
         p11->mwk = CK_INVALID_HANDLE;
     }
     pthread_mutex_unlock(&p11->mwk_lock);
+}
+
+/* Does `rv` say an object handle, possibly the MWK's, is not valid (any
+ * more)? Modules differ in which code they use for a stale key handle. */
+static bool kg_p11_rv_is_stale_handle(CK_RV rv)
+{
+    return rv == CKR_WRAPPING_KEY_HANDLE_INVALID || rv == CKR_UNWRAPPING_KEY_HANDLE_INVALID ||
+           rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID;
 }
 
 kg_result kg_p11_open(const struct kg_p11_config *cfg, const struct kg_secret *pin, bool require_mwk,
@@ -404,7 +422,7 @@ kg_result kg_p11_open(const struct kg_p11_config *cfg, const struct kg_secret *p
     }
 out:
     if (p11 != NULL) {
-        kg_p11_session_release(&p11->pool, s);
+        kg_p11_session_end(&p11->pool, s, kg_ok(rc) ? KG_OK : kg_errno(), false);
     }
     if (kg_failed(rc)) {
         kg_p11_close(p11);
@@ -500,7 +518,7 @@ out:
     if (locked) {
         pthread_mutex_unlock(&p11->mwk_lock);
     }
-    kg_p11_session_release(&p11->pool, s);
+    kg_p11_session_end(&p11->pool, s, kg_ok(rc) ? KG_OK : kg_errno(), false);
     return rc;
 }
 
@@ -520,7 +538,7 @@ static kg_result kg_p11_wrap(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_
 
     CK_RV rv = p11->fn->C_WrapKey(s, &mech, mwk, key, NULL, &len);
 
-    if (rv == CKR_WRAPPING_KEY_HANDLE_INVALID) {
+    if (kg_p11_rv_is_stale_handle(rv)) {
         kg_p11_mwk_forget(p11, mwk);
     }
     KG_GUARD(KG_P11_CHECK(rv, "C_WrapKey"));
@@ -529,7 +547,17 @@ static kg_result kg_p11_wrap(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_
         kg_error_detail("C_WrapKey wants %lu bytes, blob holds %zu", (unsigned long)len, sizeof(out->bytes));
         return KG_RESULT_ERROR;
     }
-    KG_GUARD(KG_P11_CHECK(p11->fn->C_WrapKey(s, &mech, mwk, key, out->bytes, &len), "C_WrapKey"));
+    rv = p11->fn->C_WrapKey(s, &mech, mwk, key, out->bytes, &len);
+    if (kg_p11_rv_is_stale_handle(rv)) {
+        kg_p11_mwk_forget(p11, mwk);
+    }
+    KG_GUARD(KG_P11_CHECK(rv, "C_WrapKey"));
+    /* The second call may not claim more than the first one asked for. */
+    if (len == 0 || len > sizeof(out->bytes)) {
+        kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
+        kg_error_detail("C_WrapKey returned %lu bytes, blob holds %zu", (unsigned long)len, sizeof(out->bytes));
+        return KG_RESULT_ERROR;
+    }
     out->len = (uint32_t)len;
     out->mechanism = (uint32_t)CKM_AES_KEY_WRAP_PAD;
     out->mwk_generation = p11->mwk_generation;
@@ -537,14 +565,18 @@ static kg_result kg_p11_wrap(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_
 }
 
 /*
- * The common end of every operation that made a session object: destroy
- * it, and hand the session back. If the object cannot be destroyed, close
- * the session instead, which destroys every session object it owns (v2.40
- * section 5.6), so no key outlives the operation. Returns `rc`, or the
- * destroy failure when `rc` was a success.
+ * The common end of every key operation: destroy the session object `key`
+ * (if any) and hand the session back through kg_p11_session_end, which
+ * learns from a failed `rc` (closes dead sessions, schedules a re-login).
+ * If the object cannot be destroyed, the session is closed instead, which
+ * destroys every session object it owns (v2.40 section 5.6), so no key
+ * outlives the operation. Returns `rc`, or the destroy failure when `rc`
+ * was a success.
  */
 static kg_result kg_p11_finish(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, kg_result rc)
 {
+    bool must_close = false;
+
     if (s == CK_INVALID_HANDLE) {
         return rc;
     }
@@ -555,11 +587,10 @@ static kg_result kg_p11_finish(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJEC
             if (kg_ok(rc)) {
                 rc = KG_P11_CHECK(rv, "C_DestroyObject");
             }
-            kg_p11_session_discard(&p11->pool, s);
-            return rc;
+            must_close = true;
         }
     }
-    kg_p11_session_release(&p11->pool, s);
+    kg_p11_session_end(&p11->pool, s, kg_ok(rc) ? KG_OK : kg_errno(), must_close);
     return rc;
 }
 
@@ -699,7 +730,7 @@ kg_result kg_p11_export_plaintext(struct kg_p11 *p11, const struct kg_p11_blob *
      * const for the C prototype. */
     rv = p11->fn->C_UnwrapKey(s, &mech, mwk, (CK_BYTE_PTR)blob->bytes, blob->len, tmpl,
                               sizeof(tmpl) / sizeof(tmpl[0]), &obj);
-    if (rv == CKR_UNWRAPPING_KEY_HANDLE_INVALID) {
+    if (kg_p11_rv_is_stale_handle(rv)) {
         kg_p11_mwk_forget(p11, mwk);
     }
     KG_GOTO_GUARD(rc, KG_P11_CHECK_UNWRAP(rv));

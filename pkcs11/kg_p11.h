@@ -16,6 +16,15 @@
  *
  * All functions are thread-safe; each operation checks a session out of the
  * pool and returns it before returning.
+ *
+ * HSM failures: an operation that meets one fails with the mapped error
+ * (KG_ERR_HSM_SESSION for a closed session, a removed device or a missing
+ * token; KG_ERR_HSM_LOGIN for a lost login; KG_ERR_HSM otherwise) and is
+ * not retried. The pool learns from it (kg_p11_session_end): dead sessions
+ * are closed, the token is logged in again and the MWK looked up again at
+ * the next checkout, so once the HSM is back the next operations succeed
+ * without reopening kg_p11. A call that hangs in the module holds its
+ * session (and its caller) only; the caller's deadline is the gateway's.
  */
 #ifndef KG_P11_H
 #define KG_P11_H

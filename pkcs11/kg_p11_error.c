@@ -140,10 +140,13 @@ kg_result kg_p11_check_unwrap_at(CK_RV rv, const char *file, int line)
     /* Modules disagree on how a failed RFC 5649 integrity check is
      * reported (SoftHSM 2.6 says CKR_GENERAL_ERROR), so for the unwrap of a
      * stored blob every generic failure means "this blob does not unwrap".
-     * Failures of the session, the login, memory or the mechanism, and a
-     * stale MWK handle, keep their own meaning. */
+     * Failures of the session, the login, memory or the mechanism, a
+     * stale MWK handle, and a device that failed or is busy keep their own
+     * meaning: the blob may be fine, and an operator must not be told a
+     * key is damaged when the HSM is. */
     if (err == KG_ERR_HSM && rv != CKR_UNWRAPPING_KEY_HANDLE_INVALID && rv != CKR_UNWRAPPING_KEY_SIZE_RANGE &&
-        rv != CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT) {
+        rv != CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT && rv != CKR_DEVICE_ERROR && rv != CKR_DEVICE_MEMORY &&
+        rv != CKR_FUNCTION_CANCELED && rv != CKR_CANT_LOCK && rv != CKR_OPERATION_ACTIVE) {
         err = KG_ERR_HSM_UNWRAP;
     }
     kg_error_set(err, file, line);

@@ -45,7 +45,8 @@ kg_result kg_p11_check_at(CK_RV rv, const char *what, const char *file, int line
 
 /*
  * KG_P11_CHECK for C_UnwrapKey of a stored blob: a failure that is not
- * about the session, login, memory, mechanism or unwrapping key becomes
+ * about the session, login, memory, mechanism, unwrapping key or the
+ * device itself (CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY, ...) becomes
  * KG_ERR_HSM_UNWRAP (the blob is damaged or not ours), whatever generic
  * code the module chose for it.
  */
@@ -79,10 +80,16 @@ struct kg_p11_pool {
     uint32_t cap;       /* current limit, only ever lowered */
     uint32_t cap_max;   /* limit at init: size of `idle` */
     uint32_t timeout_ms;
-    /* Bumped whenever every session of the pool is gone, and on every
-     * re-login: object handles callers cached (the MWK) may be stale then
-     * (libp11 pkcs11_wipe_cache; SoftHSM drops the handles of private
-     * objects at logout). */
+    /* An operation saw CKR_USER_NOT_LOGGED_IN: the next checkout logs in
+     * whatever C_GetSessionInfo says. */
+    bool relogin;
+    /* CKR_OK, or why the token refused our PIN on a re-login (PIN changed
+     * or locked): later checkouts fail at once instead of trying it again. */
+    CK_RV pin_refused;
+    /* Bumped whenever every session of the pool is gone, on a flush, on a
+     * login error and on every re-login: object handles callers cached
+     * (the MWK) may be stale then (libp11 pkcs11_wipe_cache; SoftHSM drops
+     * the handles of private objects at logout). */
     uint64_t epoch;
 };
 
@@ -107,9 +114,15 @@ void kg_p11_pool_cleanup(struct kg_p11_pool *pool);
 /*
  * Check a logged-in R/W session out of the pool into *out, blocking while
  * the pool is at its cap. The session is verified with C_GetSessionInfo:
- * dead ones are replaced, and a lost login is restored with C_Login.
- * The caller must give it back with kg_p11_session_release before the
- * operation returns (one `out:` label), and may use it from one thread only.
+ * a dead one (closed, device removed, token gone) is closed with every
+ * idle session and replaced by a new one; a lost login (or one an
+ * operation reported lost, see kg_p11_session_end) is restored with
+ * C_Login, unless the token refused the PIN before (then it is not tried
+ * again, so that retries cannot lock it). Any other failure of the check
+ * keeps the session in the pool and fails the checkout.
+ * The caller must give it back with kg_p11_session_end (or _release or
+ * _discard) before the operation returns (one `out:` label), and may use it
+ * from one thread only.
  * Errors: KG_ERR_HSM_BUSY (timed out), or the mapped error of
  * C_OpenSession / C_GetSessionInfo / C_Login.
  */
@@ -123,6 +136,26 @@ void kg_p11_session_release(struct kg_p11_pool *pool, CK_SESSION_HANDLE session)
  * for a session left in an unknown state. Closing destroys its session
  * objects. */
 void kg_p11_session_discard(struct kg_p11_pool *pool, CK_SESSION_HANDLE session);
+
+/*
+ * Give back `session` after an operation that ended with kg error `err`
+ * (KG_OK for success), so that the pool learns from the failure:
+ *   KG_ERR_HSM_SESSION  (session closed, device removed, token not present)
+ *                       close it and every idle session, bump the epoch;
+ *   KG_ERR_HSM_LOGIN    (CKR_USER_NOT_LOGGED_IN) keep it, log in again at
+ *                       the next checkout, bump the epoch;
+ *   KG_ERR_HSM          (CKR_DEVICE_ERROR and other generic failures) close
+ *                       it: its state is unknown;
+ *   anything else       return it, or close it when `must_close` (e.g. an
+ *                       object on it could not be destroyed).
+ * Accepts CK_INVALID_HANDLE as a no-op.
+ */
+void kg_p11_session_end(struct kg_p11_pool *pool, CK_SESSION_HANDLE session, int err, bool must_close);
+
+/* Close every idle session (checked-out ones are verified when they next
+ * come out) and bump the epoch. For when the device may have been reset:
+ * dead handles must be gone before new sessions can reuse their numbers. */
+void kg_p11_pool_flush(struct kg_p11_pool *pool);
 
 /* Figures under the lock, for kg_p11_get_stats and tests. */
 void kg_p11_pool_stats(struct kg_p11_pool *pool, uint32_t *n_open, uint32_t *n_idle, uint32_t *cap,

@@ -19,9 +19,10 @@
 /* What checking a session out found. */
 enum kg_p11_session_state {
     KG_P11_SESSION_USABLE, /* alive and logged in */
-    KG_P11_SESSION_STALE,  /* handle is dead: forget it and take another */
-    KG_P11_SESSION_BROKEN, /* unusable for another reason: forget it, fail */
-    KG_P11_SESSION_FAILED, /* alive, but the operation fails (re-login) */
+    KG_P11_SESSION_STALE,  /* dead (closed, or its device went away): forget
+                            * it and its idle siblings, take another */
+    KG_P11_SESSION_FAILED, /* the check or the re-login failed some other
+                            * way: keep the session, fail the checkout */
 };
 
 kg_result kg_p11_pool_init(struct kg_p11_pool *pool, CK_FUNCTION_LIST_PTR fn, CK_SLOT_ID slot,
@@ -120,42 +121,79 @@ void kg_p11_pool_cleanup(struct kg_p11_pool *pool)
     memset(pool, 0, sizeof(*pool));
 }
 
-/* Is `rv` from C_GetSessionInfo the session (not the token) being gone? */
-static bool kg_p11_rv_is_stale_session(CK_RV rv)
+/*
+ * Does `rv` say the session is dead? Either it was closed (by us, by a
+ * C_CloseAllSessions, by an HSM-side timeout), or the token or device went
+ * away, which closes every session (PKCS#11 v2.40 section 5.6). Such a
+ * handle is never used again; closing it is only a courtesy.
+ */
+static bool kg_p11_rv_is_dead_session(CK_RV rv)
 {
-    return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
+    return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED ||
+           rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_TOKEN_NOT_RECOGNIZED;
 }
 
 /*
  * Check session `s`: alive, and logged in (login state is per token, so one
  * C_Login restores it for every session of the process). Runs without the
  * pool lock. On anything but USABLE the kg error slot says why.
+ *
+ * A failure that does not say the session is dead (CKR_DEVICE_ERROR, a
+ * login refused...) keeps the session: it is checked again at its next
+ * checkout, and closing it could fail the same way and leak it.
  */
 static enum kg_p11_session_state kg_p11_session_verify(struct kg_p11_pool *pool, CK_SESSION_HANDLE s)
 {
     CK_SESSION_INFO info;
     CK_RV rv;
+    bool relogin;
 
     memset(&info, 0, sizeof(info));
     rv = pool->fn->C_GetSessionInfo(s, &info);
     if (kg_failed(KG_P11_CHECK(rv, "C_GetSessionInfo"))) {
-        return kg_p11_rv_is_stale_session(rv) ? KG_P11_SESSION_STALE : KG_P11_SESSION_BROKEN;
+        return kg_p11_rv_is_dead_session(rv) ? KG_P11_SESSION_STALE : KG_P11_SESSION_FAILED;
     }
-    if (!pool->login_required || (info.state != CKS_RW_PUBLIC_SESSION && info.state != CKS_RO_PUBLIC_SESSION)) {
+    if (!pool->login_required) {
+        return KG_P11_SESSION_USABLE;
+    }
+    pthread_mutex_lock(&pool->lock);
+    relogin = pool->relogin;
+    pthread_mutex_unlock(&pool->lock);
+    if (!relogin && info.state != CKS_RW_PUBLIC_SESSION && info.state != CKS_RO_PUBLIC_SESSION) {
         return KG_P11_SESSION_USABLE;
     }
     /* The token logged out under us (all sessions closed by someone, a
-     * token reset, another process's C_Logout): log in again. Another
-     * thread may win the race; CKR_USER_ALREADY_LOGGED_IN is success. */
+     * token reset, another process's C_Logout), or an operation said
+     * CKR_USER_NOT_LOGGED_IN whatever the session state claims: log in
+     * again. Another thread may win the race; CKR_USER_ALREADY_LOGGED_IN
+     * is success. A PIN the token refused is not tried again: every try
+     * counts towards locking it. */
+    pthread_mutex_lock(&pool->lock);
+    rv = pool->pin_refused;
+    pthread_mutex_unlock(&pool->lock);
+    if (rv != CKR_OK) {
+        kg_error_set(KG_ERR_HSM_LOGIN, __FILE__, __LINE__);
+        kg_error_detail("the token logged out and refused the configured PIN (%s); not retried, so as not "
+                        "to lock it: fix the PIN and restart",
+                        kg_p11_rv_name(rv));
+        return KG_P11_SESSION_FAILED;
+    }
     rv = pool->fn->C_Login(s, CKU_USER, pool->pin->data, pool->pin->len);
     if (rv == CKR_USER_ALREADY_LOGGED_IN || kg_ok(KG_P11_CHECK(rv, "C_Login"))) {
         /* Handles of private objects may not have survived the logout. */
         pthread_mutex_lock(&pool->lock);
+        pool->relogin = false;
         pool->epoch++;
         pthread_mutex_unlock(&pool->lock);
         return KG_P11_SESSION_USABLE;
     }
-    return kg_p11_rv_is_stale_session(rv) ? KG_P11_SESSION_STALE : KG_P11_SESSION_FAILED;
+    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_EXPIRED ||
+        rv == CKR_PIN_LOCKED) {
+        pthread_mutex_lock(&pool->lock);
+        pool->pin_refused = rv;
+        pthread_mutex_unlock(&pool->lock);
+    }
+    return kg_p11_rv_is_dead_session(rv) ? KG_P11_SESSION_STALE : KG_P11_SESSION_FAILED;
 }
 
 /* Drop a session the pool counted as open. Takes the lock itself. */
@@ -250,15 +288,17 @@ kg_result kg_p11_session_acquire(struct kg_p11_pool *pool, CK_SESSION_HANDLE *ou
             *out = s;
             return KG_RESULT_OK;
         case KG_P11_SESSION_STALE:
+            /* One dead session usually means all of them died (device
+             * reset, C_CloseAllSessions): drop the idle ones now rather
+             * than one checkout at a time, before new sessions could be
+             * given their handle numbers. */
             kg_p11_session_forget(pool, s);
+            kg_p11_pool_flush(pool);
             if (!fresh) {
                 kg_error_clear();
                 continue;
             }
             return KG_RESULT_ERROR; /* a brand-new session is dead: give up */
-        case KG_P11_SESSION_BROKEN:
-            kg_p11_session_forget(pool, s);
-            return KG_RESULT_ERROR;
         case KG_P11_SESSION_FAILED:
         default:
             kg_p11_session_release(pool, s);
@@ -284,6 +324,68 @@ void kg_p11_session_discard(struct kg_p11_pool *pool, CK_SESSION_HANDLE session)
 {
     if (session != CK_INVALID_HANDLE) {
         kg_p11_session_forget(pool, session);
+    }
+}
+
+void kg_p11_pool_flush(struct kg_p11_pool *pool)
+{
+    CK_SESSION_HANDLE *doomed = calloc(pool->cap_max, sizeof(*doomed));
+    uint32_t n = 0;
+
+    pthread_mutex_lock(&pool->lock);
+    /* Without memory the idle sessions stay: every checkout verifies them
+     * anyway, so this only loses the early cleanup. */
+    if (doomed != NULL) {
+        n = pool->n_idle;
+        memcpy(doomed, pool->idle, n * sizeof(*doomed));
+        pool->n_idle = 0;
+        assert(pool->n_open >= n);
+        pool->n_open -= n;
+        pthread_cond_broadcast(&pool->cond);
+    }
+    pool->epoch++;
+    pthread_mutex_unlock(&pool->lock);
+    for (uint32_t i = 0; i < n; i++) {
+        (void)pool->fn->C_CloseSession(doomed[i]);
+    }
+    free(doomed);
+}
+
+void kg_p11_session_end(struct kg_p11_pool *pool, CK_SESSION_HANDLE session, int err, bool must_close)
+{
+    if (session == CK_INVALID_HANDLE) {
+        return;
+    }
+    switch (err) {
+    case KG_ERR_HSM_SESSION:
+        /* The session, the token or the device went away under the
+         * operation: this session is done for, and so probably are its
+         * idle siblings; cached object handles with them. */
+        kg_p11_session_forget(pool, session);
+        kg_p11_pool_flush(pool);
+        return;
+    case KG_ERR_HSM_LOGIN:
+        /* CKR_USER_NOT_LOGGED_IN on an operation: log in again at the next
+         * checkout even if C_GetSessionInfo claims we are logged in, and
+         * look private objects (the MWK) up again. The session is fine. */
+        pthread_mutex_lock(&pool->lock);
+        pool->relogin = true;
+        pool->epoch++;
+        pthread_mutex_unlock(&pool->lock);
+        break;
+    case KG_ERR_HSM:
+        /* CKR_DEVICE_ERROR, CKR_FUNCTION_FAILED...: the session's state is
+         * unknown (an operation may still be active on it). A new one costs
+         * one C_OpenSession. */
+        must_close = true;
+        break;
+    default:
+        break;
+    }
+    if (must_close) {
+        kg_p11_session_forget(pool, session);
+    } else {
+        kg_p11_session_release(pool, session);
     }
 }
 

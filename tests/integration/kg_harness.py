@@ -86,8 +86,11 @@ def _closed_errors():
 class KmipConnection:
     """One mutual-TLS connection; send TTLV messages, read whole responses."""
 
-    def __init__(self, port, context, timeout=IO_TIMEOUT):
-        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, context, timeout=IO_TIMEOUT, source=None):
+        # source: a local address to connect from (e.g. "127.0.0.2": any 127/8
+        # address works on Linux loopback), so per-address limits can be told apart.
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                       source_address=(source, 0) if source else None)
         try:
             self.sock = context.wrap_socket(raw, server_hostname="localhost")
         except BaseException:
@@ -163,9 +166,14 @@ class KmipConnection:
 class Gateway:
     """A devenv in a temp dir and the server process serving it."""
 
-    def __init__(self, name="kgtest", kind=None):
+    def __init__(self, name="kgtest", kind=None, extra_env=None):
         self.kind = kind or server_kind()
         self.name = name
+        # Added to the server's environment by env() (not to scripts/devenv's).
+        self.extra_env = dict(extra_env or {})
+        # Called in the server's child process before exec (subprocess preexec_fn),
+        # e.g. to drop a capability from its bounding set; None: nothing.
+        self.preexec_fn = None
         self.dir = tempfile.mkdtemp(prefix="kgtest-%s-" % name)
         self.port = free_port()
         self.proc = None
@@ -207,7 +215,54 @@ class Gateway:
         return self.path("pki", "ca.crt")
 
     def env(self):
-        return dict(os.environ, SOFTHSM2_CONF=self.path("softhsm2.conf"))
+        env = dict(os.environ, SOFTHSM2_CONF=self.path("softhsm2.conf"))
+        env.update(self.extra_env)
+        return env
+
+    # --- gateway.yaml (two levels, as scripts/devenv writes it) ----------------------
+    def get_config(self, section, key):
+        """The text of `section.key` in gateway.yaml, or None."""
+        with open(self.path("gateway.yaml")) as f:
+            lines = f.read().splitlines()
+        start, end = self._config_section(lines, section)
+        for i in range(start, end):
+            k, sep, v = lines[i].strip().partition(":")
+            if sep and k == key:
+                return v.split(" #")[0].strip()
+        return None
+
+    def set_config(self, section, key, value):
+        """Set `section.key` in gateway.yaml (adding the key or section if missing).
+        Takes effect at the next start()."""
+        conf = self.path("gateway.yaml")
+        with open(conf) as f:
+            lines = f.read().splitlines()
+        start, end = self._config_section(lines, section)
+        line = "  %s: %s" % (key, value)
+        if start < 0:
+            lines += ["%s:" % section, line]
+        else:
+            for i in range(start, end):
+                if lines[i].strip().partition(":")[0] == key and lines[i].startswith("  "):
+                    lines[i] = line
+                    break
+            else:
+                lines.insert(end, line)
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    @staticmethod
+    def _config_section(lines, section):
+        """(first line after `section:`, end of its indented block), or (-1, -1)."""
+        for i, text in enumerate(lines):
+            if text.rstrip() == section + ":":
+                end = i + 1
+                while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+                    end += 1
+                while end > i + 1 and not lines[end - 1].strip():
+                    end -= 1
+                return i + 1, end
+        return -1, -1
 
     # --- process ---------------------------------------------------------------------
     def _command(self):
@@ -238,7 +293,7 @@ class Gateway:
         # Its own process group, so that stop() also reaps any children it forks.
         self.proc = subprocess.Popen(self._command(), env=self.env(), cwd=self.dir,
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=self.preexec_fn)
         _LIVE.add(self)
         deadline = time.monotonic() + timeout
         while True:
@@ -285,6 +340,29 @@ class Gateway:
             self._log = None
         return rc, killed
 
+    def kill(self, timeout=STOP_TIMEOUT):
+        """SIGKILL at once (a crash: no drain, no clean close), then reap it.
+        Returns the exit status (-9 when the signal did it). start() may follow on the
+        same directory."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self._kill_group()
+        self.proc.wait(timeout)
+        rc = self.proc.returncode
+        self.proc = None
+        _LIVE.discard(self)
+        if self._log:
+            self._log.close()
+            self._log = None
+        return rc
+
+    @property
+    def pid(self):
+        """The server process id while it runs, else None."""
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
     def _kill_group(self):
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -328,8 +406,8 @@ class Gateway:
             ctx.load_cert_chain(self.cert(identity), self.key(identity))
         return ctx
 
-    def connect(self, identity, timeout=IO_TIMEOUT, max_tls=None):
-        return KmipConnection(self.port, self.context(identity, max_tls), timeout)
+    def connect(self, identity, timeout=IO_TIMEOUT, max_tls=None, source=None):
+        return KmipConnection(self.port, self.context(identity, max_tls), timeout, source)
 
     def exchange(self, identity, data):
         """Raw: send bytes on a fresh connection, return one whole response's bytes."""

@@ -3,7 +3,8 @@
  *
  * Two halves. The pool and the CK_RV mapping run over a fake
  * CK_FUNCTION_LIST that can refuse sessions, kill them, lose the login or
- * lose the device (after libp11's tests/session-pool-test.c). The key
+ * lose the device (after libp11's tests/session-pool-test.c), and check
+ * what the pool does after each kind of failure (kg_p11_session_end). The key
  * operations run against a real SoftHSMv2 token in a temporary directory
  * (SOFTHSM2_CONF), and pass with a message when SoftHSM is not installed.
  */
@@ -398,6 +399,19 @@ static void test_fake_lost_login(void)
     pool_figures(&pool, &open, &idle, NULL);
     CU_ASSERT_EQUAL(open, 1);
     CU_ASSERT_EQUAL(idle, 1);
+    /* The refused PIN is not tried again: retries would lock it. */
+    CU_ASSERT_EQUAL(fake.logins, 1);
+    CU_ASSERT(kg_failed(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_LOGIN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "CKR_PIN_INCORRECT"));
+    CU_ASSERT_EQUAL(fake.logins, 1);
+    pool_figures(&pool, &open, &idle, NULL);
+    CU_ASSERT_EQUAL(open, 1);
+    CU_ASSERT_EQUAL(idle, 1);
+    /* While the token stays logged in, the pool keeps working. */
+    fake.logged_in = true;
+    CU_ASSERT(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    kg_p11_session_release(&pool, a);
     kg_p11_pool_cleanup(&pool);
     kg_secret_free(wrong);
 }
@@ -429,6 +443,182 @@ static void test_fake_device_removed(void)
     pool_figures(&pool, &open, NULL, NULL);
     CU_ASSERT_EQUAL(open, 0); /* forgotten, not handed out */
     fake.info_rv = CKR_OK;
+    kg_p11_pool_cleanup(&pool);
+}
+
+/* How an operation ended decides what happens to its session. */
+static void test_fake_session_end(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE, b = CK_INVALID_HANDLE, c = CK_INVALID_HANDLE;
+    CK_SESSION_HANDLE x = CK_INVALID_HANDLE;
+    uint64_t epoch0 = 0, epoch1 = 0;
+    uint32_t open, idle;
+    unsigned closes;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 4, 0));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &c)));
+    kg_p11_session_release(&pool, b);
+    kg_p11_session_release(&pool, c);
+
+    /* Success, and errors that say nothing about the session: returned. */
+    kg_p11_session_end(&pool, a, KG_OK, false);
+    pool_figures(&pool, &open, &idle, NULL);
+    CU_ASSERT_EQUAL(open, 3);
+    CU_ASSERT_EQUAL(idle, 3);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &x)));
+    kg_p11_session_end(&pool, x, KG_ERR_HSM_UNWRAP, false);
+    kg_p11_session_end(&pool, CK_INVALID_HANDLE, KG_ERR_HSM_SESSION, true); /* no-op */
+    pool_figures(&pool, &open, &idle, NULL);
+    CU_ASSERT_EQUAL(open, 3);
+    CU_ASSERT_EQUAL(idle, 3);
+    CU_ASSERT_EQUAL(fake.closes, 0);
+
+    /* The same with must_close (an object could not be destroyed): closed. */
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &x)));
+    kg_p11_session_end(&pool, x, KG_ERR_HSM_UNWRAP, true);
+    pool_figures(&pool, &open, &idle, NULL);
+    CU_ASSERT_EQUAL(open, 2);
+    CU_ASSERT_EQUAL(idle, 2);
+    CU_ASSERT_EQUAL(fake.closes, 1);
+    CU_ASSERT(!fake.live[x]);
+
+    /* A generic HSM failure (CKR_DEVICE_ERROR): that session only, closed. */
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &x)));
+    kg_p11_session_end(&pool, x, KG_ERR_HSM, false);
+    pool_figures(&pool, &open, &idle, NULL);
+    CU_ASSERT_EQUAL(open, 1);
+    CU_ASSERT_EQUAL(idle, 1);
+    CU_ASSERT_EQUAL(fake.closes, 2);
+    CU_ASSERT(!fake.live[x]);
+
+    /* A dead session or device: it and every idle one are closed, checked-out
+     * ones stay counted, and cached handles are suspect. */
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &c)));
+    kg_p11_session_release(&pool, c);
+    kg_p11_pool_stats(&pool, &open, &idle, NULL, &epoch0);
+    CU_ASSERT_EQUAL(open, 3);
+    CU_ASSERT_EQUAL(idle, 1);
+    closes = fake.closes;
+    kg_p11_session_end(&pool, a, KG_ERR_HSM_SESSION, false);
+    kg_p11_pool_stats(&pool, &open, &idle, NULL, &epoch1);
+    CU_ASSERT_EQUAL(open, 1); /* b, still checked out */
+    CU_ASSERT_EQUAL(idle, 0);
+    CU_ASSERT_EQUAL(fake.closes, closes + 2);
+    CU_ASSERT(!fake.live[a] && !fake.live[c] && fake.live[b]);
+    CU_ASSERT_NOT_EQUAL(epoch0, epoch1);
+    kg_p11_session_release(&pool, b);
+    kg_p11_pool_cleanup(&pool);
+    CU_ASSERT_EQUAL(fake.n_live, 0);
+}
+
+/* CKR_USER_NOT_LOGGED_IN from an operation: the session is kept, and the
+ * next checkout logs in even though C_GetSessionInfo says all is well. */
+static void test_fake_relogin_after_not_logged_in(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE, b = CK_INVALID_HANDLE;
+    uint64_t epoch0 = 0, epoch1 = 0;
+    uint32_t open, idle;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 2, 0));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    kg_p11_pool_stats(&pool, NULL, NULL, NULL, &epoch0);
+    kg_p11_session_end(&pool, a, KG_ERR_HSM_LOGIN, false);
+    kg_p11_pool_stats(&pool, &open, &idle, NULL, &epoch1);
+    CU_ASSERT_EQUAL(open, 1);
+    CU_ASSERT_EQUAL(idle, 1);
+    CU_ASSERT_NOT_EQUAL(epoch0, epoch1); /* the MWK handle is looked up again */
+    CU_ASSERT_EQUAL(fake.logins, 0);
+
+    /* The token says we are logged in: CKR_USER_ALREADY_LOGGED_IN is fine. */
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT_EQUAL(b, a);
+    CU_ASSERT_EQUAL(fake.logins, 1);
+    kg_p11_session_release(&pool, b);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT_EQUAL(fake.logins, 1); /* once */
+    kg_p11_session_end(&pool, b, KG_ERR_HSM_LOGIN, false);
+
+    /* The login really was gone: restored. */
+    fake.logged_in = false;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT_EQUAL(fake.logins, 2);
+    CU_ASSERT(fake.logged_in);
+    kg_p11_session_release(&pool, b);
+    kg_p11_pool_cleanup(&pool);
+}
+
+/* After a device reset every idle session is dead: the first dead one found
+ * at checkout drops them all at once, and the pool starts afresh. */
+static void test_fake_reset_flushes_idle(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE h[3] = { CK_INVALID_HANDLE, CK_INVALID_HANDLE, CK_INVALID_HANDLE };
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    uint32_t open, idle;
+    unsigned infos, closes;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 4, 0));
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &h[i])));
+    }
+    for (int i = 0; i < 3; i++) {
+        kg_p11_session_release(&pool, h[i]);
+    }
+    pthread_mutex_lock(&fake.lock); /* C_CloseAllSessions behind our back */
+    memset(fake.live, 0, sizeof(fake.live));
+    fake.n_live = 0;
+    fake.logged_in = false;
+    pthread_mutex_unlock(&fake.lock);
+
+    infos = fake.infos;
+    closes = fake.closes;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &s)));
+    CU_ASSERT(s != h[0] && s != h[1] && s != h[2]);
+    CU_ASSERT_EQUAL(fake.infos - infos, 2); /* one dead session, one new */
+    CU_ASSERT_EQUAL(fake.closes - closes, 3);
+    CU_ASSERT_EQUAL(fake.logins, 1);
+    pool_figures(&pool, &open, &idle, NULL);
+    CU_ASSERT_EQUAL(open, 1);
+    CU_ASSERT_EQUAL(idle, 0);
+    kg_p11_session_release(&pool, s);
+    kg_p11_pool_cleanup(&pool);
+}
+
+/* A check that fails without saying the session is dead (CKR_DEVICE_ERROR)
+ * fails the checkout but keeps the session: closing it could fail the same
+ * way and leak it. */
+static void test_fake_check_error_keeps_session(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE, b = CK_INVALID_HANDLE;
+    uint32_t open, idle;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 2, 0));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    kg_p11_session_release(&pool, a);
+    fake.info_rv = CKR_DEVICE_ERROR;
+    CU_ASSERT(kg_failed(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "CKR_DEVICE_ERROR"));
+    CU_ASSERT_EQUAL(b, CK_INVALID_HANDLE);
+    CU_ASSERT_EQUAL(fake.closes, 0);
+    pool_figures(&pool, &open, &idle, NULL);
+    CU_ASSERT_EQUAL(open, 1);
+    CU_ASSERT_EQUAL(idle, 1);
+    fake.info_rv = CKR_OK;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &b)));
+    CU_ASSERT_EQUAL(b, a);
+    kg_p11_session_release(&pool, b);
     kg_p11_pool_cleanup(&pool);
 }
 
@@ -538,6 +728,13 @@ static void test_error_mapping(void)
     CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_SESSION);
     CU_ASSERT(kg_failed(KG_P11_CHECK_UNWRAP(CKR_USER_NOT_LOGGED_IN)));
     CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_LOGIN);
+    /* A failing device is not a damaged blob. */
+    CU_ASSERT(kg_failed(KG_P11_CHECK_UNWRAP(CKR_DEVICE_ERROR)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+    CU_ASSERT(kg_failed(KG_P11_CHECK_UNWRAP(CKR_DEVICE_MEMORY)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+    CU_ASSERT(kg_failed(KG_P11_CHECK_UNWRAP(CKR_DEVICE_REMOVED)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_SESSION);
 }
 
 /* ======================================================================
@@ -1094,6 +1291,51 @@ static void test_hsm_session_recovery(void)
     kg_p11_close(p11);
 }
 
+/* Every session of the process closed (a device reset): libp11's login
+ * session goes with them, so the token is logged out and the MWK handle is
+ * gone. The next operations reopen sessions, log in, find the MWK again, and
+ * old blobs still give the same key. */
+static void test_hsm_all_sessions_lost(void)
+{
+    struct kg_p11 *p11;
+    struct kg_p11_pool *pool;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_SESSION_INFO info;
+    struct kg_p11_blob blob, fresh;
+    struct kg_secret *before = NULL, *after = NULL;
+    struct kg_p11_stats st;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    pool = kg_p11_pool_of(p11);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &blob)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_export_plaintext(p11, &blob, &before)));
+
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT_EQUAL(pool->fn->C_CloseAllSessions(pool->slot), CKR_OK);
+    kg_p11_session_release(pool, s); /* the pool does not know yet */
+
+    if (!kg_ok(kg_p11_export_plaintext(p11, &blob, &after))) {
+        fprintf(stderr, "\n  export after reset: %s %s\n", kg_error_name(kg_errno()), kg_error_text());
+        CU_FAIL("export after all sessions were lost");
+    } else {
+        CU_ASSERT_EQUAL(after->len, before->len);
+        CU_ASSERT(memcmp(after->data, before->data, before->len) == 0);
+    }
+    CU_ASSERT(kg_ok(kg_p11_generate_aes(p11, 128, &fresh)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT_EQUAL(pool->fn->C_GetSessionInfo(s, &info), CKR_OK);
+    CU_ASSERT_EQUAL(info.state, CKS_RW_USER_FUNCTIONS);
+    kg_p11_session_release(pool, s);
+    kg_p11_get_stats(p11, &st);
+    CU_ASSERT_EQUAL(st.sessions_open, st.sessions_idle);
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+    kg_secret_free(before);
+    kg_secret_free(after);
+    kg_p11_close(p11);
+}
+
 /* Two keys under the MWK label, or one that is not a proper MWK: refused. */
 static void test_hsm_bad_mwk_refused(void)
 {
@@ -1220,6 +1462,10 @@ int main(void)
         KG_TEST(test_fake_lost_login),
         KG_TEST(test_fake_device_removed),
         KG_TEST(test_fake_exhaustion_blocks),
+        KG_TEST(test_fake_session_end),
+        KG_TEST(test_fake_relogin_after_not_logged_in),
+        KG_TEST(test_fake_reset_flushes_idle),
+        KG_TEST(test_fake_check_error_keeps_session),
         KG_TEST(test_secret_read_pin),
         /* SoftHSM: in this order, the token's state carries over. */
         KG_TEST(test_hsm_open_errors),
@@ -1230,6 +1476,7 @@ int main(void)
         KG_TEST(test_hsm_generated_keys_differ),
         KG_TEST(test_hsm_tampered_blob),
         KG_TEST(test_hsm_session_recovery),
+        KG_TEST(test_hsm_all_sessions_lost),
         KG_TEST(test_hsm_bad_mwk_refused),
         KG_TEST(test_hsm_concurrent_small_pool),
     };
