@@ -212,6 +212,13 @@ static void kg_audit_body_request(struct kg_audit_buf *b, const struct kg_audit_
     kg_audit_buf_member(b, "operation", rec->operation != NULL ? rec->operation : "");
     kg_audit_buf_member(b, "uid", rec->uid != NULL ? rec->uid : "");
     kg_audit_buf_member(b, "decision", rec->decision != NULL ? rec->decision : "");
+    if (rec->rule != NULL) {
+        /* Every decision names its rule, so a denial can be traced to the
+         * line of the policy that made it. */
+        kg_audit_buf_member(b, "rule", rec->rule);
+        snprintf(num, sizeof(num), ",\"rule_line\":%u", rec->rule_line);
+        kg_audit_buf_cstr(b, num);
+    }
     kg_audit_buf_member(b, "result", rec->status == 0 ? "success" : "failed");
     snprintf(num, sizeof(num), ",\"reason\":%" PRIu32, rec->reason);
     kg_audit_buf_cstr(b, num);

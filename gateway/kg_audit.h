@@ -99,6 +99,8 @@ struct kg_audit_record {
     uint32_t status;       /* Result Status */
     uint32_t reason;       /* Result Reason, 0 on success */
     const char *note;      /* static text or NULL */
+    const char *rule;      /* the policy rule that decided ("groups.backup.export"), or NULL */
+    unsigned rule_line;    /* its line in the policy file; 0 = a default */
 };
 
 /* Longest line, newline excluded, that verify and kg_audit_open accept.

@@ -15,20 +15,20 @@
 #include "kg_ops.h"
 
 static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
-    [KG_OP_DISCOVER_VERSIONS] = { "Discover Versions", kg_op_discover_versions, false, false },
-    [KG_OP_QUERY] = { "Query", kg_op_query, false, false },
-    [KG_OP_CREATE] = { "Create", kg_op_create, false, false },
-    [KG_OP_REGISTER] = { "Register", kg_op_register, false, false },
-    [KG_OP_GET] = { "Get", kg_op_get, true, true },
-    [KG_OP_GET_ATTRIBUTES] = { "Get Attributes", kg_op_get_attributes, true, false },
-    [KG_OP_GET_ATTRIBUTE_LIST] = { "Get Attribute List", kg_op_get_attribute_list, true, false },
-    [KG_OP_ADD_ATTRIBUTE] = { "Add Attribute", kg_op_add_attribute, true, false },
-    [KG_OP_MODIFY_ATTRIBUTE] = { "Modify Attribute", kg_op_modify_attribute, true, false },
-    [KG_OP_DELETE_ATTRIBUTE] = { "Delete Attribute", kg_op_delete_attribute, true, false },
-    [KG_OP_ACTIVATE] = { "Activate", kg_op_activate, true, false },
-    [KG_OP_REVOKE] = { "Revoke", kg_op_revoke, true, false },
-    [KG_OP_DESTROY] = { "Destroy", kg_op_destroy, true, false },
-    [KG_OP_LOCATE] = { "Locate", kg_op_locate, false, false },
+    [KG_OP_DISCOVER_VERSIONS] = { "Discover Versions", kg_op_discover_versions, NULL, false, false },
+    [KG_OP_QUERY] = { "Query", kg_op_query, NULL, false, false },
+    [KG_OP_CREATE] = { "Create", kg_op_create, kg_op_create_facts, false, false },
+    [KG_OP_REGISTER] = { "Register", kg_op_register, kg_op_register_facts, false, false },
+    [KG_OP_GET] = { "Get", kg_op_get, kg_op_get_facts, true, true },
+    [KG_OP_GET_ATTRIBUTES] = { "Get Attributes", kg_op_get_attributes, NULL, true, false },
+    [KG_OP_GET_ATTRIBUTE_LIST] = { "Get Attribute List", kg_op_get_attribute_list, NULL, true, false },
+    [KG_OP_ADD_ATTRIBUTE] = { "Add Attribute", kg_op_add_attribute, NULL, true, false },
+    [KG_OP_MODIFY_ATTRIBUTE] = { "Modify Attribute", kg_op_modify_attribute, NULL, true, false },
+    [KG_OP_DELETE_ATTRIBUTE] = { "Delete Attribute", kg_op_delete_attribute, NULL, true, false },
+    [KG_OP_ACTIVATE] = { "Activate", kg_op_activate, NULL, true, false },
+    [KG_OP_REVOKE] = { "Revoke", kg_op_revoke, NULL, true, false },
+    [KG_OP_DESTROY] = { "Destroy", kg_op_destroy, NULL, true, false },
+    [KG_OP_LOCATE] = { "Locate", kg_op_locate, NULL, false, false },
 };
 
 const struct kg_op *kg_ops_lookup(uint32_t operation)
@@ -67,44 +67,84 @@ static kg_result kg_dispatch_target_uid(const struct kg_ttlv_reader *payload, co
     return KG_RESULT_OK;
 }
 
-static enum kg_policy_verdict kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op *op,
-                                                    uint32_t operation, struct kg_ttlv_reader *payload,
-                                                    kg_result *rc)
+static uint64_t kg_dispatch_now_ms(void)
 {
-    struct kg_policy_decision d;
-    char uid[KG_UID_LEN + 1];
+    struct timespec ts;
 
-    *rc = KG_RESULT_OK;
-    /* Identity first: an unknown OU learns nothing about any object. */
-    d = kg_policy_decide(ctx->gw->policy, ctx->identity, operation, NULL);
-    if (d.verdict != KG_POLICY_ALLOW) {
-        kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
-        kg_error_detail("%s", kg_policy_verdict_text(d.verdict));
-        *rc = KG_RESULT_ERROR;
-        return d.verdict;
-    }
-    ctx->group = d.group;
-    if (!op->targets_object) {
-        return d.verdict;
-    }
-    if (kg_failed(*rc = kg_dispatch_target_uid(payload, ctx, uid))) {
-        return d.verdict;
-    }
-    memcpy(ctx->audit_uid, uid, sizeof(uid));
-    if (kg_failed(*rc = kg_store_get_object(ctx->store, uid, &ctx->object))) {
-        return d.verdict;
-    }
-    d = kg_policy_decide(ctx->gw->policy, ctx->identity, operation, ctx->object.owner_group);
-    if (d.verdict == KG_POLICY_DENY_SCOPE) {
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Turn a denial into the KMIP error the client sees. */
+static kg_result kg_dispatch_deny(const struct kg_policy_decision *d)
+{
+    switch (d->verdict) {
+    case KG_POLICY_DENY_SCOPE:
         /* Out of scope is indistinguishable from absent. */
         kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__);
-        *rc = KG_RESULT_ERROR;
-    } else if (d.verdict != KG_POLICY_ALLOW) {
+        break;
+    case KG_POLICY_DENY_CREDENTIAL:
+        kg_error_set(KG_ERR_AUTHENTICATION, __FILE__, __LINE__);
+        kg_error_detail("%s", kg_policy_verdict_text(d->verdict));
+        break;
+    default:
         kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
-        *rc = KG_RESULT_ERROR;
+        kg_error_detail("%s", kg_policy_verdict_text(d->verdict));
+        break;
     }
-    ctx->has_object = kg_ok(*rc);
-    return d.verdict;
+    return KG_RESULT_ERROR;
+}
+
+/*
+ * Everything policy decides on, gathered before any handler runs: the
+ * identity selects a group (an unknown OU learns nothing about any object),
+ * the target object is resolved, the operation's own facts are read (what a
+ * Create asks for, the form a Get would answer in), and then one pure
+ * decision, and the group's request rate, settle it.
+ */
+static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op *op, uint32_t operation,
+                                       struct kg_ttlv_reader *payload, struct kg_policy_decision *d)
+{
+    struct kg_policy_request req = { .operation = operation };
+    struct kg_request *msg = ctx->request;
+    char uid[KG_UID_LEN + 1];
+
+    *d = kg_policy_match(ctx->gw->policy, ctx->identity);
+    if (d->verdict != KG_POLICY_ALLOW) {
+        return kg_dispatch_deny(d);
+    }
+    ctx->group = d->group;
+    if (op->targets_object) {
+        KG_GUARD(kg_dispatch_target_uid(payload, ctx, uid));
+        memcpy(ctx->audit_uid, uid, sizeof(uid));
+        KG_GUARD(kg_store_get_object(ctx->store, uid, &ctx->object));
+        ctx->has_object = true;
+        req.object_owner = ctx->object.owner_group;
+        req.object_type = ctx->object.object_type;
+    }
+    if (op->facts != NULL) {
+        KG_GUARD(op->facts(ctx, *payload, &req));
+    }
+    if ((operation == KG_OP_CREATE || operation == KG_OP_REGISTER) && d->group->has_max_live_objects) {
+        KG_GUARD(kg_store_count_live(ctx->store, d->group->name, &req.group_live_objects));
+    }
+    if (msg->has_credential) {
+        req.has_credential = true;
+        req.username = msg->username;
+        req.username_len = msg->username_len;
+        req.password = msg->password;
+        req.password_len = msg->password_len;
+    }
+    *d = kg_policy_decide_request(ctx->gw->policy, ctx->identity, &req);
+    if (d->verdict == KG_POLICY_ALLOW) {
+        *d = kg_policy_rate_check(ctx->gw->policy, d->group, kg_dispatch_now_ms());
+    }
+    if (d->verdict != KG_POLICY_ALLOW) {
+        ctx->has_object = false;
+        return kg_dispatch_deny(d);
+    }
+    ctx->group = d->group;
+    return KG_RESULT_OK;
 }
 
 static kg_result kg_dispatch_run(struct kg_op_ctx *ctx, const struct kg_op *op, const struct kg_request_item *item,
@@ -129,7 +169,10 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     const struct kg_op *op = kg_ops_lookup(item->operation);
     struct kg_ttlv_reader payload;
     struct kg_item_result res = { 0 };
-    enum kg_policy_verdict verdict = KG_POLICY_DENY_OPERATION;
+    /* No rule decided yet: if the item fails before the decision (unknown
+     * operation, malformed payload, unknown UID), the audit says so. */
+    struct kg_policy_decision d = { .verdict = KG_POLICY_DENY_OPERATION, .group = NULL, .rule = NULL };
+    const char *decision = "not reached";
     uint32_t mark = w->len, depth = w->depth;
     char opname[48];
     kg_result rc;
@@ -141,6 +184,7 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     kg_error_clear();
 
     if (op == NULL) {
+        decision = "deny: operation not supported";
         kg_error_set(KG_ERR_UNSUPPORTED_OP, __FILE__, __LINE__);
         kg_error_detail("operation 0x%02X is not supported", (unsigned)item->operation);
         rc = KG_RESULT_ERROR;
@@ -152,7 +196,10 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     } else if (kg_failed(rc = kg_msg_payload_reader(ctx->request, item, &payload))) {
         /* rc says why */
     } else {
-        verdict = kg_dispatch_authorize(ctx, op, item->operation, &payload, &rc);
+        rc = kg_dispatch_authorize(ctx, op, item->operation, &payload, &d);
+        if (d.rule != NULL) {
+            decision = kg_policy_verdict_text(d.verdict);
+        }
         if (kg_ok(rc)) {
             rc = kg_dispatch_run(ctx, op, item, &payload, w);
         }
@@ -188,7 +235,9 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
         .group = ctx->group ? ctx->group->name : NULL,
         .operation = opname,
         .uid = ctx->audit_uid,
-        .decision = kg_policy_verdict_text(op == NULL ? KG_POLICY_DENY_OPERATION : verdict),
+        .decision = decision,
+        .rule = d.rule,
+        .rule_line = d.line,
         .status = kg_ok(rc) ? KG_STATUS_SUCCESS : KG_STATUS_FAILED,
         .reason = kg_ok(rc) ? 0 : res.reason,
         .note = ctx->audit_note,

@@ -270,6 +270,8 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_ITEM_NOT_FOUND;
     case KG_ERR_READ_ONLY_ATTRIBUTE:
         return KG_REASON_PERMISSION_DENIED;
+    case KG_ERR_AUTHENTICATION:
+        return KG_REASON_AUTHENTICATION_NOT_SUCCESSFUL;
     default:
         break;
     }

@@ -120,6 +120,45 @@ kg_result kg_op_check_aes(uint32_t algorithm, int32_t length)
     return KG_RESULT_OK;
 }
 
+/* What the template asks for, into the policy request. */
+static void kg_op_template_facts(const struct kg_template *t, struct kg_policy_request *req)
+{
+    req->algorithm = t->algorithm;
+    req->length = t->length;
+    req->usage_mask = t->usage_mask;
+    req->has_usage_mask = t->has_usage_mask;
+}
+
+kg_result kg_op_template_policy_facts(struct kg_ttlv_reader *in, struct kg_policy_request *req,
+                                      struct kg_template **out)
+{
+    struct kg_ttlv_item it;
+    struct kg_template *t;
+
+    *out = NULL;
+    KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_OBJECT_TYPE, KG_TTLV_ENUMERATION, &it));
+    KG_GUARD(kg_ttlv_get_enum(&it, &req->object_type));
+    t = calloc(1, sizeof(*t));
+    KG_ENSURE(t != NULL, KG_ERR_NOMEM);
+    if (kg_failed(kg_op_read_template(in, t))) {
+        free(t);
+        return KG_RESULT_ERROR;
+    }
+    kg_op_template_facts(t, req);
+    *out = t;
+    return KG_RESULT_OK;
+}
+
+kg_result kg_op_create_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req)
+{
+    struct kg_template *t = NULL;
+
+    (void)ctx;
+    KG_GUARD(kg_op_template_policy_facts(&in, req, &t));
+    free(t);
+    return KG_RESULT_OK;
+}
+
 kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     struct kg_template *t = NULL;

@@ -87,6 +87,26 @@ static kg_result kg_op_read_key_block(struct kg_ttlv_reader *in, struct kg_key_b
     return KG_RESULT_OK;
 }
 
+kg_result kg_op_register_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req)
+{
+    struct kg_template *t = NULL;
+    struct kg_key_block_in kb;
+    kg_result rc = KG_RESULT_OK;
+
+    (void)ctx;
+    KG_GUARD(kg_op_template_policy_facts(&in, req, &t));
+    /* The key block says what is being registered, whatever the template
+     * claims: policy judges the key itself. */
+    KG_GOTO_GUARD(rc, kg_op_read_key_block(&in, &kb));
+    if (kb.has_algorithm) {
+        req->algorithm = kb.algorithm;
+    }
+    req->length = (int32_t)kb.material_len * 8;
+out:
+    free(t);
+    return rc;
+}
+
 kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     struct kg_template *t = NULL;

@@ -34,6 +34,9 @@ struct kg_op_ctx {
     /* ID Placeholder (KMIP 1.4 section 6.x): the UID the previous batch item
      * produced, used when an item omits its Unique Identifier. */
     char id_placeholder[KG_UID_LEN + 1];
+    /* A Get's named wrapping key and its owner, for the policy request. */
+    char wrapping_uid[KG_UID_LEN + 1];
+    char wrapping_owner[KG_GROUP_MAX + 1];
     /* Set by handlers for the audit record. */
     char audit_uid[KG_UID_LEN + 1];
     const char *audit_note; /* static text, e.g. "plaintext export" */
@@ -43,15 +46,29 @@ struct kg_op_ctx {
 typedef kg_result (*kg_op_execute_fn)(struct kg_op_ctx *ctx, struct kg_ttlv_reader *payload,
                                       struct kg_ttlv_writer *out);
 
+/*
+ * Reads, from a copy of the payload, what policy must know before the
+ * operation may run (what a Create asks for, the form a Get answers in).
+ * Borrowed strings it stores must live in ctx.
+ */
+typedef kg_result (*kg_op_facts_fn)(struct kg_op_ctx *ctx, struct kg_ttlv_reader payload,
+                                    struct kg_policy_request *req);
+
 struct kg_op {
     const char *name;
     kg_op_execute_fn execute;
+    kg_op_facts_fn facts; /* NULL: the operation and its target are all policy needs */
     bool targets_object; /* first payload item is a (possibly omitted) UID */
     bool secret_output;  /* the response may carry key bytes */
 };
 
 /* The table entry of `operation`, or NULL: Operation Not Supported. */
 const struct kg_op *kg_ops_lookup(uint32_t operation);
+
+/* Policy facts of the operations that have them. */
+kg_result kg_op_create_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req) KG_WARN_UNUSED;
+kg_result kg_op_register_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req) KG_WARN_UNUSED;
+kg_result kg_op_get_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req) KG_WARN_UNUSED;
 
 /* Handlers, one per operation. */
 kg_result kg_op_discover_versions(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
@@ -101,6 +118,13 @@ kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *out
  */
 kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj,
                                  const struct kg_template *t) KG_WARN_UNUSED;
+
+/*
+ * Read Object Type and the template from `in` into the policy request;
+ * *out gets the template (the caller frees it) for further facts.
+ */
+kg_result kg_op_template_policy_facts(struct kg_ttlv_reader *in, struct kg_policy_request *req,
+                                      struct kg_template **out) KG_WARN_UNUSED;
 
 /* AES with 128, 192 or 256 bits, else the matching KMIP error. */
 kg_result kg_op_check_aes(uint32_t algorithm, int32_t length) KG_WARN_UNUSED;

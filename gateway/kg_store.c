@@ -87,6 +87,7 @@ enum kg_store_stmt_id {
     KG_STMT_COMMIT,
     KG_STMT_ROLLBACK,
     KG_STMT_SAVEPOINT,
+    KG_STMT_COUNT_LIVE,
     KG_STMT_RELEASE,
     KG_STMT_ROLLBACK_TO,
     KG_STMT_USER_VERSION,
@@ -114,6 +115,8 @@ static const char *const kg_store_sql[KG_STMT_COUNT_] = {
     [KG_STMT_COMMIT] = "COMMIT",
     [KG_STMT_ROLLBACK] = "ROLLBACK",
     [KG_STMT_SAVEPOINT] = "SAVEPOINT kg_change",
+    /* States 5 and 6 are Destroyed and Destroyed Compromised. */
+    [KG_STMT_COUNT_LIVE] = "SELECT count(*) FROM objects WHERE owner_group = ?1 AND state NOT IN (5, 6)",
     [KG_STMT_RELEASE] = "RELEASE kg_change",
     [KG_STMT_ROLLBACK_TO] = "ROLLBACK TO kg_change",
     [KG_STMT_USER_VERSION] = "PRAGMA user_version",
@@ -977,6 +980,24 @@ kg_result kg_store_count_attr(struct kg_store *store, const char *uid, const cha
     KG_STORE_BIND(rc, store, sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC));
     KG_GOTO_GUARD(rc, KG_STORE_SQL(store, sqlite3_step(st), SQLITE_ROW, "count attributes"));
     KG_GOTO_GUARD(rc, kg_store_col_u32(st, 0, out));
+out:
+    kg_store_stmt_done(st);
+    return rc;
+}
+
+kg_result kg_store_count_live(struct kg_store *store, const char *owner_group, uint64_t *out)
+{
+    kg_result rc = KG_RESULT_OK;
+    sqlite3_stmt *st = NULL;
+    uint32_t n = 0;
+
+    KG_GOTO_ENSURE(rc, owner_group != NULL && out != NULL, KG_ERR_INTERNAL);
+    *out = 0;
+    KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_COUNT_LIVE, &st));
+    KG_STORE_BIND(rc, store, sqlite3_bind_text(st, 1, owner_group, -1, SQLITE_STATIC));
+    KG_GOTO_GUARD(rc, KG_STORE_SQL(store, sqlite3_step(st), SQLITE_ROW, "count live objects"));
+    KG_GOTO_GUARD(rc, kg_store_col_u32(st, 0, &n));
+    *out = n;
 out:
     kg_store_stmt_done(st);
     return rc;

@@ -164,6 +164,9 @@ kg_result kg_store_each_attr(struct kg_store *store, const char *uid, const char
 kg_result kg_store_count_attr(struct kg_store *store, const char *uid, const char *name,
                               uint32_t *out) KG_WARN_UNUSED;
 
+/* Objects of `owner_group` not yet destroyed (policy limits.max_live_objects). */
+kg_result kg_store_count_live(struct kg_store *store, const char *owner_group, uint64_t *out) KG_WARN_UNUSED;
+
 /*
  * Locate: UIDs of objects matching every filter, newest first, at most
  * `max_items` (0 = no limit, but never more than `cap`), written to

@@ -36,6 +36,10 @@ struct kg_p11 {
     void *dl;           /* our reference on the module, for the function list */
     CK_FUNCTION_LIST_PTR fn;
     CK_SLOT_ID slot_id;
+    /* The session the login was made on, held open for our lifetime: the
+     * token logs the application out when its last session closes. */
+    CK_SESSION_HANDLE login_session;
+    bool has_login_session;
     char *token_label;
     char *mwk_label;
     struct kg_p11_pool pool;
@@ -196,10 +200,17 @@ static kg_result kg_p11_login(struct kg_p11 *p11, const struct kg_secret *pin)
     pinz->data[pin->len] = '\0';
     pinz->len = pin->len;
 
-    if (PKCS11_login(p11->slot, 0, (const char *)pinz->data) != 0) {
-        if (!kg_p11_libp11_rv(&rv)) {
-            rv = CKR_GENERAL_ERROR;
-        }
+    /* C_Login through the function list, not PKCS11_login: libp11 keeps a
+     * copy of the PIN in ordinary heap memory for the slot's lifetime. */
+    rv = p11->fn->C_OpenSession(p11->slot_id, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+                                &p11->login_session);
+    KG_GOTO_GUARD(rc, KG_P11_CHECK(rv, "C_OpenSession"));
+    p11->has_login_session = true;
+    rv = p11->fn->C_Login(p11->login_session, CKU_USER, pinz->data, (CK_ULONG)pinz->len);
+    if (rv == CKR_USER_ALREADY_LOGGED_IN) {
+        rv = CKR_OK;
+    }
+    if (rv != CKR_OK) {
         rc = KG_P11_CHECK(rv, "C_Login");
         if (kg_errno() == KG_ERR_HSM) {
             /* Whatever the module said, for the operator it is the login. */
@@ -438,6 +449,9 @@ void kg_p11_close(struct kg_p11 *p11)
         return;
     }
     kg_p11_pool_cleanup(&p11->pool);
+    if (p11->has_login_session) {
+        (void)p11->fn->C_CloseSession(p11->login_session);
+    }
     /* Releasing libp11's slots calls C_CloseAllSessions, which closes its
      * login session and so logs the token out. */
     if (p11->slots != NULL) {

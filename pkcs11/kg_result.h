@@ -83,6 +83,7 @@ enum kg_error {
     KG_ERR_NOT_FOUND = KG_ERR(KG_ERR_T_NOT_FOUND, 1),
 
     KG_ERR_DENIED = KG_ERR(KG_ERR_T_DENIED, 1),
+    KG_ERR_AUTHENTICATION = KG_ERR(KG_ERR_T_DENIED, 2), /* the KMIP credential was refused */
 
     KG_ERR_WRONG_STATE = KG_ERR(KG_ERR_T_STATE, 1),
 
