@@ -186,8 +186,8 @@ static int kg_cli_policy_check(const char *path)
     printf("%s: ok, %zu group%s\n", path, policy->group_count, policy->group_count == 1 ? "" : "s");
     for (size_t i = 0; i < policy->group_count; i++) {
         const struct kg_policy_group *g = &policy->groups[i];
-        printf("  %s (OU=%s): export %s, scope %s\n", g->name, g->ou, kg_policy_export_text(g->export_mode),
-               g->scope == KG_SCOPE_ALL ? "all" : "own");
+        printf("  %s (OU=%s): export %s, scope %s\n", g->name, g->ou != NULL ? g->ou : "-",
+               kg_policy_export_text(g->export_mode), kg_policy_scope_text(g->scope));
     }
     kg_policy_free(policy);
     return 0;

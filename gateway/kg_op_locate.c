@@ -80,7 +80,19 @@ kg_result kg_op_locate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
         }
     }
     q.attrs = filters;
-    q.owner_group = ctx->group->scope == KG_SCOPE_ALL ? NULL : ctx->group->name;
+    /* Only what the caller's scope covers is ever looked at. */
+    const char *owners[KG_STORE_LOCATE_MAX_OWNERS];
+    if (ctx->group->scope == KG_SCOPE_OWN) {
+        q.owner_group = ctx->group->name;
+    } else if (ctx->group->scope == KG_SCOPE_LIST) {
+        KG_GOTO_ENSURE(rc, ctx->group->scope_group_count < KG_STORE_LOCATE_MAX_OWNERS, KG_ERR_INTERNAL);
+        owners[0] = ctx->group->name;
+        for (size_t i = 0; i < ctx->group->scope_group_count; i++) {
+            owners[i + 1] = ctx->group->scope_groups[i];
+        }
+        q.owner_groups = owners;
+        q.owner_group_count = (uint32_t)ctx->group->scope_group_count + 1;
+    }
     q.max_items = 0;
     if (max_items > 0 && (uint32_t)max_items + (uint32_t)offset < KG_LOCATE_MAX_RESULTS) {
         q.max_items = (uint32_t)max_items + (uint32_t)offset;

@@ -166,6 +166,11 @@ static const char kg_store_locate_state[] = " AND state = ?";
 static const char kg_store_locate_alg[] = " AND algorithm = ?";
 static const char kg_store_locate_length[] = " AND length = ?";
 static const char kg_store_locate_owner[] = " AND owner_group = ?";
+/* A scope of several groups: " AND owner_group IN (?" then ",?" per extra
+ * group, then ")". */
+static const char kg_store_locate_owners_head[] = " AND owner_group IN (?";
+static const char kg_store_locate_owners_more[] = ",?";
+static const char kg_store_locate_owners_tail[] = ")";
 static const char kg_store_locate_attr[] =
     " AND uid IN (SELECT uid FROM attributes WHERE name = ? AND value = ?)";
 static const char kg_store_locate_tail[] = " ORDER BY created_seq DESC LIMIT ?";
@@ -174,7 +179,9 @@ static const char kg_store_locate_tail[] = " ORDER BY created_seq DESC LIMIT ?";
 #define KG_STORE_LOCATE_SQL_MAX                                                                      \
     (sizeof(kg_store_locate_base) + sizeof(kg_store_locate_type) + sizeof(kg_store_locate_state) +   \
      sizeof(kg_store_locate_alg) + sizeof(kg_store_locate_length) + sizeof(kg_store_locate_owner) + \
-     KG_STORE_LOCATE_MAX_ATTRS * sizeof(kg_store_locate_attr) + sizeof(kg_store_locate_tail))
+     KG_STORE_LOCATE_MAX_ATTRS * sizeof(kg_store_locate_attr) + sizeof(kg_store_locate_tail) +           \
+     sizeof(kg_store_locate_owners_head) + KG_STORE_LOCATE_MAX_OWNERS * sizeof(kg_store_locate_owners_more) + \
+     sizeof(kg_store_locate_owners_tail))
 
 /* An empty, non-NULL value: sqlite3_bind_blob with a NULL pointer binds NULL. */
 static const uint8_t kg_store_empty[1];
@@ -1071,6 +1078,13 @@ kg_result kg_store_locate(struct kg_store *store, const struct kg_store_locate *
     }
     if (query->owner_group != NULL) {
         KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_owner);
+    } else if (query->owner_group_count > 0) {
+        KG_GOTO_ENSURE(rc, query->owner_group_count <= KG_STORE_LOCATE_MAX_OWNERS, KG_ERR_INVALID_FIELD);
+        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_owners_head);
+        for (uint32_t i = 1; i < query->owner_group_count; i++) {
+            KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_owners_more);
+        }
+        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_owners_tail);
     }
     for (uint32_t i = 0; i < query->attr_count; i++) {
         KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_attr);
@@ -1093,6 +1107,10 @@ kg_result kg_store_locate(struct kg_store *store, const struct kg_store_locate *
     }
     if (query->owner_group != NULL) {
         KG_STORE_BIND(rc, store, sqlite3_bind_text(st, param++, query->owner_group, -1, SQLITE_STATIC));
+    } else {
+        for (uint32_t i = 0; i < query->owner_group_count; i++) {
+            KG_STORE_BIND(rc, store, sqlite3_bind_text(st, param++, query->owner_groups[i], -1, SQLITE_STATIC));
+        }
     }
     for (uint32_t i = 0; i < query->attr_count; i++) {
         const struct kg_store_filter_attr *f = &query->attrs[i];

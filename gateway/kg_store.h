@@ -177,6 +177,8 @@ kg_result kg_store_count_live(struct kg_store *store, const char *owner_group, u
  * KG_ATTR_VALUE_MAX, is KG_ERR_INVALID_FIELD. out_uids may be NULL when
  * cap is 0.
  */
+#define KG_STORE_LOCATE_MAX_OWNERS 32
+
 struct kg_store_filter_attr {
     const char *name;
     const uint8_t *value;
@@ -187,7 +189,9 @@ struct kg_store_locate {
     uint32_t state;       /* 0 = any */
     uint32_t algorithm;   /* 0 = any */
     int32_t length;       /* 0 = any */
-    const char *owner_group; /* NULL = any */
+    const char *owner_group; /* NULL = any (or the list below) */
+    const char *const *owner_groups; /* with owner_group NULL: any of these */
+    uint32_t owner_group_count;      /* 0 = any owner; at most KG_STORE_LOCATE_MAX_OWNERS */
     const struct kg_store_filter_attr *attrs;
     uint32_t attr_count;
     uint32_t max_items;

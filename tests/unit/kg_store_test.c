@@ -944,6 +944,21 @@ static void test_locate_columns(void)
     q.length = 128;
     CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 8, 4 }, 2));
 
+    /* A scope of several groups: any of them, never another. */
+    memset(&q, 0, sizeof(q));
+    q.owner_groups = (const char *const[]){ "backup", "nobody" };
+    q.owner_group_count = 2;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 10, 9, 8, 7 }, 4));
+    q.owner_groups = (const char *const[]){ "backup", "vsphere" };
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 10, 9, 8, 7, 6, 5, 4, 3, 2, 1 }, 10));
+    q.owner_group_count = KG_STORE_LOCATE_MAX_OWNERS + 1; /* over the cap: refused, not truncated */
+    {
+        char uids[4][KG_UID_LEN + 1];
+        uint32_t found = 0;
+        CU_ASSERT(kg_failed(kg_store_locate(store, &q, uids, 4, &found)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_INVALID_FIELD);
+    }
+
     /* Every column filter at once. */
     memset(&q, 0, sizeof(q));
     q.object_type = KG_OBJ_SYMMETRIC_KEY;
