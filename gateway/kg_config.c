@@ -65,6 +65,7 @@ static const struct kg_config_key kg_config_keys[] = {
     KEY("tls", "key", KG_CFG_PATH, tls_key, 0, 0, true),
     KEY("tls", "client_ca", KG_CFG_PATH, tls_client_ca, 0, 0, true),
     KEY("tls", "ciphers", KG_CFG_STRING, tls_ciphers, 0, 0, false),
+    KEY("tls", "crl", KG_CFG_PATH, tls_crl, 0, 0, false),
     KEY("hsm", "module", KG_CFG_PATH, hsm_module, 0, 0, true),
     /* CK_TOKEN_INFO.label is 32 bytes (PKCS#11 v2.40 section 3.2): a longer label can never match. */
     KEY("hsm", "token_label", KG_CFG_STRING, hsm_token_label, 0, 32, true),

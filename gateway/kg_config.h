@@ -34,8 +34,8 @@
  *   limits.max_connections_per_ip 1 .. 1000000
  *   limits.request_timeout_ms    100 .. 600000 (10 minutes)
  * Integers are plain decimal digits. Strings are non-empty, at most 4096
- * bytes, without control characters. Paths (tls.*, hsm.module, hsm.pin_file,
- * store.path, policy.path, audit.path) are made absolute against the
+ * bytes, without control characters. Paths (tls.* but ciphers, hsm.module,
+ * hsm.pin_file, store.path, policy.path, audit.path) are made absolute against the
  * directory of the configuration file; hsm.module too, so the gateway never
  * lets dlopen() search library paths for its PKCS#11 module.
  */
@@ -49,6 +49,7 @@ struct kg_config {
     char *tls_key;         /* PEM, required */
     char *tls_client_ca;   /* PEM bundle, required */
     char *tls_ciphers;     /* TLS 1.2 cipher list; NULL = built-in default */
+    char *tls_crl;         /* PEM CRL(s) checked against client certificates; NULL = none */
 
     /* hsm: */
     char *hsm_module;      /* PKCS#11 module path, required */

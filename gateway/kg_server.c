@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -99,6 +100,7 @@ struct kg_server {
 
     struct kg_conn *conns; /* all open connections */
     uint32_t conn_count;
+    uint32_t max_conns; /* limits.max_connections, or fewer if descriptors are short */
     struct kg_ip_count *ips[KG_IP_BUCKETS];
 
     pthread_mutex_t lock; /* guards the two queues and the flags below */
@@ -449,17 +451,9 @@ static void kg_conn_drive(struct kg_server *srv, struct kg_conn *c)
     }
 }
 
-/*
- * Connections accepted per wakeup of the listening socket. Under a connection
- * flood the accept queue never drains; accepting until EAGAIN would then keep
- * the loop from the events of established connections (requests, finished
- * jobs). The socket is level-triggered, so the rest waits for the next turn.
- */
-#define KG_ACCEPT_BATCH 64
-
 static void kg_server_accept(struct kg_server *srv)
 {
-    for (unsigned int i = 0; i < KG_ACCEPT_BATCH; i++) {
+    for (;;) {
         int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         uint8_t addr[16];
         struct kg_conn *c;
@@ -469,7 +463,7 @@ static void kg_server_accept(struct kg_server *srv)
         if (fd < 0) {
             return; /* EAGAIN, or a transient error: epoll tells us again */
         }
-        if (srv->stopping || srv->conn_count >= srv->cfg->max_connections) {
+        if (srv->stopping || srv->conn_count >= srv->max_conns) {
             close(fd);
             continue;
         }
@@ -630,14 +624,6 @@ static void *kg_server_worker(void *arg)
 
 /* ---- set-up, signals, shutdown ---- */
 
-/*
- * Accept queue length asked of the kernel, which caps it at
- * net.core.somaxconn (4096 by default since Linux 5.4). When a flood fills
- * the queue, the kernel drops new SYNs, and a legitimate client's dropped SYN
- * costs it a retransmission a second later: a long queue buys the loop time.
- */
-#define KG_LISTEN_BACKLOG 4096
-
 static kg_result kg_server_listen(const struct kg_config *cfg, int *out_fd)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
@@ -654,7 +640,7 @@ static kg_result kg_server_listen(const struct kg_config *cfg, int *out_fd)
     }
     fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, res->ai_protocol);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, KG_LISTEN_BACKLOG) != 0) {
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
         kg_error_detail("cannot listen on %s:%s: %s", cfg->listen_address, port, strerror(errno));
         if (fd >= 0) {
@@ -785,6 +771,45 @@ static void kg_server_loop(struct kg_server *srv)
     }
 }
 
+/*
+ * Every connection holds a descriptor. If the open-file limit (often a soft
+ * 1024 under systemd) is below what limits.max_connections needs, accept4
+ * fails with EMFILE: the listening socket stays readable, the loop spins, and
+ * a few hundred idle connections from one address lock every other client
+ * out. So raise the soft limit as far as needed (up to the hard limit), and
+ * if that is still short, accept fewer connections than configured, keeping
+ * descriptors back for the store, the HSM, the logs and the loop itself.
+ */
+static uint32_t kg_server_connection_budget(const struct kg_config *cfg)
+{
+    const uint64_t reserve = 64u + 4u * (uint64_t)cfg->workers + 2u * (uint64_t)cfg->hsm_sessions;
+    const uint64_t want = (uint64_t)cfg->max_connections + reserve;
+    struct rlimit rl;
+    uint64_t have, budget;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return cfg->max_connections;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        struct rlimit raised = rl;
+
+        raised.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) ? (rlim_t)want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            rl.rlim_cur = raised.rlim_cur;
+        }
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) {
+        return cfg->max_connections;
+    }
+    have = rl.rlim_cur;
+    budget = have > 2 * reserve ? have - reserve : (have / 2 > 0 ? have / 2 : 1);
+    kg_log("warn",
+           "open-file limit %llu is below the %llu that limits.max_connections %u needs: accepting at most %llu "
+           "connections (raise LimitNOFILE / ulimit -n)",
+           (unsigned long long)have, (unsigned long long)want, cfg->max_connections, (unsigned long long)budget);
+    return (uint32_t)budget;
+}
+
 static kg_result kg_server_watch(struct kg_server *srv, int fd, void *tag)
 {
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
@@ -804,6 +829,7 @@ kg_result kg_server_run(const struct kg_config *cfg, struct kg_gateway *gw, SSL_
     srv->cfg = cfg;
     srv->gw = gw;
     srv->ssl_ctx = ssl_ctx;
+    srv->max_conns = kg_server_connection_budget(cfg);
     srv->epfd = srv->listen_fd = srv->sig_fd = srv->done_fd = -1;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->cond, NULL);

@@ -4,6 +4,11 @@
  * TLS 1.2 and 1.3 only; a client certificate is required and verified
  * against the configured client CA bundle. The clientAuth EKU is not
  * insisted on: vCenter's certificate often lacks it (VSPHERE.md).
+ *
+ * With tls.crl set, the client certificate (not the rest of its chain) is
+ * also checked against the CRL of its issuing CA, read from that file at
+ * startup. A missing or unparsable file fails startup; a client CA without
+ * a CRL in the file, or with an expired one, refuses its clients.
  */
 #ifndef KG_TLS_H
 #define KG_TLS_H

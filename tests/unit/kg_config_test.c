@@ -125,6 +125,7 @@ static void test_load_conf_example(void)
     snprintf(want, sizeof(want), "%s/pki/ca.crt", dir);
     CU_ASSERT_STRING_EQUAL(cfg->tls_client_ca, want);
     CU_ASSERT_PTR_NULL(cfg->tls_ciphers); /* commented out in the example */
+    CU_ASSERT_PTR_NULL(cfg->tls_crl);     /* likewise */
 
     CU_ASSERT_STRING_EQUAL(cfg->hsm_module, "/usr/lib/softhsm/libsofthsm2.so"); /* absolute: unchanged */
     CU_ASSERT_STRING_EQUAL(cfg->hsm_token_label, "kmipgw");
@@ -167,6 +168,7 @@ static void test_defaults(void)
     CU_ASSERT_STRING_EQUAL(cfg->listen_address, "127.0.0.1");
     CU_ASSERT_EQUAL(cfg->listen_port, 5696);
     CU_ASSERT_PTR_NULL(cfg->tls_ciphers);
+    CU_ASSERT_PTR_NULL(cfg->tls_crl);
     CU_ASSERT_PTR_NULL(cfg->hsm_pin_file);
     CU_ASSERT_STRING_EQUAL(cfg->hsm_pin_env, "PIN");
     CU_ASSERT_STRING_EQUAL(cfg->hsm_mwk_label, "kmipgw-mwk");
@@ -238,6 +240,43 @@ static void test_all_keys_and_bounds(void)
 }
 
 /* A config named by a relative path still yields absolute paths (the daemon may chdir later). */
+/* tls.crl: optional; a path like the other tls files (relative to the config file, or absolute). */
+static void test_tls_crl(void)
+{
+    struct kg_config *cfg = NULL;
+    char want[PATH_MAX + 64];
+    const char *path = write_config("tls:\n"
+                                    "  certificate: server.crt\n"
+                                    "  key: server.key\n"
+                                    "  client_ca: ca.crt\n"
+                                    "  crl: pki/ca.crl\n"
+                                    "hsm: {module: m.so, token_label: tok, pin_env: PIN}\n"
+                                    "store: {path: s}\n"
+                                    "policy: {path: p}\n");
+
+    if (kg_failed(kg_config_load(path, &cfg))) {
+        fprintf(stderr, "\n  %s\n", kg_error_text());
+        CU_FAIL_FATAL("config with tls.crl does not load");
+    }
+    snprintf(want, sizeof(want), "%s/pki/ca.crl", tmpreal);
+    CU_ASSERT_STRING_EQUAL(cfg->tls_crl, want);
+    kg_config_free(cfg);
+
+    path = write_config("tls: {certificate: c, key: k, client_ca: ca, crl: /etc/kmipgw/crl.pem}\n"
+                        "hsm: {module: m.so, token_label: tok, pin_env: PIN}\n"
+                        "store: {path: s}\n"
+                        "policy: {path: p}\n");
+    cfg = NULL;
+    CU_ASSERT_FATAL(kg_ok(kg_config_load(path, &cfg)));
+    CU_ASSERT_STRING_EQUAL(cfg->tls_crl, "/etc/kmipgw/crl.pem");
+    kg_config_free(cfg);
+
+    /* Whether the file exists and parses is checked when the TLS context is built (startup). */
+    CU_ASSERT(expect_error("tls:\n  crl: ''\n", 2, 8, "tls.crl is empty"));
+    CU_ASSERT(expect_error("tls:\n  crl: [a.crl, b.crl]\n", 2, 8, "tls.crl must be a single value, not a list"));
+    CU_ASSERT(expect_error("tls:\n  crl: a.crl\n  crl: b.crl\n", 3, 3, "tls.crl given twice (first at line 2)"));
+}
+
 static void test_relative_config_path(void)
 {
     struct kg_config *cfg = NULL;
@@ -263,7 +302,7 @@ static void test_err_unknown_keys(void)
     CU_ASSERT(expect_error(MINIMAL "listen:\n  addr: 0.0.0.0\n", 14, 3,
                            "unknown key 'addr' in listen (known: address, port)"));
     CU_ASSERT(expect_error("tls:\n  certificate: a\n  verify_client: no\n", 3, 3,
-                           "unknown key 'verify_client' in tls (known: certificate, key, client_ca, ciphers)"));
+                           "unknown key 'verify_client' in tls (known: certificate, key, client_ca, ciphers, crl)"));
 }
 
 static void test_err_missing_required(void)
@@ -423,6 +462,7 @@ int main(void)
         KG_TEST(test_defaults),
         KG_TEST(test_all_keys_and_bounds),
         KG_TEST(test_relative_config_path),
+        KG_TEST(test_tls_crl),
         KG_TEST(test_err_unknown_keys),
         KG_TEST(test_err_missing_required),
         KG_TEST(test_err_out_of_range),
