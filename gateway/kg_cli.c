@@ -148,23 +148,25 @@ static int kg_cli_serve(const char *config_path)
         .max_depth = cfg->max_depth,
         .max_items = cfg->max_items,
     };
-    gw.policy = policy;
+    if (kg_failed(kg_gateway_init(&gw, policy))) {
+        policy = NULL;
+        kg_cli_error("policy");
+        goto out;
+    }
     policy = NULL;
     if (kg_failed(kg_committer_open(cfg->store_path, &committer))) {
         kg_cli_error("store writer");
         goto out;
     }
     gw.committer = committer;
-    pthread_rwlock_init(&gw.policy_lock, NULL);
     if (kg_failed(kg_server_run(cfg, &gw, ssl_ctx))) {
         kg_cli_error("server");
     } else {
         status = 0;
     }
-    pthread_rwlock_destroy(&gw.policy_lock);
 out:
     kg_committer_close(committer);
-    kg_policy_free(gw.policy);
+    kg_gateway_cleanup(&gw);
     kg_policy_free(policy);
     SSL_CTX_free(ssl_ctx);
     kg_audit_close(audit);

@@ -3,6 +3,7 @@
  * decode, then for each batch item: look up, resolve the target object,
  * decide by policy, execute, audit; then frame the response.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,10 +76,22 @@ static uint64_t kg_dispatch_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Turn a denial into the KMIP error the client sees. */
-static kg_result kg_dispatch_deny(const struct kg_policy_decision *d)
+/*
+ * limits.max_live_objects: counting a group's live objects, deciding, and
+ * creating the new one must be one step, or concurrent Creates of one group
+ * all count the same number and all pass. Taken only for Create and Register
+ * by groups that have the limit, from the count until the item has run (its
+ * object committed or not made); one lock for all such groups keeps it
+ * simple, and only limited groups' Creates wait on each other.
+ */
+static pthread_mutex_t kg_dispatch_live_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Turn a denial into the KMIP error the client sees. `hidden`: the target
+ * object is out of the group's scope, so whatever rule refused, the client
+ * learns no more than it would of a UID that does not exist. */
+static kg_result kg_dispatch_deny(const struct kg_policy_decision *d, bool hidden)
 {
-    switch (d->verdict) {
+    switch (hidden ? KG_POLICY_DENY_SCOPE : d->verdict) {
     case KG_POLICY_DENY_SCOPE:
         /* Out of scope is indistinguishable from absent. */
         kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__);
@@ -103,15 +116,17 @@ static kg_result kg_dispatch_deny(const struct kg_policy_decision *d)
  * decision, and the group's request rate, settle it.
  */
 static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op *op, uint32_t operation,
-                                       struct kg_ttlv_reader *payload, struct kg_policy_decision *d)
+                                       struct kg_ttlv_reader *payload, struct kg_policy_decision *d,
+                                       bool *live_locked)
 {
     struct kg_policy_request req = { .operation = operation };
     struct kg_request *msg = ctx->request;
     char uid[KG_UID_LEN + 1];
+    bool hidden = false;
 
-    *d = kg_policy_match(ctx->gw->policy, ctx->identity);
+    *d = kg_policy_match(ctx->policy, ctx->identity);
     if (d->verdict != KG_POLICY_ALLOW) {
-        return kg_dispatch_deny(d);
+        return kg_dispatch_deny(d, false);
     }
     ctx->group = d->group;
     if (op->targets_object) {
@@ -121,11 +136,19 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
         ctx->has_object = true;
         req.object_owner = ctx->object.owner_group;
         req.object_type = ctx->object.object_type;
+        /* Out of scope is denied whatever else the request says (scope is
+         * checked right after operations), and it must answer exactly as an
+         * absent UID: its facts are not read, as a malformed payload would
+         * otherwise answer differently, and every denial is Item Not Found. */
+        hidden = !kg_policy_in_scope(d->group, ctx->object.owner_group);
     }
-    if (op->facts != NULL) {
+    if (op->facts != NULL && !hidden) {
         KG_GUARD(op->facts(ctx, *payload, &req));
     }
     if ((operation == KG_OP_CREATE || operation == KG_OP_REGISTER) && d->group->has_max_live_objects) {
+        /* Released by kg_dispatch_item once the item has run. */
+        pthread_mutex_lock(&kg_dispatch_live_lock);
+        *live_locked = true;
         KG_GUARD(kg_store_count_live(ctx->store, d->group->name, &req.group_live_objects));
     }
     if (msg->has_credential) {
@@ -135,13 +158,23 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
         req.password = msg->password;
         req.password_len = msg->password_len;
     }
-    *d = kg_policy_decide_request(ctx->gw->policy, ctx->identity, &req);
+    *d = kg_policy_decide_request(ctx->policy, ctx->identity, &req);
     if (d->verdict == KG_POLICY_ALLOW) {
-        *d = kg_policy_rate_check(ctx->gw->policy, d->group, kg_dispatch_now_ms());
+        /* The rate limit only ever denies: an allow keeps the rule that
+         * granted it (groups.<g>.operations or .export) for the audit. */
+        struct kg_policy_decision rate = kg_policy_rate_check(ctx->policy, d->group, kg_dispatch_now_ms());
+
+        if (rate.verdict != KG_POLICY_ALLOW) {
+            *d = rate;
+        }
     }
-    if (d->verdict != KG_POLICY_ALLOW) {
+    if (d->verdict != KG_POLICY_ALLOW || hidden) {
+        if (d->verdict == KG_POLICY_ALLOW) {
+            /* Cannot happen (policy checks scope); fail closed if it does. */
+            d->verdict = KG_POLICY_DENY_SCOPE;
+        }
         ctx->has_object = false;
-        return kg_dispatch_deny(d);
+        return kg_dispatch_deny(d, hidden);
     }
     ctx->group = d->group;
     return KG_RESULT_OK;
@@ -196,12 +229,17 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     } else if (kg_failed(rc = kg_msg_payload_reader(ctx->request, item, &payload))) {
         /* rc says why */
     } else {
-        rc = kg_dispatch_authorize(ctx, op, item->operation, &payload, &d);
+        bool live_locked = false;
+
+        rc = kg_dispatch_authorize(ctx, op, item->operation, &payload, &d, &live_locked);
         if (d.rule != NULL) {
             decision = kg_policy_verdict_text(d.verdict);
         }
         if (kg_ok(rc)) {
             rc = kg_dispatch_run(ctx, op, item, &payload, w);
+        }
+        if (live_locked) {
+            pthread_mutex_unlock(&kg_dispatch_live_lock);
         }
     }
     if (kg_ok(rc) && ctx->request->max_response_size != 0 &&
@@ -253,6 +291,14 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     return kg_ok(rc);
 }
 
+struct kg_policy_ref {
+    struct kg_policy *policy;
+    unsigned refs; /* the gateway's own reference, plus one per request */
+};
+
+static struct kg_policy_ref *kg_gateway_policy_acquire(struct kg_gateway *gw);
+static void kg_gateway_policy_release(struct kg_gateway *gw, struct kg_policy_ref *ref);
+
 kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, const struct kg_identity *identity,
                              const uint8_t *in, uint32_t len, struct kg_ttlv_writer *out, bool *close)
 {
@@ -260,6 +306,7 @@ kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, cons
     struct kg_request *req = NULL;
     struct kg_ttlv_writer items = { 0 };
     struct kg_op_ctx ctx;
+    struct kg_policy_ref *ref;
     uint32_t written = 0;
     int64_t now = (int64_t)time(NULL);
     kg_result rc = KG_RESULT_OK;
@@ -289,7 +336,8 @@ kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, cons
     ctx.version = req->version;
     ctx.now = now;
 
-    pthread_rwlock_rdlock(&gw->policy_lock);
+    ref = kg_gateway_policy_acquire(gw);
+    ctx.policy = ref->policy;
     for (uint32_t i = 0; i < req->batch_count; i++) {
         uint32_t before = items.len;
         bool ok = kg_dispatch_item(&ctx, &req->items[i], &items);
@@ -305,7 +353,7 @@ kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, cons
             break;
         }
     }
-    pthread_rwlock_unlock(&gw->policy_lock);
+    kg_gateway_policy_release(gw, ref);
 
     rc = kg_msg_write_response(out, req->version, now, written, items.buf, items.len);
 out:
@@ -317,13 +365,67 @@ out:
     return rc;
 }
 
+static struct kg_policy_ref *kg_gateway_policy_acquire(struct kg_gateway *gw)
+{
+    struct kg_policy_ref *ref;
+
+    pthread_mutex_lock(&gw->policy_lock);
+    ref = gw->policy;
+    ref->refs++;
+    pthread_mutex_unlock(&gw->policy_lock);
+    return ref;
+}
+
+static void kg_gateway_policy_release(struct kg_gateway *gw, struct kg_policy_ref *ref)
+{
+    bool last;
+
+    pthread_mutex_lock(&gw->policy_lock);
+    last = --ref->refs == 0;
+    pthread_mutex_unlock(&gw->policy_lock);
+    if (last) {
+        kg_policy_free(ref->policy);
+        free(ref);
+    }
+}
+
+kg_result kg_gateway_init(struct kg_gateway *gw, struct kg_policy *policy)
+{
+    gw->policy = calloc(1, sizeof(*gw->policy));
+    if (gw->policy == NULL) {
+        kg_policy_free(policy);
+        KG_BAIL(KG_ERR_NOMEM);
+    }
+    gw->policy->policy = policy;
+    gw->policy->refs = 1;
+    pthread_mutex_init(&gw->policy_lock, NULL);
+    return KG_RESULT_OK;
+}
+
+void kg_gateway_cleanup(struct kg_gateway *gw)
+{
+    if (gw->policy == NULL) {
+        return;
+    }
+    kg_gateway_policy_release(gw, gw->policy);
+    gw->policy = NULL;
+    pthread_mutex_destroy(&gw->policy_lock);
+}
+
 void kg_gateway_swap_policy(struct kg_gateway *gw, struct kg_policy *policy)
 {
-    struct kg_policy *old;
+    struct kg_policy_ref *fresh = calloc(1, sizeof(*fresh)), *old;
 
-    pthread_rwlock_wrlock(&gw->policy_lock);
+    if (fresh == NULL) {
+        kg_log("error", "policy reload: out of memory; the previous policy stays in force");
+        kg_policy_free(policy);
+        return;
+    }
+    fresh->policy = policy;
+    fresh->refs = 1;
+    pthread_mutex_lock(&gw->policy_lock);
     old = gw->policy;
-    gw->policy = policy;
-    pthread_rwlock_unlock(&gw->policy_lock);
-    kg_policy_free(old);
+    gw->policy = fresh;
+    pthread_mutex_unlock(&gw->policy_lock);
+    kg_gateway_policy_release(gw, old);
 }

@@ -23,11 +23,20 @@ struct kg_gateway {
     struct kg_audit *audit;         /* borrowed */
     struct kg_committer *committer; /* borrowed; every change goes through it */
     struct kg_ttlv_limits limits;
-    /* The policy is swapped whole on SIGHUP; a request holds the read lock
-     * from its decision to its response, so a group pointer never dangles. */
-    pthread_rwlock_t policy_lock;
-    struct kg_policy *policy;       /* owned */
+    /* The policy is swapped whole on SIGHUP. Each request takes a reference
+     * to the policy in force when it starts and keeps it to its response, so
+     * a group pointer never dangles; the swap never waits for requests (a
+     * request stuck in a hung HSM call must not stall a reload, which runs on
+     * the event loop). The lock guards only the pointer and the counts. */
+    pthread_mutex_t policy_lock;
+    struct kg_policy_ref *policy;   /* owned */
 };
+
+/* Set up the policy reference of `gw`, taking ownership of `policy`. */
+kg_result kg_gateway_init(struct kg_gateway *gw, struct kg_policy *policy) KG_WARN_UNUSED;
+
+/* Release the policy (requests must be over). */
+void kg_gateway_cleanup(struct kg_gateway *gw);
 
 /*
  * Process one complete request message `in[0..len)` from `identity` and
@@ -40,7 +49,8 @@ kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, cons
                              const uint8_t *in, uint32_t len, struct kg_ttlv_writer *out,
                              bool *close) KG_WARN_UNUSED;
 
-/* Replace the policy (takes ownership of `policy`; frees the old one). */
+/* Replace the policy (takes ownership of `policy`); the old one is freed
+ * when the last request using it ends. Never blocks on requests. */
 void kg_gateway_swap_policy(struct kg_gateway *gw, struct kg_policy *policy);
 
 #endif

@@ -22,6 +22,7 @@
 
 struct kg_op_ctx {
     struct kg_gateway *gw;
+    struct kg_policy *policy;              /* the policy this request holds a reference to */
     struct kg_store *store;                /* this worker's connection */
     const struct kg_identity *identity;
     const struct kg_policy_group *group;   /* the caller's group (allowed) */

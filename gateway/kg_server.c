@@ -555,6 +555,13 @@ static void kg_server_expire(struct kg_server *srv, uint64_t now)
             c->job = NULL;
             kg_log("error", "request of CN=%s took over %u ms: answering with an error", c->who->cn,
                    srv->cfg->request_timeout_ms);
+            /* The worker's own record comes when (if) the call returns, and
+             * may say success: this one says what the client was told. */
+            char detail[512];
+            snprintf(detail, sizeof(detail), "CN=%s fingerprint=%s: answered with an error after %u ms; the "
+                     "abandoned operation may still complete", c->who->cn, c->who->fingerprint,
+                     srv->cfg->request_timeout_ms);
+            kg_audit_event(srv->gw->audit, "request-timeout", detail);
             kg_conn_answer_error(srv, c, KG_ERR_HSM_BUSY, "the HSM did not answer in time");
         } else {
             kg_conn_close(srv, c);

@@ -19,6 +19,7 @@ What each test holds the gateway to:
 """
 
 import os
+import signal
 import threading
 import time
 import unittest
@@ -414,6 +415,9 @@ class HsmFaults(GatewayTestCase):
                 time.sleep(0.02)
             self.assertGreater(self.injected(), before, "the Get never reached C_UnwrapKey")
 
+            # A policy reload (SIGHUP) while the call hangs must not stall the
+            # event loop: a request holds its own reference to the policy.
+            os.kill(self.gw.pid, signal.SIGHUP)
             # Meanwhile, other clients: requests without the HSM, and a Create with it.
             t0 = time.monotonic()
             with self.gw.connect(OTHER) as c:

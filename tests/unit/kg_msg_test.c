@@ -1542,9 +1542,8 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 static void env_teardown(void)
 {
     if (env.lock_init) {
-        pthread_rwlock_destroy(&env.gw.policy_lock);
+        kg_gateway_cleanup(&env.gw);
     }
-    kg_policy_free(env.gw.policy);
     kg_audit_close(env.gw.audit);
     kg_committer_close(env.committer);
     kg_store_close(env.store);
@@ -1636,7 +1635,8 @@ static bool env_setup(void)
     if (kg_failed(kg_audit_open(env.audit_path, &env.gw.audit))) {
         return env_fail("kg_audit_open");
     }
-    if (kg_policy_load_buffer(policy_yaml, strlen(policy_yaml), "policy.yaml", &env.gw.policy, &perr) != 0) {
+    struct kg_policy *policy = NULL;
+    if (kg_policy_load_buffer(policy_yaml, strlen(policy_yaml), "policy.yaml", &policy, &perr) != 0) {
         for (size_t i = 0; i < perr.count; i++) {
             fprintf(stderr, "\npolicy.yaml:%u:%u: %s", perr.items[i].line, perr.items[i].column,
                     perr.items[i].message);
@@ -1657,8 +1657,8 @@ static bool env_setup(void)
         .max_depth = env.config.max_depth,
         .max_items = env.config.max_items,
     };
-    if (pthread_rwlock_init(&env.gw.policy_lock, NULL) != 0) {
-        return env_fail("pthread_rwlock_init");
+    if (kg_failed(kg_gateway_init(&env.gw, policy))) {
+        return env_fail("kg_gateway_init");
     }
     env.lock_init = true;
     env.ready = true;
