@@ -69,6 +69,7 @@ struct kg_conn {
     struct kg_tls_identity *who;
     struct kg_job *job;
     struct kg_ip_count *ip;
+    bool closed; /* on the dead list: freed once the current epoll batch is done */
     struct kg_conn *prev, *next;
 };
 
@@ -99,6 +100,7 @@ struct kg_server {
     int epfd, listen_fd, sig_fd, done_fd;
 
     struct kg_conn *conns; /* all open connections */
+    struct kg_conn *dead;  /* closed during this epoll batch (linked by next) */
     uint32_t conn_count;
     uint32_t max_conns; /* limits.max_connections, or fewer if descriptors are short */
     struct kg_ip_count *ips[KG_IP_BUCKETS];
@@ -233,7 +235,23 @@ static void kg_conn_close(struct kg_server *srv, struct kg_conn *c)
         c->next->prev = c->prev;
     }
     srv->conn_count--;
-    free(c);
+    /* Not freed yet: a later event of the same epoll batch may still carry
+     * this pointer. kg_server_reap frees it after the batch. */
+    c->closed = true;
+    c->fd = -1;
+    c->ssl = NULL;
+    c->prev = NULL;
+    c->next = srv->dead;
+    srv->dead = c;
+}
+
+static void kg_server_reap(struct kg_server *srv)
+{
+    while (srv->dead != NULL) {
+        struct kg_conn *c = srv->dead;
+        srv->dead = c->next;
+        free(c);
+    }
 }
 
 static void kg_conn_drive(struct kg_server *srv, struct kg_conn *c);
@@ -432,6 +450,9 @@ static void kg_conn_drive(struct kg_server *srv, struct kg_conn *c)
 {
     bool keep = true;
 
+    if (c->closed) {
+        return;
+    }
     switch (c->state) {
     case KG_CONN_HANDSHAKE:
         keep = kg_conn_handshake(srv, c);
@@ -772,9 +793,11 @@ static void kg_server_loop(struct kg_server *srv)
                 }
             }
             if (srv->conns == NULL || now >= drain_until) {
+                kg_server_reap(srv);
                 return;
             }
         }
+        kg_server_reap(srv);
     }
 }
 
@@ -904,6 +927,7 @@ out:
         kg_conn_close(srv, srv->conns);
     }
     kg_server_collect(srv);
+    kg_server_reap(srv);
     for (uint32_t b = 0; b < KG_IP_BUCKETS; b++) {
         while (srv->ips[b] != NULL) {
             struct kg_ip_count *e = srv->ips[b];
