@@ -29,6 +29,8 @@ const struct kg_ttlv_limits kg_ttlv_default_limits = { 65536, 16, 4096 };
 
 /* First allocation of a growable writer; most responses fit in one. */
 #define KG_TTLV_WRITER_MIN_CAP 512u
+/* A locked buffer takes whole pages: start a secret writer at one. */
+#define KG_TTLV_SECRET_MIN_CAP 4096u
 
 /*
  * Per-type length rules, KMIP 1.4 section 9.1.1.3 Table 287 (Date-Time
@@ -474,11 +476,12 @@ kg_result kg_ttlv_writer_init(struct kg_ttlv_writer *w, uint32_t max, bool secre
     memset(w, 0, sizeof(*w));
     w->max = max;
     if (secret) {
-        /* Allocated once at the cap: growing would leave copies of key bytes
-         * in memory we no longer control. */
-        KG_GUARD(kg_secret_alloc(max, &w->secret));
+        /* Start small (most answers fit a page) and grow in locked memory
+         * only: each larger buffer is a new kg_secret, and the old one is
+         * wiped as it is released, so no copy of key bytes is left behind. */
+        w->cap = max < KG_TTLV_SECRET_MIN_CAP ? max : KG_TTLV_SECRET_MIN_CAP;
+        KG_GUARD(kg_secret_alloc(w->cap, &w->secret));
         w->buf = w->secret->data;
-        w->cap = max;
     }
     return KG_RESULT_OK;
 }
@@ -528,11 +531,6 @@ static kg_result kg_ttlv_writer_reserve(struct kg_ttlv_writer *w, uint32_t n)
     if (w->cap - w->len >= n) {
         return KG_RESULT_OK;
     }
-    /* A secret writer's buffer is already `max` long, so the check above
-     * has either failed or left enough room. */
-    if (KG_NEVER(w->secret != NULL)) {
-        KG_BAIL(KG_ERR_INTERNAL);
-    }
     want = w->len + n; /* <= max by the check above */
     new_cap = w->cap > 0 ? w->cap : KG_TTLV_WRITER_MIN_CAP;
     while (new_cap < want) {
@@ -540,6 +538,20 @@ static kg_result kg_ttlv_writer_reserve(struct kg_ttlv_writer *w, uint32_t n)
     }
     if (new_cap > w->max) {
         new_cap = w->max;
+    }
+    if (w->secret != NULL) {
+        struct kg_secret *bigger = NULL;
+
+        KG_GUARD(kg_secret_alloc(new_cap, &bigger));
+        if (w->len > 0) {
+            memcpy(bigger->data, w->buf, w->len);
+        }
+        bigger->len = w->len;
+        kg_secret_free(w->secret); /* wipes the old copy */
+        w->secret = bigger;
+        w->buf = bigger->data;
+        w->cap = new_cap;
+        return KG_RESULT_OK;
     }
     grown = OPENSSL_malloc(new_cap);
     KG_ENSURE(grown != NULL, KG_ERR_NOMEM);

@@ -191,8 +191,9 @@ struct kg_ttlv_writer {
 
 /*
  * Initialise a writer that may grow to `max` bytes. When `secret` is true the
- * buffer is allocated once at `max` in locked memory (it will hold key
- * bytes). Release with kg_ttlv_writer_cleanup, which cleanses the buffer.
+ * buffer lives in locked memory (it will hold key bytes) and grows by moving
+ * to a larger kg_secret, the old one wiped. Release with
+ * kg_ttlv_writer_cleanup, which cleanses the buffer.
  */
 kg_result kg_ttlv_writer_init(struct kg_ttlv_writer *w, uint32_t max, bool secret) KG_WARN_UNUSED;
 void kg_ttlv_writer_cleanup(struct kg_ttlv_writer *w);

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,50 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+
+/*
+ * One-page regions are the common case (a PIN, a key, a response). mmap,
+ * mlock and munmap for each cost more than the work around them, so freed
+ * one-page regions, wiped, wait here for reuse, still locked and excluded
+ * from core dumps. Shared by all threads: a response is made by a worker
+ * and freed by the event loop.
+ */
+#define KG_SECRET_CACHE 64
+static pthread_mutex_t kg_secret_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *kg_secret_cache[KG_SECRET_CACHE];
+static size_t kg_secret_cached;
+
+static uint8_t *kg_secret_cache_take(size_t map_len, size_t page)
+{
+    uint8_t *p = NULL;
+
+    if (map_len != page) {
+        return NULL;
+    }
+    pthread_mutex_lock(&kg_secret_cache_lock);
+    if (kg_secret_cached > 0) {
+        p = kg_secret_cache[--kg_secret_cached];
+    }
+    pthread_mutex_unlock(&kg_secret_cache_lock);
+    return p;
+}
+
+/* Returns true when the (already wiped) region was kept. */
+static bool kg_secret_cache_put(uint8_t *p, size_t map_len, size_t page)
+{
+    bool kept = false;
+
+    if (map_len != page) {
+        return false;
+    }
+    pthread_mutex_lock(&kg_secret_cache_lock);
+    if (kg_secret_cached < KG_SECRET_CACHE) {
+        kg_secret_cache[kg_secret_cached++] = p;
+        kept = true;
+    }
+    pthread_mutex_unlock(&kg_secret_cache_lock);
+    return kept;
+}
 
 kg_result kg_secret_alloc(size_t cap, struct kg_secret **out)
 {
@@ -26,6 +72,13 @@ kg_result kg_secret_alloc(size_t cap, struct kg_secret **out)
 
     s = calloc(1, sizeof(*s));
     KG_ENSURE(s != NULL, KG_ERR_NOMEM);
+    s->data = kg_secret_cache_take(map_len, (size_t)page);
+    if (s->data != NULL) {
+        s->cap = cap;
+        s->map_len = map_len;
+        *out = s;
+        return KG_RESULT_OK;
+    }
     /* A private anonymous mapping of our own: it can be locked and excluded
      * from core dumps without touching any malloc arena. */
     s->data = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -61,8 +114,10 @@ void kg_secret_free(struct kg_secret *s)
         return;
     }
     OPENSSL_cleanse(s->data, s->map_len);
-    munlock(s->data, s->map_len);
-    munmap(s->data, s->map_len);
+    if (!kg_secret_cache_put(s->data, s->map_len, (size_t)sysconf(_SC_PAGESIZE))) {
+        munlock(s->data, s->map_len);
+        munmap(s->data, s->map_len);
+    }
     OPENSSL_cleanse(s, sizeof(*s));
     free(s);
 }
