@@ -159,27 +159,38 @@ kg_result kg_op_create_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, st
     return KG_RESULT_OK;
 }
 
-kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+kg_result kg_op_read_new_key(struct kg_ttlv_reader *in, const char *op, struct kg_template **t,
+                             struct kg_object **obj)
 {
-    struct kg_template *t = NULL;
-    struct kg_object *obj = NULL;
     struct kg_ttlv_item it;
     uint32_t object_type;
-    kg_result rc = KG_RESULT_OK;
 
+    *t = NULL;
+    *obj = NULL;
     KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_OBJECT_TYPE, KG_TTLV_ENUMERATION, &it));
     KG_GUARD(kg_ttlv_get_enum(&it, &object_type));
     if (object_type != KG_OBJ_SYMMETRIC_KEY) {
         kg_error_set(KG_ERR_UNSUPPORTED_OBJECT, __FILE__, __LINE__);
-        kg_error_detail("Create makes symmetric keys only");
+        kg_error_detail("%s takes symmetric keys only", op);
         return KG_RESULT_ERROR;
     }
-    t = calloc(1, sizeof(*t));
-    obj = calloc(1, sizeof(*obj));
-    KG_GOTO_ENSURE(rc, t != NULL && obj != NULL, KG_ERR_NOMEM);
-    KG_GOTO_GUARD(rc, kg_op_read_template(in, t));
+    *t = calloc(1, sizeof(**t));
+    *obj = calloc(1, sizeof(**obj));
+    KG_ENSURE(*t != NULL && *obj != NULL, KG_ERR_NOMEM);
+    KG_GUARD(kg_op_read_template(in, *t));
+    KG_ENSURE((*t)->object_type == 0 || (*t)->object_type == object_type, KG_ERR_INVALID_FIELD);
+    (*obj)->object_type = object_type;
+    return KG_RESULT_OK;
+}
+
+kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    struct kg_template *t = NULL;
+    struct kg_object *obj = NULL;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_GOTO_GUARD(rc, kg_op_read_new_key(in, "Create", &t, &obj));
     KG_GOTO_GUARD(rc, kg_ttlv_reader_finish(in));
-    KG_GOTO_ENSURE(rc, t->object_type == 0 || t->object_type == object_type, KG_ERR_INVALID_FIELD);
     if (!t->has_algorithm || !t->has_length) {
         kg_error_set(KG_ERR_MISSING_FIELD, __FILE__, __LINE__);
         kg_error_detail("Create needs Cryptographic Algorithm and Cryptographic Length");
@@ -188,7 +199,6 @@ kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
     }
     KG_GOTO_GUARD(rc, kg_op_check_aes(t->algorithm, t->length));
 
-    obj->object_type = object_type;
     obj->algorithm = t->algorithm;
     obj->length = t->length;
     obj->usage_mask = t->usage_mask;
@@ -198,7 +208,7 @@ kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
     KG_GOTO_GUARD(rc, kg_op_store_new_object(ctx, obj, t));
     memcpy(ctx->audit_uid, obj->uid, sizeof(obj->uid));
 
-    KG_GOTO_GUARD(rc, kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, object_type));
+    KG_GOTO_GUARD(rc, kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, obj->object_type));
     KG_GOTO_GUARD(rc, kg_ttlv_write_text(out, KG_TAG_UNIQUE_IDENTIFIER, obj->uid, KG_UID_LEN));
 out:
     free(t);

@@ -113,25 +113,12 @@ kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
     struct kg_object *obj = NULL;
     struct kg_secret *key = NULL;
     struct kg_key_block_in kb;
-    struct kg_ttlv_item it;
-    uint32_t object_type;
     kg_result rc = KG_RESULT_OK;
 
-    KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_OBJECT_TYPE, KG_TTLV_ENUMERATION, &it));
-    KG_GUARD(kg_ttlv_get_enum(&it, &object_type));
-    if (object_type != KG_OBJ_SYMMETRIC_KEY) {
-        kg_error_set(KG_ERR_UNSUPPORTED_OBJECT, __FILE__, __LINE__);
-        kg_error_detail("Register takes symmetric keys only");
-        return KG_RESULT_ERROR;
-    }
-    t = calloc(1, sizeof(*t));
-    obj = calloc(1, sizeof(*obj));
-    KG_GOTO_ENSURE(rc, t != NULL && obj != NULL, KG_ERR_NOMEM);
-    KG_GOTO_GUARD(rc, kg_op_read_template(in, t));
+    KG_GOTO_GUARD(rc, kg_op_read_new_key(in, "Register", &t, &obj));
     KG_GOTO_GUARD(rc, kg_op_read_key_block(in, &kb));
     KG_GOTO_GUARD(rc, kg_ttlv_reader_finish(in));
 
-    obj->object_type = object_type;
     obj->algorithm = kb.has_algorithm ? kb.algorithm : t->algorithm;
     obj->length = (int32_t)kb.material_len * 8;
     obj->usage_mask = t->usage_mask;

@@ -109,6 +109,14 @@ struct kg_template {
     struct kg_attr_in extra[KG_TEMPLATE_MAX_ATTRS];
 };
 
+/*
+ * Create and Register: Object Type (Symmetric Key only) and the template.
+ * *t and *obj are allocated here and freed by the caller, also on failure;
+ * (*obj)->object_type is set. `op` names the operation in messages.
+ */
+kg_result kg_op_read_new_key(struct kg_ttlv_reader *in, const char *op, struct kg_template **t,
+                             struct kg_object **obj) KG_WARN_UNUSED;
+
 /* Read an optional Template-Attribute; values borrow from the request. */
 kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *out) KG_WARN_UNUSED;
 
