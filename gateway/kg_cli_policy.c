@@ -229,67 +229,6 @@ static X509 *kg_explain_read_cert(const char *path)
     return cert;
 }
 
-static void kg_explain_sha256(X509 *cert, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-
-    out[0] = '\0';
-    if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1 && md_len == 32) {
-        for (unsigned int i = 0; i < md_len; i++) {
-            snprintf(out + 2 * i, 3, "%02x", md[i]);
-        }
-    }
-}
-
-/* As kg_tls_copy_entry: UTF-8, no NUL, must fit. */
-static bool kg_explain_copy_entry(X509_NAME_ENTRY *entry, char *out, size_t cap)
-{
-    unsigned char *utf8 = NULL;
-    int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
-    bool ok = len >= 0 && (size_t)len < cap && memchr(utf8, 0, (size_t)len) == NULL;
-
-    if (ok) {
-        memcpy(out, utf8, (size_t)len);
-        out[len] = '\0';
-    }
-    OPENSSL_free(utf8);
-    return ok;
-}
-
-/*
- * The identity the gateway would take from `cert`. Returns false when the
- * gateway would refuse the certificate any identity (kg_tls_identity_from).
- */
-static bool kg_explain_identity_from_cert(X509 *cert, struct kg_tls_identity *t)
-{
-    X509_NAME *subject = X509_get_subject_name(cert);
-    size_t ou_count = 0;
-
-    for (int i = 0; i < X509_NAME_entry_count(subject); i++) {
-        X509_NAME_ENTRY *e = X509_NAME_get_entry(subject, i);
-        int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
-
-        if (nid == NID_commonName && t->cn[0] == '\0') {
-            if (!kg_explain_copy_entry(e, t->cn, sizeof(t->cn))) {
-                return false;
-            }
-        } else if (nid == NID_organizationalUnitName) {
-            if (ou_count == KG_TLS_MAX_OUS || !kg_explain_copy_entry(e, t->ou_text[ou_count], sizeof(t->ou_text[0]))) {
-                return false;
-            }
-            t->ous[ou_count] = t->ou_text[ou_count];
-            ou_count++;
-        }
-    }
-    kg_explain_sha256(cert, t->fingerprint);
-    t->id.cn = t->cn;
-    t->id.ous = t->ous;
-    t->id.ou_count = ou_count;
-    t->id.fingerprint = t->fingerprint;
-    return true;
-}
-
 static bool kg_explain_number(const char *text, uint64_t max, uint64_t *out)
 {
     char *end = NULL;
@@ -548,15 +487,9 @@ int kg_cli_policy_explain(int argc, char **argv)
         req.group_live_objects = n;
     }
 
-    /* The identity. */
-    if (o.ca != NULL) {
-        if ((ca = kg_explain_read_cert(o.ca)) == NULL) {
-            goto out;
-        }
-        kg_explain_sha256(ca, issuer);
-        id->issuer_fingerprint = issuer;
-    } else if (o.issuer_hex != NULL) {
-        id->issuer_fingerprint = o.issuer_hex;
+    /* The identity, read exactly as the gateway reads it (kg_tls.c). */
+    if (o.ca != NULL && (ca = kg_explain_read_cert(o.ca)) == NULL) {
+        goto out;
     }
     if (o.cert != NULL) {
         if ((cert = kg_explain_read_cert(o.cert)) == NULL) {
@@ -566,7 +499,7 @@ int kg_cli_policy_explain(int argc, char **argv)
             kg_explain_fail("%s was not issued by --ca: the gateway takes the issuer from the verified chain", o.cert);
             goto out;
         }
-        if (!kg_explain_identity_from_cert(cert, &tid)) {
+        if (kg_failed(kg_tls_identity_from_cert(cert, ca, &tid))) {
             printf("deny: the gateway gives this certificate no identity (a CN or OU that is over-long or holds "
                    "NUL, or more than %d OUs)\n",
                    KG_TLS_MAX_OUS);
@@ -577,6 +510,16 @@ int kg_cli_policy_explain(int argc, char **argv)
         id->cn = o.cn;
         id->ous = o.ous;
         id->ou_count = o.ou_count;
+        if (ca != NULL) {
+            if (kg_failed(kg_tls_fingerprint(ca, issuer))) {
+                kg_explain_fail("cannot hash %s", o.ca);
+                goto out;
+            }
+            id->issuer_fingerprint = issuer;
+        }
+    }
+    if (ca == NULL && o.issuer_hex != NULL) {
+        id->issuer_fingerprint = o.issuer_hex;
     }
 
     /* The policy. */

@@ -16,20 +16,20 @@
 #include "kg_ops.h"
 
 static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
-    [KG_OP_DISCOVER_VERSIONS] = { "Discover Versions", kg_op_discover_versions, NULL, false, false },
-    [KG_OP_QUERY] = { "Query", kg_op_query, NULL, false, false },
-    [KG_OP_CREATE] = { "Create", kg_op_create, kg_op_create_facts, false, false },
-    [KG_OP_REGISTER] = { "Register", kg_op_register, kg_op_register_facts, false, false },
-    [KG_OP_GET] = { "Get", kg_op_get, kg_op_get_facts, true, true },
-    [KG_OP_GET_ATTRIBUTES] = { "Get Attributes", kg_op_get_attributes, NULL, true, false },
-    [KG_OP_GET_ATTRIBUTE_LIST] = { "Get Attribute List", kg_op_get_attribute_list, NULL, true, false },
-    [KG_OP_ADD_ATTRIBUTE] = { "Add Attribute", kg_op_add_attribute, NULL, true, false },
-    [KG_OP_MODIFY_ATTRIBUTE] = { "Modify Attribute", kg_op_modify_attribute, NULL, true, false },
-    [KG_OP_DELETE_ATTRIBUTE] = { "Delete Attribute", kg_op_delete_attribute, NULL, true, false },
-    [KG_OP_ACTIVATE] = { "Activate", kg_op_activate, NULL, true, false },
-    [KG_OP_REVOKE] = { "Revoke", kg_op_revoke, NULL, true, false },
-    [KG_OP_DESTROY] = { "Destroy", kg_op_destroy, NULL, true, false },
-    [KG_OP_LOCATE] = { "Locate", kg_op_locate, NULL, false, false },
+    [KG_OP_DISCOVER_VERSIONS] = { .execute = kg_op_discover_versions },
+    [KG_OP_QUERY] = { .execute = kg_op_query },
+    [KG_OP_CREATE] = { .execute = kg_op_create, .facts = kg_op_create_facts },
+    [KG_OP_REGISTER] = { .execute = kg_op_register, .facts = kg_op_register_facts },
+    [KG_OP_GET] = { .execute = kg_op_get, .facts = kg_op_get_facts, .targets_object = true },
+    [KG_OP_GET_ATTRIBUTES] = { .execute = kg_op_get_attributes, .targets_object = true },
+    [KG_OP_GET_ATTRIBUTE_LIST] = { .execute = kg_op_get_attribute_list, .targets_object = true },
+    [KG_OP_ADD_ATTRIBUTE] = { .execute = kg_op_add_attribute, .targets_object = true },
+    [KG_OP_MODIFY_ATTRIBUTE] = { .execute = kg_op_modify_attribute, .targets_object = true },
+    [KG_OP_DELETE_ATTRIBUTE] = { .execute = kg_op_delete_attribute, .targets_object = true },
+    [KG_OP_ACTIVATE] = { .execute = kg_op_activate, .targets_object = true },
+    [KG_OP_REVOKE] = { .execute = kg_op_revoke, .targets_object = true },
+    [KG_OP_DESTROY] = { .execute = kg_op_destroy, .targets_object = true },
+    [KG_OP_LOCATE] = { .execute = kg_op_locate },
 };
 
 const struct kg_op *kg_ops_lookup(uint32_t operation)
@@ -251,7 +251,7 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     }
     if (kg_failed(rc)) {
         if (kg_error_category_of(kg_errno()) == KG_ERR_T_INTERNAL) {
-            kg_log("error", "%s failed: %s at %s: %s", op ? op->name : "operation", kg_error_name(kg_errno()),
+            kg_log("error", "%s failed: %s at %s: %s", op ? kg_policy_operation_name(item->operation) : "operation", kg_error_name(kg_errno()),
                    kg_error_debug(), kg_error_text());
         }
         kg_ttlv_writer_rewind(w, mark, depth);
@@ -263,7 +263,7 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     }
 
     if (op != NULL) {
-        snprintf(opname, sizeof(opname), "%s", op->name);
+        snprintf(opname, sizeof(opname), "%s", kg_policy_operation_name(item->operation));
     } else {
         snprintf(opname, sizeof(opname), "unknown(0x%02X)", (unsigned)item->operation);
     }

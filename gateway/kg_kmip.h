@@ -168,10 +168,4 @@ struct kg_tag_name {
 /* Specification name of a tag ("Unique Identifier"), or NULL if unknown. */
 const char *kg_kmip_tag_name(uint32_t tag);
 
-/* Specification name of an operation ("Get Attributes"), or NULL. */
-const char *kg_kmip_operation_name(uint32_t op);
-
-/* Operation by specification name; 0 if unknown. Used by the policy loader. */
-uint32_t kg_kmip_operation_from_name(const char *name);
-
 #endif

@@ -56,11 +56,9 @@ typedef kg_result (*kg_op_facts_fn)(struct kg_op_ctx *ctx, struct kg_ttlv_reader
                                     struct kg_policy_request *req);
 
 struct kg_op {
-    const char *name;
-    kg_op_execute_fn execute;
+    kg_op_execute_fn execute; /* named by kg_policy_operation_name(code) */
     kg_op_facts_fn facts; /* NULL: the operation and its target are all policy needs */
     bool targets_object; /* first payload item is a (possibly omitted) UID */
-    bool secret_output;  /* the response may carry key bytes */
 };
 
 /* The table entry of `operation`, or NULL: Operation Not Supported. */

@@ -145,15 +145,23 @@ static void kg_ip_key(int fd, uint8_t out[16])
     }
 }
 
-static struct kg_ip_count *kg_ip_acquire(struct kg_server *srv, const uint8_t addr[16])
+/* FNV-1a over the address: the bucket of its count. */
+static uint32_t kg_ip_bucket(const uint8_t addr[16])
 {
     uint32_t h = 2166136261u;
-    struct kg_ip_count *e;
 
     for (int i = 0; i < 16; i++) {
         h = (h ^ addr[i]) * 16777619u;
     }
-    for (e = srv->ips[h % KG_IP_BUCKETS]; e != NULL; e = e->next) {
+    return h % KG_IP_BUCKETS;
+}
+
+static struct kg_ip_count *kg_ip_acquire(struct kg_server *srv, const uint8_t addr[16])
+{
+    uint32_t b = kg_ip_bucket(addr);
+    struct kg_ip_count *e;
+
+    for (e = srv->ips[b]; e != NULL; e = e->next) {
         if (memcmp(e->addr, addr, 16) == 0) {
             break;
         }
@@ -164,8 +172,8 @@ static struct kg_ip_count *kg_ip_acquire(struct kg_server *srv, const uint8_t ad
             return NULL;
         }
         memcpy(e->addr, addr, 16);
-        e->next = srv->ips[h % KG_IP_BUCKETS];
-        srv->ips[h % KG_IP_BUCKETS] = e;
+        e->next = srv->ips[b];
+        srv->ips[b] = e;
     }
     if (e->count >= srv->cfg->max_connections_per_ip) {
         return NULL;
@@ -176,16 +184,12 @@ static struct kg_ip_count *kg_ip_acquire(struct kg_server *srv, const uint8_t ad
 
 static void kg_ip_release(struct kg_server *srv, struct kg_ip_count *ip)
 {
-    uint32_t h = 2166136261u;
     struct kg_ip_count **pp;
 
     if (ip == NULL || --ip->count > 0) {
         return;
     }
-    for (int i = 0; i < 16; i++) {
-        h = (h ^ ip->addr[i]) * 16777619u;
-    }
-    for (pp = &srv->ips[h % KG_IP_BUCKETS]; *pp != NULL; pp = &(*pp)->next) {
+    for (pp = &srv->ips[kg_ip_bucket(ip->addr)]; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == ip) {
             *pp = ip->next;
             free(ip);

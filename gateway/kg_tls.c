@@ -128,7 +128,7 @@ out:
     return rc;
 }
 
-static kg_result kg_tls_fingerprint(X509 *cert, char out[65])
+kg_result kg_tls_fingerprint(X509 *cert, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
@@ -140,20 +140,15 @@ static kg_result kg_tls_fingerprint(X509 *cert, char out[65])
     return KG_RESULT_OK;
 }
 
-kg_result kg_tls_identity_from(SSL *ssl, struct kg_tls_identity *out)
+kg_result kg_tls_identity_from_cert(X509 *cert, X509 *issuer, struct kg_tls_identity *out)
 {
-    X509 *cert = SSL_get1_peer_certificate(ssl);
-    X509_NAME *subject;
+    X509_NAME *subject = X509_get_subject_name(cert);
     BIGNUM *serial = NULL;
     char *serial_hex = NULL;
-    STACK_OF(X509) *chain;
     size_t ou_count = 0;
     kg_result rc = KG_RESULT_OK;
 
     memset(out, 0, sizeof(*out));
-    KG_ENSURE(cert != NULL, KG_ERR_DENIED);
-    KG_GOTO_ENSURE(rc, SSL_get_verify_result(ssl) == X509_V_OK, KG_ERR_DENIED);
-    subject = X509_get_subject_name(cert);
     for (int i = 0; i < X509_NAME_entry_count(subject); i++) {
         X509_NAME_ENTRY *e = X509_NAME_get_entry(subject, i);
         int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
@@ -172,11 +167,8 @@ kg_result kg_tls_identity_from(SSL *ssl, struct kg_tls_identity *out)
     KG_GOTO_ENSURE(rc, serial_hex != NULL, KG_ERR_NOMEM);
     snprintf(out->serial, sizeof(out->serial), "%s", serial_hex);
     KG_GOTO_GUARD(rc, kg_tls_fingerprint(cert, out->fingerprint));
-    /* The verified chain runs leaf first: its second certificate is the CA
-     * that signed the client's, which policy may bind a group to. */
-    chain = SSL_get0_verified_chain(ssl);
-    if (chain != NULL && sk_X509_num(chain) >= 2) {
-        KG_GOTO_GUARD(rc, kg_tls_fingerprint(sk_X509_value(chain, 1), out->issuer_fingerprint));
+    if (issuer != NULL) {
+        KG_GOTO_GUARD(rc, kg_tls_fingerprint(issuer, out->issuer_fingerprint));
         out->id.issuer_fingerprint = out->issuer_fingerprint;
     }
     out->id.cn = out->cn;
@@ -187,6 +179,23 @@ kg_result kg_tls_identity_from(SSL *ssl, struct kg_tls_identity *out)
 out:
     OPENSSL_free(serial_hex);
     BN_free(serial);
+    return rc;
+}
+
+kg_result kg_tls_identity_from(SSL *ssl, struct kg_tls_identity *out)
+{
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+    kg_result rc = KG_RESULT_OK;
+
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(cert != NULL, KG_ERR_DENIED);
+    KG_GOTO_ENSURE(rc, SSL_get_verify_result(ssl) == X509_V_OK, KG_ERR_DENIED);
+    /* The verified chain runs leaf first: its second certificate is the CA
+     * that signed the client's, which policy may bind a group to. */
+    rc = kg_tls_identity_from_cert(cert, chain != NULL && sk_X509_num(chain) >= 2 ? sk_X509_value(chain, 1) : NULL,
+                                   out);
+out:
     X509_free(cert);
     return rc;
 }

@@ -43,6 +43,17 @@ kg_result kg_tls_ctx_new(const struct kg_config *cfg, SSL_CTX **out) KG_WARN_UNU
  */
 kg_result kg_tls_identity_from(SSL *ssl, struct kg_tls_identity *out) KG_WARN_UNUSED;
 
+/*
+ * The identity `cert` gives (CN, OUs, serial, fingerprint) and, when
+ * `issuer` is not NULL, the fingerprint of the CA that signed it. Used on a
+ * verified peer certificate, and by `policy explain` on a certificate file,
+ * so both see exactly the same identity. Fails like kg_tls_identity_from.
+ */
+kg_result kg_tls_identity_from_cert(X509 *cert, X509 *issuer, struct kg_tls_identity *out) KG_WARN_UNUSED;
+
+/* SHA-256 of a certificate's DER, lowercase hex. */
+kg_result kg_tls_fingerprint(X509 *cert, char out[65]) KG_WARN_UNUSED;
+
 /* Copy an identity, re-pointing `id` into the copy's own arrays. */
 void kg_tls_identity_copy(struct kg_tls_identity *dst, const struct kg_tls_identity *src);
 

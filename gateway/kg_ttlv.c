@@ -13,17 +13,6 @@
 
 #include <openssl/crypto.h>
 
-/*
- * Defensive "cannot happen" branches (STYLE.md section 9): assert in debug
- * builds, still handled (and failing closed) in release builds.
- */
-#ifndef KG_NEVER
-#ifdef NDEBUG
-#define KG_NEVER(x) (x)
-#else
-#define KG_NEVER(x) ((x) ? (assert(0), 1) : 0)
-#endif
-#endif
 
 const struct kg_ttlv_limits kg_ttlv_default_limits = { 65536, 16, 4096 };
 

@@ -18,6 +18,7 @@
 #ifndef KG_RESULT_H
 #define KG_RESULT_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -177,5 +178,16 @@ static inline int kg_error_category_of(int code) { return code >> KG_ERR_T_SHIFT
             goto out;                               \
         }                                           \
     } while (0)
+
+/*
+ * Defensive "cannot happen" branches (STYLE.md section 9): assert in debug
+ * builds, still handled (and failing closed) in release builds. A branch
+ * inside KG_NEVER has no negative test by construction.
+ */
+#ifdef NDEBUG
+#define KG_NEVER(x) (x)
+#else
+#define KG_NEVER(x) ((x) ? (assert(0), 1) : 0)
+#endif
 
 #endif

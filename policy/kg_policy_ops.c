@@ -2,7 +2,7 @@
  * kg_policy_ops.c - KMIP operation names <-> codes.
  *
  * The one table of operation names in kmipgw: the policy loader reads names
- * from policy files with it, and gateway/kg_kmip.c delegates to it so logs,
+ * from policy files with it, and the gateway names operations with it, so logs,
  * audit records and `policy explain` print the same words a security officer
  * wrote. Names and codes are those of KMIP 1.4 section 9.1.3.2.27 (Table 315),
  * spelled exactly as there: matching is case-sensitive so that a policy file
