@@ -110,7 +110,13 @@ enum kg_crypto_algorithm {
     KG_ALG_3DES = 0x02,
     KG_ALG_AES = 0x03,
     KG_ALG_RSA = 0x04,
+    KG_ALG_ECDSA = 0x06,
+    KG_ALG_HMAC_SHA1 = 0x07,
+    KG_ALG_HMAC_SHA224 = 0x08,
     KG_ALG_HMAC_SHA256 = 0x09,
+    KG_ALG_HMAC_SHA384 = 0x0A,
+    KG_ALG_HMAC_SHA512 = 0x0B,
+    KG_ALG_EC = 0x1A,
 };
 
 enum kg_key_format {

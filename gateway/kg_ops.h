@@ -136,6 +136,15 @@ kg_result kg_op_template_policy_facts(struct kg_ttlv_reader *in, struct kg_polic
 /* AES with 128, 192 or 256 bits, else the matching KMIP error. */
 kg_result kg_op_check_aes(uint32_t algorithm, int32_t length) KG_WARN_UNUSED;
 
+/*
+ * The HSM's name for stored key `obj`: kind from Object Type and
+ * Cryptographic Algorithm, storage and blob from the row. *out borrows from
+ * *obj (blob, UID), which must outlive its use.
+ * Errors: KG_ERR_UNSUPPORTED_ALGORITHM (not a key the HSM layer knows),
+ * KG_ERR_WRONG_STATE (key material destroyed).
+ */
+kg_result kg_op_key_ref(const struct kg_object *obj, struct kg_p11_key_ref *out) KG_WARN_UNUSED;
+
 /* A new random UID (RFC 4122 version 4 text) from OpenSSL's DRBG. */
 kg_result kg_op_new_uid(char out[KG_UID_LEN + 1]) KG_WARN_UNUSED;
 

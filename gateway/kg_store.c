@@ -75,8 +75,20 @@ struct kg_store_migration {
     const char *sql;
 };
 
+/*
+ * Version 2 (issue 5): where a key's material lives (enum kg_p11_storage:
+ * wrapped blob, resident token object, clear public key), and an index on
+ * the MWK generation so that a master key rotation finds what it has left
+ * to re-wrap without a full scan.
+ */
+static const char kg_store_schema_v2[] =
+    "ALTER TABLE objects ADD COLUMN storage INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX objects_mwk_generation ON objects(mwk_generation);"
+    "PRAGMA user_version = 2;";
+
 static const struct kg_store_migration kg_store_migrations[] = {
     { 1, kg_store_schema_v1 },
+    { 2, kg_store_schema_v2 },
 };
 
 _Static_assert(KG_STORE_ARRAY_LEN(kg_store_migrations) == KG_STORE_SCHEMA_VERSION,
@@ -126,12 +138,12 @@ static const char *const kg_store_sql[KG_STMT_COUNT_] = {
     [KG_STMT_BUSY_TIMEOUT] = "PRAGMA busy_timeout",
     [KG_STMT_OBJ_INSERT] =
         "INSERT INTO objects (uid, created_seq, object_type, state, owner_group, creator,"
-        " algorithm, length, usage_mask, blob, blob_mechanism, mwk_generation)"
+        " algorithm, length, usage_mask, blob, blob_mechanism, mwk_generation, storage)"
         " VALUES (?1, (SELECT IFNULL(MAX(created_seq), 0) + 1 FROM objects),"
-        " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [KG_STMT_OBJ_GET] =
         "SELECT uid, object_type, state, owner_group, creator, algorithm, length, usage_mask,"
-        " blob, blob_mechanism, mwk_generation FROM objects WHERE uid = ?1",
+        " blob, blob_mechanism, mwk_generation, storage FROM objects WHERE uid = ?1",
     [KG_STMT_OBJ_EXISTS] = "SELECT 1 FROM objects WHERE uid = ?1",
     [KG_STMT_OBJ_SET_STATE] = "UPDATE objects SET state = ?2 WHERE uid = ?1",
     [KG_STMT_OBJ_ERASE_BLOB] = "UPDATE objects SET blob = NULL WHERE uid = ?1",
@@ -754,6 +766,7 @@ kg_result kg_store_insert_object(struct kg_store *store, const struct kg_object 
     }
     KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 10, obj->blob.mechanism));
     KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 11, obj->blob.mwk_generation));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 12, obj->storage));
     src = sqlite3_step(st);
     if (src == SQLITE_CONSTRAINT_PRIMARYKEY) {
         KG_STORE_GOTO_FAIL(rc, KG_ERR_STORE, "store: object %s already exists", obj->uid);
@@ -777,6 +790,12 @@ static kg_result kg_store_load_object(sqlite3_stmt *st, struct kg_object *out)
     KG_GUARD(kg_store_col_bytes(st, 8, out->blob.bytes, KG_P11_MAX_BLOB, &out->blob.len));
     KG_GUARD(kg_store_col_u32(st, 9, &out->blob.mechanism));
     KG_GUARD(kg_store_col_u32(st, 10, &out->blob.mwk_generation));
+    KG_GUARD(kg_store_col_u32(st, 11, &out->storage));
+    if (out->storage > KG_P11_STORED_PUBLIC) {
+        kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
+        kg_error_detail("store: object %s has unknown storage %u", out->uid, out->storage);
+        return KG_RESULT_ERROR;
+    }
     return KG_RESULT_OK;
 }
 

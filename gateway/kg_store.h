@@ -42,7 +42,7 @@ struct kg_store;
 #define KG_ATTR_VALUE_MAX 4096 /* encoded TTLV of one attribute value */
 
 /* The schema version this build writes; older stores are migrated on open. */
-#define KG_STORE_SCHEMA_VERSION 1
+#define KG_STORE_SCHEMA_VERSION 2
 
 /* How long a writer waits for another connection's write lock, ms. */
 #define KG_STORE_BUSY_TIMEOUT_MS 5000
@@ -58,7 +58,8 @@ struct kg_object {
     uint32_t algorithm;
     int32_t length;
     int32_t usage_mask;
-    struct kg_p11_blob blob; /* wrapped key; blob.len 0 once destroyed */
+    uint32_t storage;        /* enum kg_p11_storage: where the key material lives */
+    struct kg_p11_blob blob; /* wrapped key (or public DER); blob.len 0 once destroyed */
 };
 
 struct kg_attr {

@@ -27,31 +27,6 @@
 #define KG_P11_MWK_GENERATION 1u
 #define KG_P11_MWK_ID "1"
 
-struct kg_p11 {
-    PKCS11_CTX *ctx;
-    bool loaded;        /* PKCS11_CTX_load succeeded: unload (not safe otherwise) */
-    PKCS11_SLOT *slots; /* libp11's list; releasing it closes all sessions */
-    unsigned int nslots;
-    PKCS11_SLOT *slot;  /* into `slots` */
-    void *dl;           /* our reference on the module, for the function list */
-    CK_FUNCTION_LIST_PTR fn;
-    CK_SLOT_ID slot_id;
-    /* The session the login was made on, held open for our lifetime: the
-     * token logs the application out when its last session closes. */
-    CK_SESSION_HANDLE login_session;
-    bool has_login_session;
-    char *token_label;
-    char *mwk_label;
-    struct kg_p11_pool pool;
-
-    /* The MWK handle is cached; it is looked up again when the pool lost
-     * every session (pool.epoch moved), as handles may not survive that. */
-    pthread_mutex_t mwk_lock;
-    bool mwk_lock_ready;
-    CK_OBJECT_HANDLE mwk; /* CK_INVALID_HANDLE: not known (yet) */
-    uint64_t mwk_epoch;
-    uint32_t mwk_generation;
-};
 
 struct kg_p11_pool *kg_p11_pool_of(struct kg_p11 *p11) { return &p11->pool; }
 
@@ -301,7 +276,7 @@ out:
  * stall only its own request. Two threads may look it up at once; both
  * find the same object.
  */
-static kg_result kg_p11_mwk_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h)
+kg_result kg_p11_mwk_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h)
 {
     uint64_t epoch = 0;
     unsigned found = 0;
@@ -337,7 +312,7 @@ static kg_result kg_p11_mwk_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_O
 
 /* An operation found MWK handle `h` invalid: look it up again next time,
  * unless someone already did. The failed operation itself is not retried. */
-static void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h)
+void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h)
 {
     pthread_mutex_lock(&p11->mwk_lock);
     if (p11->mwk == h) {
@@ -348,7 +323,7 @@ static void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h)
 
 /* Does `rv` say an object handle, possibly the MWK's, is not valid (any
  * more)? Modules differ in which code they use for a stale key handle. */
-static bool kg_p11_rv_is_stale_handle(CK_RV rv)
+bool kg_p11_rv_is_stale_handle(CK_RV rv)
 {
     return rv == CKR_WRAPPING_KEY_HANDLE_INVALID || rv == CKR_UNWRAPPING_KEY_HANDLE_INVALID ||
            rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID;
@@ -536,7 +511,7 @@ out:
     return rc;
 }
 
-static void kg_p11_blob_clear(struct kg_p11_blob *blob)
+void kg_p11_blob_clear(struct kg_p11_blob *blob)
 {
     blob->mechanism = 0;
     blob->mwk_generation = 0;
@@ -544,7 +519,7 @@ static void kg_p11_blob_clear(struct kg_p11_blob *blob)
 }
 
 /* Wrap `key` under the MWK into `out` (two-call length pattern). */
-static kg_result kg_p11_wrap(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk, CK_OBJECT_HANDLE key,
+kg_result kg_p11_wrap_under_mwk(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk, CK_OBJECT_HANDLE key,
                              struct kg_p11_blob *out)
 {
     CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
@@ -578,24 +553,19 @@ static kg_result kg_p11_wrap(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_
     return KG_RESULT_OK;
 }
 
-/*
- * The common end of every key operation: destroy the session object `key`
- * (if any) and hand the session back through kg_p11_session_end, which
- * learns from a failed `rc` (closes dead sessions, schedules a re-login).
- * If the object cannot be destroyed, the session is closed instead, which
- * destroys every session object it owns (v2.40 section 5.6), so no key
- * outlives the operation. Returns `rc`, or the destroy failure when `rc`
- * was a success.
- */
-static kg_result kg_p11_finish(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, kg_result rc)
+kg_result kg_p11_finish_all(struct kg_p11 *p11, CK_SESSION_HANDLE s, const CK_OBJECT_HANDLE *objs, size_t n,
+                           kg_result rc)
 {
     bool must_close = false;
 
     if (s == CK_INVALID_HANDLE) {
         return rc;
     }
-    if (key != CK_INVALID_HANDLE) {
-        CK_RV rv = p11->fn->C_DestroyObject(s, key);
+    for (size_t i = 0; i < n; i++) {
+        if (objs[i] == CK_INVALID_HANDLE) {
+            continue;
+        }
+        CK_RV rv = p11->fn->C_DestroyObject(s, objs[i]);
 
         if (rv != CKR_OK) {
             if (kg_ok(rc)) {
@@ -606,6 +576,30 @@ static kg_result kg_p11_finish(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJEC
     }
     kg_p11_session_end(&p11->pool, s, kg_ok(rc) ? KG_OK : kg_errno(), must_close);
     return rc;
+}
+
+kg_result kg_p11_finish(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, kg_result rc)
+{
+    return kg_p11_finish_all(p11, s, &key, 1, rc);
+}
+
+kg_result kg_p11_mwk_for_blob(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct kg_p11_blob *blob,
+                              CK_OBJECT_HANDLE *h)
+{
+    *h = CK_INVALID_HANDLE;
+    /* RFC 5649: at least one 64-bit block of data plus the AIV, in 64-bit
+     * blocks. Anything else, or a blob made another way, never reaches
+     * the HSM. */
+    if (blob->mechanism != (uint32_t)CKM_AES_KEY_WRAP_PAD || blob->mwk_generation != p11->mwk_generation ||
+        blob->len < 16 || blob->len > sizeof(blob->bytes) || blob->len % 8 != 0) {
+        kg_error_set(KG_ERR_HSM_UNWRAP, __FILE__, __LINE__);
+        kg_error_detail("blob not unwrappable here: mechanism 0x%x, MWK generation %u, %u bytes "
+                        "(supported: 0x%lx, generation %u)",
+                        blob->mechanism, blob->mwk_generation, blob->len, (unsigned long)CKM_AES_KEY_WRAP_PAD,
+                        p11->mwk_generation);
+        return KG_RESULT_ERROR;
+    }
+    return kg_p11_mwk_handle(p11, s, h);
 }
 
 static bool kg_p11_aes_bits_ok(uint32_t bits) { return bits == 128 || bits == 192 || bits == 256; }
@@ -645,7 +639,7 @@ kg_result kg_p11_generate_aes(struct kg_p11 *p11, uint32_t bits, struct kg_p11_b
     KG_GOTO_GUARD(rc, kg_p11_mwk_handle(p11, s, &mwk));
     KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_GenerateKey(s, &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &key),
                                    "C_GenerateKey"));
-    KG_GOTO_GUARD(rc, kg_p11_wrap(p11, s, mwk, key, out));
+    KG_GOTO_GUARD(rc, kg_p11_wrap_under_mwk(p11, s, mwk, key, out));
 out:
     rc = kg_p11_finish(p11, s, key, rc);
     if (kg_failed(rc)) {
@@ -690,7 +684,7 @@ kg_result kg_p11_import_aes(struct kg_p11 *p11, const struct kg_secret *key, str
     KG_GOTO_GUARD(rc, kg_p11_mwk_handle(p11, s, &mwk));
     KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_CreateObject(s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &obj),
                                    "C_CreateObject"));
-    KG_GOTO_GUARD(rc, kg_p11_wrap(p11, s, mwk, obj, out));
+    KG_GOTO_GUARD(rc, kg_p11_wrap_under_mwk(p11, s, mwk, obj, out));
 out:
     rc = kg_p11_finish(p11, s, obj, rc);
     if (kg_failed(rc)) {
@@ -725,21 +719,8 @@ kg_result kg_p11_export_plaintext(struct kg_p11 *p11, const struct kg_p11_blob *
     KG_ENSURE(out != NULL, KG_ERR_INTERNAL);
     *out = NULL;
     KG_ENSURE(p11 != NULL && blob != NULL, KG_ERR_INTERNAL);
-    /* RFC 5649: at least one 64-bit block of data plus the AIV, in 64-bit
-     * blocks. Anything else, or a blob made another way, never reaches
-     * the HSM. */
-    if (blob->mechanism != (uint32_t)CKM_AES_KEY_WRAP_PAD || blob->mwk_generation != p11->mwk_generation ||
-        blob->len < 16 || blob->len > sizeof(blob->bytes) || blob->len % 8 != 0) {
-        kg_error_set(KG_ERR_HSM_UNWRAP, __FILE__, __LINE__);
-        kg_error_detail("blob not unwrappable here: mechanism 0x%x, MWK generation %u, %u bytes "
-                        "(supported: 0x%lx, generation %u)",
-                        blob->mechanism, blob->mwk_generation, blob->len, (unsigned long)CKM_AES_KEY_WRAP_PAD,
-                        p11->mwk_generation);
-        return KG_RESULT_ERROR;
-    }
-
     KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
-    KG_GOTO_GUARD(rc, kg_p11_mwk_handle(p11, s, &mwk));
+    KG_GOTO_GUARD(rc, kg_p11_mwk_for_blob(p11, s, blob, &mwk));
     /* PKCS#11 does not write through pWrappedKey; the cast only drops
      * const for the C prototype. */
     rv = p11->fn->C_UnwrapKey(s, &mech, mwk, (CK_BYTE_PTR)blob->bytes, blob->len, tmpl,

@@ -58,6 +58,38 @@ struct kg_p11_blob {
 };
 
 /*
+ * Where a stored key's material lives: kg_object.storage in the store.
+ * Only WRAPPED and RESIDENT keys are secret; a PUBLIC key's blob is its
+ * SubjectPublicKeyInfo DER, stored and returned in the clear.
+ */
+enum kg_p11_storage {
+    KG_P11_STORED_WRAPPED = 0,  /* blob: the key wrapped under the MWK */
+    KG_P11_STORED_RESIDENT = 1, /* a non-extractable token object whose CKA_ID is the KMIP UID; no blob */
+    KG_P11_STORED_PUBLIC = 2,   /* blob: SubjectPublicKeyInfo DER (mechanism 0, generation 0) */
+};
+
+/* What a stored key is, in PKCS#11 terms. */
+enum kg_p11_key_kind {
+    KG_P11_KEY_AES = 1,
+    KG_P11_KEY_HMAC,        /* CKK_GENERIC_SECRET, used with CKM_SHA*_HMAC */
+    KG_P11_KEY_RSA_PRIVATE,
+    KG_P11_KEY_RSA_PUBLIC,
+    KG_P11_KEY_EC_PRIVATE,
+    KG_P11_KEY_EC_PUBLIC,
+};
+
+/*
+ * A stored key, as the gateway hands it to the key operations below: all
+ * borrowed from the caller's kg_object for the duration of one call.
+ */
+struct kg_p11_key_ref {
+    enum kg_p11_key_kind kind;
+    enum kg_p11_storage storage;
+    const struct kg_p11_blob *blob; /* WRAPPED and PUBLIC */
+    const char *resident_id;        /* RESIDENT: the CKA_ID (the object's UID text) */
+};
+
+/*
  * Load the module, find the token, log in with `pin`, open the pool and find
  * the MWK. The PIN is only read here; the caller still owns and frees it.
  * When `require_mwk` is false a missing MWK is not an error (for `init`).

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kg_p11.h"
 #include "kg_result.h"
 #include "kg_secret.h"
 
@@ -21,6 +22,7 @@
  * names; do not use them as identifiers in pkcs11/.
  */
 #include <p11-kit/pkcs11.h>
+#include <libp11.h>
 
 /* ---- kg_p11_error.c: the one place a CK_RV becomes a kg error ---------- */
 
@@ -163,8 +165,112 @@ void kg_p11_pool_stats(struct kg_p11_pool *pool, uint32_t *n_open, uint32_t *n_i
 
 /* ---- kg_p11.c ------------------------------------------------------------ */
 
+/* The open token. Defined here so that the key files of pkcs11/ share it;
+ * nothing outside pkcs11/ sees inside. */
+struct kg_p11 {
+    PKCS11_CTX *ctx;
+    bool loaded;        /* PKCS11_CTX_load succeeded: unload (not safe otherwise) */
+    PKCS11_SLOT *slots; /* libp11's list; releasing it closes all sessions */
+    unsigned int nslots;
+    PKCS11_SLOT *slot;  /* into `slots` */
+    void *dl;           /* our reference on the module, for the function list */
+    CK_FUNCTION_LIST_PTR fn;
+    CK_SLOT_ID slot_id;
+    /* The session the login was made on, held open for our lifetime: the
+     * token logs the application out when its last session closes. */
+    CK_SESSION_HANDLE login_session;
+    bool has_login_session;
+    char *token_label;
+    char *mwk_label;
+    struct kg_p11_pool pool;
+
+    /* The MWK handle is cached; it is looked up again when the pool lost
+     * every session (pool.epoch moved), as handles may not survive that. */
+    pthread_mutex_t mwk_lock;
+    bool mwk_lock_ready;
+    CK_OBJECT_HANDLE mwk; /* CK_INVALID_HANDLE: not known (yet) */
+    uint64_t mwk_epoch;
+    uint32_t mwk_generation;
+};
+
+/* Forget every stored byte of `blob` (mechanism, generation, length). */
+void kg_p11_blob_clear(struct kg_p11_blob *blob);
+
+/*
+ * The current MWK's handle for an operation on session `s` (cached per pool
+ * epoch). KG_ERR_HSM_NO_MWK if the token has none.
+ */
+kg_result kg_p11_mwk_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h) KG_WARN_UNUSED;
+
+/*
+ * The MWK that can unwrap `blob` (its mechanism and generation checked
+ * first: a blob not made by kg_p11_wrap_under_mwk is KG_ERR_HSM_UNWRAP and
+ * never reaches the HSM).
+ */
+kg_result kg_p11_mwk_for_blob(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct kg_p11_blob *blob,
+                              CK_OBJECT_HANDLE *h) KG_WARN_UNUSED;
+
+/* An operation found MWK handle `h` invalid: look it up again next time. */
+void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h);
+
+/* Does `rv` say an object handle is not valid (any more)? */
+bool kg_p11_rv_is_stale_handle(CK_RV rv);
+
+/* Wrap `key` (any extractable key) under the MWK with CKM_AES_KEY_WRAP_PAD
+ * into `out`, stamped with the MWK generation. */
+kg_result kg_p11_wrap_under_mwk(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk,
+                                CK_OBJECT_HANDLE key, struct kg_p11_blob *out) KG_WARN_UNUSED;
+
+/*
+ * The common end of every key operation: destroy session objects `objs`
+ * (CK_INVALID_HANDLE entries are skipped; never pass a token object) and
+ * give `s` back through kg_p11_session_end, which learns from a failed `rc`.
+ * If a destroy fails the session is closed instead, which destroys every
+ * session object it owns (v2.40 section 5.6), so no key outlives the
+ * operation. Returns `rc`, or the destroy failure when `rc` was a success.
+ * kg_p11_finish is the one-object form.
+ */
+kg_result kg_p11_finish_all(struct kg_p11 *p11, CK_SESSION_HANDLE s, const CK_OBJECT_HANDLE *objs, size_t n,
+                           kg_result rc);
+kg_result kg_p11_finish(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, kg_result rc);
+
+/* ---- kg_p11_key.c: stored keys made usable on a session ------------------ */
+
+/* What a loaded key may do: the CKA_ flags a temporary object gets. */
+enum kg_p11_use {
+    KG_P11_USE_ENCRYPT = 1u << 0,
+    KG_P11_USE_DECRYPT = 1u << 1,
+    KG_P11_USE_SIGN = 1u << 2,
+    KG_P11_USE_VERIFY = 1u << 3,
+    KG_P11_USE_WRAP = 1u << 4,
+    KG_P11_USE_UNWRAP = 1u << 5,
+    KG_P11_USE_EXTRACT = 1u << 6, /* CKA_EXTRACTABLE: it is about to be wrapped out */
+};
+
+/*
+ * Make stored key `ref` usable on session `s` for `uses` (enum kg_p11_use
+ * bits), into *h:
+ *   WRAPPED   unwrapped under the MWK into a private, sensitive session
+ *             object with exactly the asked-for use flags (extractable
+ *             only with KG_P11_USE_EXTRACT);
+ *   RESIDENT  the token object whose CKA_ID is ref->resident_id (its own
+ *             flags rule; KG_P11_USE_EXTRACT is KG_ERR_DENIED);
+ *   PUBLIC    a session public key object built from the DER.
+ * *to_destroy gets *h when it is a session object the caller must destroy
+ * (hand it to kg_p11_finish/_all), else CK_INVALID_HANDLE: a resident
+ * token object must never be destroyed by an operation.
+ * Errors: KG_ERR_HSM_UNWRAP (blob not ours or damaged), KG_ERR_INVALID_FIELD
+ * (public DER unusable), KG_ERR_HSM (resident object missing or ambiguous),
+ * or the mapped CK_RV.
+ */
+kg_result kg_p11_key_load(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct kg_p11_key_ref *ref, unsigned uses,
+                          CK_OBJECT_HANDLE *h, CK_OBJECT_HANDLE *to_destroy) KG_WARN_UNUSED;
+
+/* The one token object of class `cls` with CKA_ID `id` (text), else KG_ERR_HSM. */
+kg_result kg_p11_find_resident(struct kg_p11 *p11, CK_SESSION_HANDLE s, const char *id, CK_OBJECT_CLASS cls,
+                               CK_OBJECT_HANDLE *h) KG_WARN_UNUSED;
+
 /* The pool inside an open kg_p11 (tests use it to break sessions). */
-struct kg_p11;
 struct kg_p11_pool *kg_p11_pool_of(struct kg_p11 *p11);
 
 #endif

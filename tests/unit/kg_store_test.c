@@ -152,7 +152,8 @@ static bool same_object(const struct kg_object *a, const struct kg_object *b)
            strcmp(a->owner_group, b->owner_group) == 0 && strcmp(a->creator, b->creator) == 0 &&
            a->algorithm == b->algorithm && a->length == b->length && a->usage_mask == b->usage_mask &&
            a->blob.mechanism == b->blob.mechanism && a->blob.mwk_generation == b->blob.mwk_generation &&
-           a->blob.len == b->blob.len && memcmp(a->blob.bytes, b->blob.bytes, a->blob.len) == 0;
+           a->storage == b->storage && a->blob.len == b->blob.len &&
+           memcmp(a->blob.bytes, b->blob.bytes, a->blob.len) == 0;
 }
 
 static double now_ms(void)
@@ -321,6 +322,43 @@ static void test_migrate_from_v0(void)
     CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &store)));
     CU_ASSERT(kg_ok(kg_store_get_object(store, o.uid, &got)));
     kg_store_close(store);
+}
+
+/* A version 1 file (before key storage kinds) keeps its keys as wrapped. */
+static void test_migrate_from_v1(void)
+{
+    char path[256];
+    struct kg_store *store = NULL;
+    struct kg_object got;
+    sqlite3 *raw;
+
+    db_path(path, sizeof(path), "v1");
+    remove_db(path);
+    raw = raw_open(path);
+    CU_ASSERT_FATAL(raw != NULL);
+    CU_ASSERT(raw_exec(raw, "CREATE TABLE objects (uid TEXT PRIMARY KEY NOT NULL, created_seq INTEGER NOT NULL UNIQUE,"
+                            " object_type INTEGER NOT NULL, state INTEGER NOT NULL, owner_group TEXT NOT NULL,"
+                            " creator TEXT NOT NULL, algorithm INTEGER NOT NULL, length INTEGER NOT NULL,"
+                            " usage_mask INTEGER NOT NULL, blob BLOB, blob_mechanism INTEGER NOT NULL,"
+                            " mwk_generation INTEGER NOT NULL) STRICT;"
+                            "CREATE TABLE attributes (uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,"
+                            " name TEXT NOT NULL, idx INTEGER NOT NULL, value BLOB NOT NULL,"
+                            " PRIMARY KEY (uid, name, idx)) STRICT;"
+                            "INSERT INTO objects VALUES ('old', 1, 2, 1, 'vsphere', 'c', 3, 256, 12,"
+                            " x'00112233445566778899aabbccddeeff', 4234, 1);"
+                            "PRAGMA user_version = 1;") == SQLITE_OK);
+    sqlite3_close(raw);
+
+    CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &store)));
+    CU_ASSERT(kg_ok(kg_store_get_object(store, "old", &got)));
+    CU_ASSERT_EQUAL(got.storage, KG_P11_STORED_WRAPPED);
+    CU_ASSERT_EQUAL(got.blob.len, 16);
+    kg_store_close(store);
+    raw = raw_open(path);
+    CU_ASSERT_FATAL(raw != NULL);
+    CU_ASSERT_EQUAL(raw_int(raw, "PRAGMA user_version"), KG_STORE_SCHEMA_VERSION);
+    CU_ASSERT_EQUAL(raw_int(raw, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'objects_mwk_generation'"), 1);
+    sqlite3_close(raw);
 }
 
 /* A step that fails part way leaves the file exactly as it was. */
@@ -1268,7 +1306,7 @@ static void test_overlong_columns_rejected(void)
 
 #define ROW(uid, seq, state, group, creator, blob)                                                             \
     "INSERT INTO objects VALUES ('" uid "', " #seq ", 2, " state ", " group ", " creator ", 3, 256, 12, " blob \
-    ", 4234, 1);"
+    ", 4234, 1, 0);"
 
     CU_ASSERT_FATAL(store != NULL);
     /* owner_group of KG_GROUP_MAX + 1 characters. */
@@ -1297,6 +1335,10 @@ static void test_overlong_columns_rejected(void)
     expect_get_fails(store, "s");
     CU_ASSERT(plant(path, ROW("t", 7, "4294967296", "'vsphere'", "'c'", "NULL")));
     expect_get_fails(store, "t");
+    /* A storage kind this build does not know. */
+    CU_ASSERT(plant(path, "INSERT INTO objects VALUES ('k', 9, 2, 2, 'vsphere', 'c', 3, 256, 12, NULL, 4234, 1, 3);"));
+    expect_get_fails(store, "k");
+    CU_ASSERT(strstr(kg_error_text(), "storage") != NULL);
 
     /* A UID too long for Locate's output array. */
     CU_ASSERT(plant(path, ROW("00000000-0000-4000-8000-0000000000001", 8, "2", "'long'", "'c'", "NULL")));
@@ -1334,6 +1376,7 @@ int main(void)
         KG_TEST(test_commit_survives_process_exit),
         KG_TEST(test_refuse_newer_schema),
         KG_TEST(test_migrate_from_v0),
+        KG_TEST(test_migrate_from_v1),
         KG_TEST(test_migration_is_atomic),
         KG_TEST(test_open_rejects_garbage),
         KG_TEST(test_concurrent_first_open),
