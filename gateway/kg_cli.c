@@ -136,7 +136,7 @@ static int kg_cli_serve(const char *config_path)
         goto out;
     }
     kg_audit_event(audit, "start", "kmipgw " KG_VERSION);
-    if (kg_failed(kg_tls_ctx_new(cfg, &ssl_ctx))) {
+    if (kg_failed(kg_tls_ctx_new(cfg, p11, &ssl_ctx))) {
         kg_cli_error("TLS");
         goto out;
     }

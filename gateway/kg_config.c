@@ -33,12 +33,15 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "kg_p11_uri.h"
+
 #define KG_CONFIG_MAX_STRING 4096 /* bytes of any one value: PATH_MAX */
 #define KG_CONFIG_QUOTE 40        /* bytes of file text quoted in a message */
 
 enum kg_config_kind {
     KG_CFG_STRING,  /* free text without control characters */
     KG_CFG_PATH,    /* a file name, resolved against the config's directory */
+    KG_CFG_KEYREF,  /* a PATH, or a pkcs11: URI (kg_p11_uri.h) kept verbatim */
     KG_CFG_ENVNAME, /* an environment variable name */
     KG_CFG_ADDRESS, /* an IP address or host name */
     KG_CFG_U16,
@@ -62,7 +65,8 @@ static const struct kg_config_key kg_config_keys[] = {
     KEY("listen", "address", KG_CFG_ADDRESS, listen_address, 0, 255, false),
     KEY("listen", "port", KG_CFG_U16, listen_port, 1, 65535, false),
     KEY("tls", "certificate", KG_CFG_PATH, tls_certificate, 0, 0, true),
-    KEY("tls", "key", KG_CFG_PATH, tls_key, 0, 0, true),
+    /* A PEM file, or pkcs11:object=<label>[;id=..][;token=..]: the key on the HSM token. */
+    KEY("tls", "key", KG_CFG_KEYREF, tls_key, 0, 0, true),
     KEY("tls", "client_ca", KG_CFG_PATH, tls_client_ca, 0, 0, true),
     KEY("tls", "ciphers", KG_CFG_STRING, tls_ciphers, 0, 0, false),
     KEY("tls", "crl", KG_CFG_PATH, tls_crl, 0, 0, false),
@@ -345,6 +349,57 @@ static kg_result kg_config_resolve(const struct kg_config_ctx *ctx, const char *
     return KG_RESULT_OK;
 }
 
+/*
+ * A pkcs11: URI, checked now so that a malformed one stops `serve` and
+ * `init` alike with file:line:column; kept verbatim (kg_tls parses it again
+ * when it loads the key). Whether its token= names hsm.token_label is
+ * checked in kg_config_finish, as hsm: may come later in the file.
+ */
+static kg_result kg_config_set_uri(const struct kg_config_ctx *ctx, const struct kg_config_key *key,
+                                   const yaml_node_t *node, char **field)
+{
+    struct kg_p11_uri uri;
+    char name[64], why[200];
+
+    kg_config_key_path(name, sizeof(name), key);
+    if (kg_failed(kg_p11_uri_parse((const char *)node->data.scalar.value, &uri))) {
+        /* The parser's text never quotes a value, so nothing after '?' (a
+         * pin-value, say) reaches the message. */
+        snprintf(why, sizeof(why), "%s", kg_error_text());
+        return KG_CONFIG_FAIL(ctx, &node->start_mark, "%s: %s", name, why);
+    }
+    *field = strdup((const char *)node->data.scalar.value);
+    KG_ENSURE(*field != NULL, KG_ERR_NOMEM);
+    return KG_RESULT_OK;
+}
+
+/* tls.key's token= (if any) must be the token the gateway opens: the key is
+ * looked up only there, so another name can only be a mistake. */
+static kg_result kg_config_check_key_token(const struct kg_config_ctx *ctx)
+{
+    const struct kg_config *cfg = ctx->cfg;
+    struct kg_p11_uri uri;
+
+    if (!kg_p11_uri_is(cfg->tls_key) || cfg->hsm_token_label == NULL) {
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_p11_uri_parse(cfg->tls_key, &uri));
+    if (!uri.has_token || strcmp(uri.token, cfg->hsm_token_label) == 0) {
+        return KG_RESULT_OK;
+    }
+    for (size_t i = 0; i < KG_CONFIG_KEY_COUNT; i++) {
+        if (kg_config_keys[i].offset == offsetof(struct kg_config, tls_key)) {
+            const yaml_node_t *at = ctx->key_node[i];
+
+            return KG_CONFIG_FAIL(ctx, at != NULL ? &at->start_mark : NULL,
+                                  "tls.key names token '%s', but the gateway opens hsm.token_label '%s'; "
+                                  "drop token= or make them the same",
+                                  uri.token, cfg->hsm_token_label);
+        }
+    }
+    KG_BAIL(KG_ERR_INTERNAL);
+}
+
 static kg_result kg_config_set_string(const struct kg_config_ctx *ctx, const struct kg_config_key *key,
                                       const yaml_node_t *node)
 {
@@ -372,7 +427,10 @@ static kg_result kg_config_set_string(const struct kg_config_ctx *ctx, const str
                                   kg_config_quote(q, s, len));
         }
     }
-    if (key->kind == KG_CFG_PATH) {
+    if (key->kind == KG_CFG_KEYREF && kg_p11_uri_is(s)) {
+        return kg_config_set_uri(ctx, key, node, field);
+    }
+    if (key->kind == KG_CFG_PATH || key->kind == KG_CFG_KEYREF) {
         /*
          * Relative paths, the module's too, are taken from the config file's
          * directory. For the module that also means no dlopen() search of
@@ -407,6 +465,7 @@ static kg_result kg_config_set(const struct kg_config_ctx *ctx, const struct kg_
         return KG_RESULT_OK;
     case KG_CFG_STRING:
     case KG_CFG_PATH:
+    case KG_CFG_KEYREF:
     case KG_CFG_ENVNAME:
     case KG_CFG_ADDRESS:
         return kg_config_set_string(ctx, key, node);
@@ -552,6 +611,7 @@ static kg_result kg_config_finish(struct kg_config_ctx *ctx, const yaml_node_t *
         return KG_CONFIG_FAIL(ctx, hsm != NULL ? &hsm->start_mark : &root->start_mark,
                               "missing required key hsm.pin_file or hsm.pin_env (where the token PIN comes from)");
     }
+    KG_GUARD(kg_config_check_key_token(ctx));
     if (cfg->listen_address == NULL) {
         cfg->listen_address = strdup("127.0.0.1");
         KG_ENSURE(cfg->listen_address != NULL, KG_ERR_NOMEM);
@@ -687,6 +747,7 @@ void kg_config_free(struct kg_config *cfg)
         switch (kg_config_keys[i].kind) {
         case KG_CFG_STRING:
         case KG_CFG_PATH:
+        case KG_CFG_KEYREF:
         case KG_CFG_ENVNAME:
         case KG_CFG_ADDRESS:
             free(*(char **)(void *)((char *)cfg + kg_config_keys[i].offset));

@@ -46,7 +46,7 @@ struct kg_config {
 
     /* tls: */
     char *tls_certificate; /* PEM, required */
-    char *tls_key;         /* PEM, required */
+    char *tls_key;         /* PEM path, or a pkcs11: URI kept verbatim (kg_p11_uri.h); required */
     char *tls_client_ca;   /* PEM bundle, required */
     char *tls_ciphers;     /* TLS 1.2 cipher list; NULL = built-in default */
     char *tls_crl;         /* PEM CRL(s) checked against client certificates; NULL = none */

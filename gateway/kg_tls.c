@@ -7,6 +7,9 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "kg_p11_tls.h"
+#include "kg_p11_uri.h"
+
 /* Modern ECDHE-AEAD suites first, then the KMIP profile suites older
  * vCenters use (KMIP Profiles 1.4 section 3.1: TLS_RSA_WITH_AES_128_CBC_SHA256
  * and friends). tls.ciphers in gateway.yaml replaces the list. */
@@ -54,7 +57,47 @@ static kg_result kg_tls_load_crl(SSL_CTX *ctx, const char *path)
     return KG_RESULT_OK;
 }
 
-kg_result kg_tls_ctx_new(const struct kg_config *cfg, SSL_CTX **out)
+/*
+ * tls.key as a PKCS#11 URI: the key stays in the HSM and libp11 signs the
+ * handshakes. The URI was checked when the config was loaded; it is parsed
+ * again here because kg_config keeps it as text. The certificate must be in
+ * `ctx` already: a key that does not belong to it is refused by name here,
+ * as SSL_CTX_use_PrivateKey would only drop the certificate.
+ */
+static kg_result kg_tls_use_hsm_key(SSL_CTX *ctx, const struct kg_config *cfg, struct kg_p11 *p11)
+{
+    struct kg_p11_uri uri;
+    EVP_PKEY *pkey = NULL;
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    kg_result rc = KG_RESULT_OK;
+
+    KG_GUARD(kg_p11_uri_parse(cfg->tls_key, &uri));
+    if (p11 == NULL) {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("tls.key is a pkcs11: URI, but the HSM is not open here");
+        return KG_RESULT_ERROR;
+    }
+    KG_ENSURE(cert != NULL, KG_ERR_INTERNAL);
+    KG_GOTO_GUARD(rc, kg_p11_tls_private_key(p11, uri.object, uri.id, uri.id_len, &pkey));
+    if (X509_check_private_key(cert, pkey) != 1) {
+        ERR_clear_error();
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("tls.key: the HSM key '%s' does not match the certificate %s", uri.object,
+                        cfg->tls_certificate);
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    /* The context takes its own reference; ours is dropped below. */
+    if (SSL_CTX_use_PrivateKey(ctx, pkey) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        rc = kg_tls_fail("cannot use the HSM key named by tls.key with the certificate", cfg->tls_certificate);
+        goto out;
+    }
+out:
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+kg_result kg_tls_ctx_new(const struct kg_config *cfg, struct kg_p11 *p11, SSL_CTX **out)
 {
     static const unsigned char sid_ctx[] = "kmipgw";
     SSL_CTX *ctx;
@@ -79,8 +122,10 @@ kg_result kg_tls_ctx_new(const struct kg_config *cfg, SSL_CTX **out)
         rc = kg_tls_fail("cannot load server certificate", cfg->tls_certificate);
         goto out;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
+    if (kg_p11_uri_is(cfg->tls_key)) {
+        KG_GOTO_GUARD(rc, kg_tls_use_hsm_key(ctx, cfg, p11));
+    } else if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+               SSL_CTX_check_private_key(ctx) != 1) {
         rc = kg_tls_fail("cannot load server key (or it does not match the certificate)", cfg->tls_key);
         goto out;
     }

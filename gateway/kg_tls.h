@@ -9,6 +9,10 @@
  * also checked against the CRL of its issuing CA, read from that file at
  * startup. A missing or unparsable file fails startup; a client CA without
  * a CRL in the file, or with an expired one, refuses its clients.
+ *
+ * tls.key is a PEM file, or a PKCS#11 URI naming a private key on the
+ * gateway's token (pkcs11:object=<label>[;id=<hex>]), which then never
+ * leaves the HSM: see kg_p11_tls.h.
  */
 #ifndef KG_TLS_H
 #define KG_TLS_H
@@ -33,8 +37,18 @@ struct kg_tls_identity {
     struct kg_identity id;
 };
 
-/* Build the server context from the config. Caller owns *out (SSL_CTX_free). */
-kg_result kg_tls_ctx_new(const struct kg_config *cfg, SSL_CTX **out) KG_WARN_UNUSED;
+struct kg_p11;
+
+/*
+ * Build the server context from the config. Caller owns *out (SSL_CTX_free).
+ * When tls.key is a pkcs11: URI the private key is found on the token of
+ * `p11` (open and logged in first), and *out uses it through libp11: free
+ * *out before kg_p11_close(p11). `p11` may be NULL when tls.key is a PEM
+ * file; with a URI that is a KG_ERR_CONFIG. A key that is missing, ambiguous
+ * or does not match tls.certificate fails with KG_ERR_CONFIG and a message
+ * naming it (kg_p11_tls.h).
+ */
+kg_result kg_tls_ctx_new(const struct kg_config *cfg, struct kg_p11 *p11, SSL_CTX **out) KG_WARN_UNUSED;
 
 /*
  * Fill `out` from the verified peer certificate of `ssl`. Fails when there is

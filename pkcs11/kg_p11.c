@@ -754,3 +754,5 @@ out:
     kg_secret_free(sec);
     return rc;
 }
+/* For kg_p11_tls.c: the gateway's TLS key is found and used through libp11. */
+struct PKCS11_slot_st *kg_p11_libp11_slot(struct kg_p11 *p11) { return p11->slot; }

@@ -273,4 +273,8 @@ kg_result kg_p11_find_resident(struct kg_p11 *p11, CK_SESSION_HANDLE s, const ch
 /* The pool inside an open kg_p11 (tests use it to break sessions). */
 struct kg_p11_pool *kg_p11_pool_of(struct kg_p11 *p11);
 
+/* libp11's slot of the open token (borrowed; valid until kg_p11_close), for
+ * kg_p11_tls.c, which finds the gateway's TLS key through libp11. */
+struct PKCS11_slot_st;
+struct PKCS11_slot_st *kg_p11_libp11_slot(struct kg_p11 *p11);
 #endif

@@ -18,6 +18,7 @@
 
 #include "kg_config.h"
 #include "kg_fuzz.h"
+#include "kg_p11_uri.h"
 
 static char kg_fuzz_path[] = "/tmp/kg_config_fuzz_XXXXXX";
 static int kg_fuzz_fd = -1;
@@ -76,7 +77,8 @@ static void kg_fuzz_check_config(const struct kg_config *cfg)
     KG_FUZZ_CHECK(cfg->listen_address != NULL && cfg->listen_address[0] != '\0');
     KG_FUZZ_CHECK(cfg->listen_port >= 1);
     KG_FUZZ_CHECK(kg_fuzz_path_ok(cfg->tls_certificate, true));
-    KG_FUZZ_CHECK(kg_fuzz_path_ok(cfg->tls_key, true));
+    /* tls.key is a file or a PKCS#11 URI naming a key on the token. */
+    KG_FUZZ_CHECK(kg_p11_uri_is(cfg->tls_key) || kg_fuzz_path_ok(cfg->tls_key, true));
     KG_FUZZ_CHECK(kg_fuzz_path_ok(cfg->tls_client_ca, true));
     KG_FUZZ_CHECK(kg_fuzz_path_ok(cfg->hsm_module, true));
     KG_FUZZ_CHECK(kg_fuzz_path_ok(cfg->hsm_pin_file, false));
