@@ -22,6 +22,9 @@ static const char kg_usage[] =
     "       kmipgw policy check FILE       check a policy file; every error as file:line:column\n"
     "       kmipgw policy explain ...      would this client be allowed this operation, and why\n"
     "       kmipgw audit verify FILE       check the audit log's hash chain\n"
+    "       kmipgw rotate-master --config FILE [--batch N] [--retire-old]\n"
+    "                                      new master key generation; re-wrap every key under it\n"
+    "       kmipgw ttlv to-xml | to-hex    TTLV hex on stdin to KMIP XML on stdout, or back\n"
     "       kmipgw version\n";
 
 static void kg_cli_error(const char *what)
@@ -43,7 +46,7 @@ static void kg_cli_print_policy_errors(const char *path, const struct kg_policy_
 }
 
 /* Load config, PIN and token; the PIN is wiped as soon as login is done. */
-static int kg_cli_open_hsm(const char *config_path, bool require_mwk, struct kg_config **cfg, struct kg_p11 **p11)
+int kg_cli_open_hsm(const char *config_path, bool require_mwk, struct kg_config **cfg, struct kg_p11 **p11)
 {
     struct kg_secret *pin = NULL;
     struct kg_p11_config pc;
@@ -211,8 +214,14 @@ int kg_cli_main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "policy") == 0 && strcmp(argv[2], "explain") == 0) {
         return kg_cli_policy_explain(argc - 2, argv + 2);
     }
+    if (argc >= 2 && strcmp(argv[1], "rotate-master") == 0) {
+        return kg_cli_rotate_master(argc - 1, argv + 1);
+    }
     if (argc >= 3 && strcmp(argv[1], "audit") == 0 && strcmp(argv[2], "verify") == 0) {
         return kg_cli_audit_verify(argc - 2, argv + 2);
+    }
+    if (argc >= 2 && strcmp(argv[1], "ttlv") == 0) {
+        return kg_cli_ttlv(argc - 1, argv + 1);
     }
     if (argc == 2 && (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)) {
         printf("kmipgw %s\n", KG_VERSION);

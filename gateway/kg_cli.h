@@ -2,6 +2,8 @@
 #ifndef KG_CLI_H
 #define KG_CLI_H
 
+#include <stdbool.h>
+
 /* Run the command in argv; returns the process exit status (0 ok, 1
  * failure, 2 usage error). */
 int kg_cli_main(int argc, char **argv);
@@ -11,5 +13,19 @@ int kg_cli_policy_explain(int argc, char **argv);
 
 /* kmipgw audit verify ARGS... (argv[0] is "verify"). */
 int kg_cli_audit_verify(int argc, char **argv);
+
+/* kmipgw rotate-master ARGS... (argv[0] is "rotate-master"). */
+int kg_cli_rotate_master(int argc, char **argv);
+
+/* Shared by the commands that open the HSM (kg_cli.c). Load the config at
+ * `config_path` and open the token; the caller owns *cfg and *p11 (free
+ * with kg_config_free / kg_p11_close, also on failure) and the PIN never
+ * outlives the login. Returns 0, or 1 after printing the error. */
+struct kg_config;
+struct kg_p11;
+int kg_cli_open_hsm(const char *config_path, bool require_mwk, struct kg_config **cfg, struct kg_p11 **p11);
+
+/* kmipgw ttlv to-xml | to-hex (argv[0] is "ttlv"); exit 2 on bad input. */
+int kg_cli_ttlv(int argc, char **argv);
 
 #endif

@@ -19,6 +19,10 @@ static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
     [KG_OP_DISCOVER_VERSIONS] = { .execute = kg_op_discover_versions },
     [KG_OP_QUERY] = { .execute = kg_op_query },
     [KG_OP_CREATE] = { .execute = kg_op_create, .facts = kg_op_create_facts },
+    [KG_OP_CREATE_KEY_PAIR] = { .execute = kg_op_create_key_pair, .facts = kg_op_create_key_pair_facts },
+    [KG_OP_REKEY] = { .execute = kg_op_rekey, .facts = kg_op_rekey_facts, .targets_object = true },
+    /* Names its target by Private Key Unique Identifier: resolved by its facts. */
+    [KG_OP_REKEY_KEY_PAIR] = { .execute = kg_op_rekey_key_pair, .facts = kg_op_rekey_key_pair_facts },
     [KG_OP_REGISTER] = { .execute = kg_op_register, .facts = kg_op_register_facts },
     [KG_OP_GET] = { .execute = kg_op_get, .facts = kg_op_get_facts, .targets_object = true },
     [KG_OP_GET_ATTRIBUTES] = { .execute = kg_op_get_attributes, .targets_object = true },
@@ -30,6 +34,12 @@ static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
     [KG_OP_REVOKE] = { .execute = kg_op_revoke, .targets_object = true },
     [KG_OP_DESTROY] = { .execute = kg_op_destroy, .targets_object = true },
     [KG_OP_LOCATE] = { .execute = kg_op_locate },
+    [KG_OP_ENCRYPT] = { .execute = kg_op_encrypt, .targets_object = true },
+    [KG_OP_DECRYPT] = { .execute = kg_op_decrypt, .targets_object = true },
+    [KG_OP_SIGN] = { .execute = kg_op_sign, .targets_object = true },
+    [KG_OP_SIGNATURE_VERIFY] = { .execute = kg_op_signature_verify, .targets_object = true },
+    [KG_OP_MAC] = { .execute = kg_op_mac, .targets_object = true },
+    [KG_OP_MAC_VERIFY] = { .execute = kg_op_mac_verify, .targets_object = true },
 };
 
 const struct kg_op *kg_ops_lookup(uint32_t operation)
@@ -79,12 +89,18 @@ static uint64_t kg_dispatch_now_ms(void)
 /*
  * limits.max_live_objects: counting a group's live objects, deciding, and
  * creating the new one must be one step, or concurrent Creates of one group
- * all count the same number and all pass. Taken only for Create and Register
- * by groups that have the limit, from the count until the item has run (its
+ * all count the same number and all pass. Taken only for the operations that
+ * make objects (kg_dispatch_makes_objects) by groups that have the limit, from the count until the item has run (its
  * object committed or not made); one lock for all such groups keeps it
  * simple, and only limited groups' Creates wait on each other.
  */
 static pthread_mutex_t kg_dispatch_live_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool kg_dispatch_makes_objects(uint32_t operation)
+{
+    return operation == KG_OP_CREATE || operation == KG_OP_REGISTER || operation == KG_OP_CREATE_KEY_PAIR ||
+           operation == KG_OP_REKEY || operation == KG_OP_REKEY_KEY_PAIR;
+}
 
 /* Turn a denial into the KMIP error the client sees. `hidden`: the target
  * object is out of the group's scope, so whatever rule refused, the client
@@ -145,7 +161,7 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
     if (op->facts != NULL && !hidden) {
         KG_GUARD(op->facts(ctx, *payload, &req));
     }
-    if ((operation == KG_OP_CREATE || operation == KG_OP_REGISTER) && d->group->has_max_live_objects) {
+    if (kg_dispatch_makes_objects(operation) && d->group->has_max_live_objects) {
         /* Released by kg_dispatch_item once the item has run. */
         pthread_mutex_lock(&kg_dispatch_live_lock);
         *live_locked = true;

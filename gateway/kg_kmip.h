@@ -5,6 +5,8 @@
 #ifndef KG_KMIP_H
 #define KG_KMIP_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kg_kmip_tags.h"
@@ -122,7 +124,94 @@ enum kg_crypto_algorithm {
 enum kg_key_format {
     KG_FORMAT_RAW = 0x01,
     KG_FORMAT_OPAQUE = 0x02,
+    KG_FORMAT_PKCS1 = 0x03,
+    KG_FORMAT_PKCS8 = 0x04,
+    KG_FORMAT_X509 = 0x05,
     KG_FORMAT_TRANSPARENT_SYMMETRIC = 0x07,
+};
+
+/* 9.1.3.2.14 Block Cipher Mode */
+enum kg_block_cipher_mode {
+    KG_MODE_CBC = 0x01,
+    KG_MODE_ECB = 0x02,
+    KG_MODE_PCBC = 0x03,
+    KG_MODE_CFB = 0x04,
+    KG_MODE_OFB = 0x05,
+    KG_MODE_CTR = 0x06,
+    KG_MODE_CMAC = 0x07,
+    KG_MODE_CCM = 0x08,
+    KG_MODE_GCM = 0x09,
+    KG_MODE_CBC_MAC = 0x0A,
+    KG_MODE_XTS = 0x0B,
+    KG_MODE_AES_KEY_WRAP_PADDING = 0x0C,
+    KG_MODE_NIST_KEY_WRAP = 0x0D,
+};
+
+/* 9.1.3.2.15 Padding Method */
+enum kg_padding_method {
+    KG_PADDING_NONE = 0x01,
+    KG_PADDING_OAEP = 0x02,
+    KG_PADDING_PKCS5 = 0x03,
+    KG_PADDING_SSL3 = 0x04,
+    KG_PADDING_ZEROS = 0x05,
+    KG_PADDING_ANSI_X923 = 0x06,
+    KG_PADDING_ISO_10126 = 0x07,
+    KG_PADDING_PKCS1_V15 = 0x08,
+    KG_PADDING_X931 = 0x09,
+    KG_PADDING_PSS = 0x0A,
+};
+
+/* 9.1.3.2.16 Hashing Algorithm */
+enum kg_hashing_algorithm {
+    KG_HASH_MD5 = 0x03,
+    KG_HASH_SHA1 = 0x04,
+    KG_HASH_SHA224 = 0x05,
+    KG_HASH_SHA256 = 0x06,
+    KG_HASH_SHA384 = 0x07,
+    KG_HASH_SHA512 = 0x08,
+};
+
+/* 9.1.3.2.4 Wrapping Method */
+enum kg_wrapping_method {
+    KG_WRAP_METHOD_ENCRYPT = 0x01,
+    KG_WRAP_METHOD_MAC_SIGN = 0x02,
+    KG_WRAP_METHOD_ENCRYPT_THEN_MAC_SIGN = 0x03,
+    KG_WRAP_METHOD_MAC_SIGN_THEN_ENCRYPT = 0x04,
+    KG_WRAP_METHOD_TR31 = 0x05,
+};
+
+/* 9.1.3.2.32 Encoding Option */
+enum kg_encoding_option {
+    KG_ENCODING_NONE = 0x01,
+    KG_ENCODING_TTLV = 0x02,
+};
+
+/* 9.1.3.2.7 Digital Signature Algorithm */
+enum kg_digital_signature_algorithm {
+    KG_DSA_SHA1_RSA = 0x03,
+    KG_DSA_SHA224_RSA = 0x04,
+    KG_DSA_SHA256_RSA = 0x05,
+    KG_DSA_SHA384_RSA = 0x06,
+    KG_DSA_SHA512_RSA = 0x07,
+    KG_DSA_RSASSA_PSS = 0x08,
+    KG_DSA_ECDSA_SHA1 = 0x0C,
+    KG_DSA_ECDSA_SHA224 = 0x0D,
+    KG_DSA_ECDSA_SHA256 = 0x0E,
+    KG_DSA_ECDSA_SHA384 = 0x0F,
+    KG_DSA_ECDSA_SHA512 = 0x10,
+};
+
+/* 9.1.3.2.23 Validity Indicator */
+enum kg_validity_indicator {
+    KG_VALIDITY_VALID = 0x01,
+    KG_VALIDITY_INVALID = 0x02,
+    KG_VALIDITY_UNKNOWN = 0x03,
+};
+
+/* 9.1.3.3.1 Cryptographic Usage Mask: the MAC bits */
+enum kg_usage_mask_mac {
+    KG_USAGE_MAC_GENERATE = 0x0080,
+    KG_USAGE_MAC_VERIFY = 0x0100,
 };
 
 enum kg_usage_mask {
@@ -160,6 +249,23 @@ enum kg_revocation_reason {
     KG_REVOKE_PRIVILEGE_WITHDRAWN = 0x07,
 };
 
+/* 9.1.3.2.20 Link Type */
+enum kg_link_type {
+    KG_LINK_CERTIFICATE = 0x101,
+    KG_LINK_PUBLIC_KEY = 0x102,
+    KG_LINK_PRIVATE_KEY = 0x103,
+    KG_LINK_DERIVATION_BASE_OBJECT = 0x104,
+    KG_LINK_DERIVED_KEY = 0x105,
+    KG_LINK_REPLACEMENT_OBJECT = 0x106,
+    KG_LINK_REPLACED_OBJECT = 0x107,
+};
+
+/* 9.1.3.2.5 Recommended Curve (the ones kmipgw generates on) */
+enum kg_recommended_curve {
+    KG_CURVE_P256 = 0x07,
+    KG_CURVE_P384 = 0x0A,
+};
+
 enum kg_batch_error_continuation {
     KG_BATCH_CONTINUE = 0x01,
     KG_BATCH_STOP = 0x02,
@@ -173,5 +279,26 @@ struct kg_tag_name {
 
 /* Specification name of a tag ("Unique Identifier"), or NULL if unknown. */
 const char *kg_kmip_tag_name(uint32_t tag);
+
+/* The i-th entry of the tag table, NULL past the end (for building indexes). */
+const struct kg_tag_name *kg_kmip_tag_at(size_t i);
+
+/* One named value of an enumeration or mask (name in XML CamelCase form). */
+struct kg_enum_name {
+    uint32_t value;
+    const char *name;
+};
+
+/* The names of the values of the Enumeration (or, when `mask`, the bits of
+ * the Integer mask) with tag `tag`. Static storage (kg_kmip_enum_names.c). */
+struct kg_enum_table {
+    uint32_t tag;
+    bool mask;
+    const struct kg_enum_name *names;
+    uint32_t count;
+};
+
+/* The value names used with `tag`, or NULL if it has none. */
+const struct kg_enum_table *kg_kmip_enum_table(uint32_t tag);
 
 #endif

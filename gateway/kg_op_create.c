@@ -1,6 +1,7 @@
 /*
- * kg_op_create.c - Create (KMIP 1.4 section 4.1) of symmetric keys, and the
- * Template-Attribute handling Create and Register share.
+ * kg_op_create.c - Create (KMIP 1.4 section 4.1) of symmetric keys (AES and
+ * HMAC, wrapped or resident), and the Template-Attribute handling Create
+ * and Register share.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "kg_commit.h"
 #include "kg_kmip.h"
 #include "kg_ops.h"
+#include "kg_p11_crypto.h"
 
 kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *t)
 {
@@ -86,6 +88,15 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, c
     struct kg_store *w;
     int64_t activation = 0;
 
+    if (ctx->group->residency == KG_RESIDENCY_HSM && obj->storage == KG_P11_STORED_WRAPPED) {
+        /* The one place every new object passes: whatever operation made
+         * it, a group whose keys must stay in the HSM never gets a key
+         * wrapped into the store (Register has no resident path yet). */
+        kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
+        kg_error_detail("group '%s' keeps its keys in the HSM (residency hsm); this key would be stored wrapped",
+                        ctx->group->name);
+        return KG_RESULT_ERROR;
+    }
     snprintf(obj->owner_group, sizeof(obj->owner_group), "%s", ctx->group->name);
     snprintf(obj->creator, sizeof(obj->creator), "%s", ctx->identity->cn ? ctx->identity->cn : "");
     obj->state = KG_STATE_PRE_ACTIVE;
@@ -183,10 +194,62 @@ kg_result kg_op_read_new_key(struct kg_ttlv_reader *in, const char *op, struct k
     return KG_RESULT_OK;
 }
 
+/*
+ * What kind of secret key a Create asks for: AES (128/192/256) or an HMAC
+ * key (HMAC-SHA256/384/512, a multiple of 8 bits from the hash's output
+ * length to 512). The floor is RFC 2104's advice, and the HSM's rule too:
+ * SoftHSM refuses (CKR_KEY_SIZE_RANGE) to MAC with a shorter key, so a
+ * shorter one would be a key nobody can use.
+ */
+static kg_result kg_op_create_kind(const struct kg_template *t, enum kg_p11_key_kind *kind)
+{
+    if (t->algorithm == KG_ALG_HMAC_SHA256 || t->algorithm == KG_ALG_HMAC_SHA384 ||
+        t->algorithm == KG_ALG_HMAC_SHA512) {
+        int32_t floor = t->algorithm == KG_ALG_HMAC_SHA256 ? 256 : (t->algorithm == KG_ALG_HMAC_SHA384 ? 384 : 512);
+
+        if (t->length < floor || t->length > 512 || t->length % 8 != 0) {
+            kg_error_set(KG_ERR_BAD_KEY_LENGTH, __FILE__, __LINE__);
+            kg_error_detail("this HMAC key is a multiple of 8 bits from %d to 512 long", (int)floor);
+            return KG_RESULT_ERROR;
+        }
+        *kind = KG_P11_KEY_HMAC;
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_op_check_aes(t->algorithm, t->length));
+    *kind = KG_P11_KEY_AES;
+    return KG_RESULT_OK;
+}
+
+/*
+ * Make the key in the HSM. A group with residency hsm gets a token object
+ * named by the UID, never extractable, with the use flags of its usage
+ * mask (the mask is the key's whole life: the object is not modifiable);
+ * other groups get the key wrapped under the MWK. No plaintext here.
+ */
+static kg_result kg_op_create_material(struct kg_op_ctx *ctx, enum kg_p11_key_kind kind, const struct kg_template *t,
+                                       struct kg_object *obj)
+{
+    if (ctx->group->residency == KG_RESIDENCY_HSM) {
+        KG_GUARD(kg_p11_generate_secret(ctx->gw->p11, kind, (uint32_t)t->length,
+                                        kg_p11_uses_of_mask((uint32_t)t->usage_mask), obj->uid, &obj->blob));
+        obj->storage = KG_P11_STORED_RESIDENT;
+        ctx->audit_note = "resident key";
+        return KG_RESULT_OK;
+    }
+    obj->storage = KG_P11_STORED_WRAPPED;
+    if (kind == KG_P11_KEY_AES) {
+        return kg_p11_generate_aes(ctx->gw->p11, (uint32_t)t->length, &obj->blob);
+    }
+    /* The wrapped HMAC key's flags do not matter: every use unwraps it
+     * into an object with exactly the flags that use needs. */
+    return kg_p11_generate_secret(ctx->gw->p11, kind, (uint32_t)t->length, 0, NULL, &obj->blob);
+}
+
 kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     struct kg_template *t = NULL;
     struct kg_object *obj = NULL;
+    enum kg_p11_key_kind kind = KG_P11_KEY_AES;
     kg_result rc = KG_RESULT_OK;
 
     KG_GOTO_GUARD(rc, kg_op_read_new_key(in, "Create", &t, &obj));
@@ -197,15 +260,30 @@ kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
         rc = KG_RESULT_ERROR;
         goto out;
     }
-    KG_GOTO_GUARD(rc, kg_op_check_aes(t->algorithm, t->length));
+    KG_GOTO_GUARD(rc, kg_op_create_kind(t, &kind));
 
     obj->algorithm = t->algorithm;
     obj->length = t->length;
     obj->usage_mask = t->usage_mask;
     KG_GOTO_GUARD(rc, kg_op_new_uid(obj->uid));
-    /* Generated inside the HSM and wrapped there: no plaintext here. */
-    KG_GOTO_GUARD(rc, kg_p11_generate_aes(ctx->gw->p11, (uint32_t)t->length, &obj->blob));
-    KG_GOTO_GUARD(rc, kg_op_store_new_object(ctx, obj, t));
+    KG_GOTO_GUARD(rc, kg_op_create_material(ctx, kind, t, obj));
+    rc = kg_op_store_new_object(ctx, obj, t);
+    if (kg_failed(rc) && obj->storage == KG_P11_STORED_RESIDENT) {
+        /* No row names the token object: remove it, or it is an orphan
+         * nobody can reach or destroy through KMIP. The store error is the
+         * one reported. */
+        struct kg_p11_key_ref ref = { .kind = kind, .storage = KG_P11_STORED_RESIDENT, .resident_id = obj->uid };
+        int err = kg_errno();
+
+        if (kg_failed(kg_p11_resident_destroy(ctx->gw->p11, &ref))) {
+            kg_error_set(err, __FILE__, __LINE__);
+            kg_error_detail("store failed; resident token object %s could not be removed", obj->uid);
+        } else {
+            kg_error_set(err, __FILE__, __LINE__);
+        }
+        goto out;
+    }
+    KG_GOTO_GUARD(rc, rc);
     memcpy(ctx->audit_uid, obj->uid, sizeof(obj->uid));
 
     KG_GOTO_GUARD(rc, kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, obj->object_type));

@@ -8,6 +8,7 @@
 #include "kg_commit.h"
 #include "kg_kmip.h"
 #include "kg_ops.h"
+#include "kg_p11_crypto.h"
 
 static kg_result kg_lifecycle_apply(struct kg_store *w, const struct kg_op_ctx *ctx, uint32_t state,
                                     const char *date_name, bool erase_blob)
@@ -127,6 +128,17 @@ kg_result kg_op_destroy(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct
         return KG_RESULT_ERROR;
     }
     KG_ENSURE(state != KG_STATE_DESTROYED && state != KG_STATE_DESTROYED_COMPROMISED, KG_ERR_NOT_FOUND);
+    if (ctx->object.storage == KG_P11_STORED_RESIDENT) {
+        struct kg_p11_key_ref ref;
+
+        /* A resident key's only copy is the token object: it goes first,
+         * and if the HSM cannot remove it the key is not destroyed. If the
+         * commit below fails after it went, a retried Destroy finds no
+         * object and completes (kg_p11_resident_destroy is idempotent). */
+        KG_GUARD(kg_op_key_ref(&ctx->object, &ref));
+        KG_GUARD(kg_p11_resident_destroy(ctx->gw->p11, &ref));
+        ctx->audit_note = "resident key destroyed in the HSM";
+    }
     /* The wrapped blob is the only copy of the key outside the HSM's master
      * key: erasing it in the same transaction as the state change destroys
      * the key for good. */

@@ -16,6 +16,7 @@
 #include "kg_attr.h"
 #include "kg_gateway.h"
 #include "kg_msg.h"
+#include "kg_p11_wrap.h"
 #include "kg_policy.h"
 #include "kg_store.h"
 #include "kg_ttlv.h"
@@ -84,6 +85,13 @@ kg_result kg_op_activate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
 kg_result kg_op_revoke(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 kg_result kg_op_destroy(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 kg_result kg_op_locate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+/* Server-side cryptography (kg_op_crypto.c). */
+kg_result kg_op_encrypt(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_decrypt(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_sign(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_signature_verify(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_mac(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_mac_verify(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 
 /*
  * Shared by handlers that target an object: consume the optional Unique
@@ -121,7 +129,8 @@ kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *out
 /*
  * Insert `obj` (uid, type, algorithm, length, mask and blob filled in) with
  * the template's attributes, Initial Date and Last Change Date, owned by the
- * caller's group, in one durable transaction.
+ * caller's group, in one durable transaction. A group with residency hsm
+ * gets KG_ERR_DENIED for an object with storage WRAPPED.
  */
 kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj,
                                  const struct kg_template *t) KG_WARN_UNUSED;
@@ -145,7 +154,99 @@ kg_result kg_op_check_aes(uint32_t algorithm, int32_t length) KG_WARN_UNUSED;
  */
 kg_result kg_op_key_ref(const struct kg_object *obj, struct kg_p11_key_ref *out) KG_WARN_UNUSED;
 
+/*
+ * Key wrapping (KMIP 1.4 sections 2.1.5 and 2.1.6), shared by Get (wrapped
+ * export) and Register (wrapped import); kg_op_get.c.
+ */
+struct kg_op_wrap_params { /* the Cryptographic Parameters fields wrapping uses */
+    bool has_mode, has_padding, has_hashing;
+    uint32_t mode, padding, hashing;
+};
+struct kg_op_wrap_info { /* a Key Wrapping Specification or Key Wrapping Data */
+    uint32_t method;
+    bool has_uid;
+    char uid[KG_UID_LEN + 1];
+    bool has_params;
+    struct kg_op_wrap_params params;
+    uint32_t encoding;        /* KG_ENCODING_NONE when absent (see kg_op_wrap_read) */
+    bool has_encoding;        /* the Encoding Option was given */
+    bool has_attribute_names; /* attributes to wrap with the key (TTLV Encoding only) */
+    bool unsupported;         /* MAC/signature or IV given */
+};
+
+/* Read Key Wrapping Specification or Key Wrapping Data `item` (a child of
+ * `parent`); borrows nothing. Bounded by the reader's budget. */
+kg_result kg_op_wrap_read(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *item,
+                          struct kg_op_wrap_info *out) KG_WARN_UNUSED;
+
+/*
+ * Check `info` and find its key: Encrypt with No Encoding only; the key
+ * exists (*key, caller storage, filled), is Active, has usage bit `usage`
+ * (KG_USAGE_WRAP_KEY or KG_USAGE_UNWRAP_KEY, else Permission Denied) and is
+ * AES or an RSA public key; with `scope_only` a key outside the caller's
+ * scope is Item Not Found (Register: policy did not judge that key; Get:
+ * groups.<g>.wrapping_keys did). The parameters are the request's (which must
+ * match one of the key's Cryptographic Parameters, if it has any) or the
+ * key's first. *mech and *used get what to do and what to report.
+ */
+kg_result kg_op_wrap_prepare(struct kg_op_ctx *ctx, const struct kg_op_wrap_info *info, int32_t usage,
+                             bool scope_only, struct kg_object *key, enum kg_p11_wrap_mech *mech,
+                             struct kg_op_wrap_params *used) KG_WARN_UNUSED;
+
+/* Write Key Wrapping Data { Encrypt, Encryption Key Information { uid,
+ * Cryptographic Parameters `used` }, No Encoding }. */
+kg_result kg_op_wrap_write_data(struct kg_ttlv_writer *out, const char *uid,
+                                const struct kg_op_wrap_params *used) KG_WARN_UNUSED;
+
 /* A new random UID (RFC 4122 version 4 text) from OpenSSL's DRBG. */
 kg_result kg_op_new_uid(char out[KG_UID_LEN + 1]) KG_WARN_UNUSED;
+
+/* ---- key pairs and re-key (kg_op_keypair.c, kg_op_rekey.c) ------------- */
+
+kg_result kg_op_create_key_pair_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in,
+                                      struct kg_policy_request *req) KG_WARN_UNUSED;
+kg_result kg_op_rekey_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req) KG_WARN_UNUSED;
+kg_result kg_op_rekey_key_pair_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in,
+                                     struct kg_policy_request *req) KG_WARN_UNUSED;
+kg_result kg_op_create_key_pair(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_rekey(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_rekey_key_pair(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+
+/* Add a Link row (`link_type`, enum kg_link_type, to `target`) to `uid`. */
+kg_result kg_op_link_store(struct kg_store *w, const char *uid, uint32_t link_type, const char *target) KG_WARN_UNUSED;
+/* The target of `uid`'s first Link of `link_type`; KG_ERR_NOT_FOUND if none. */
+kg_result kg_op_link_find(struct kg_store *s, const char *uid, uint32_t link_type,
+                          char out[KG_UID_LEN + 1]) KG_WARN_UNUSED;
+/* Add attributes from a request (values borrowed from it) to `uid`; a
+ * single-valued one replaces any row of that name. */
+kg_result kg_op_put_extras(struct kg_store *w, const char *uid, const struct kg_attr_in *extras,
+                           uint32_t n) KG_WARN_UNUSED;
+/* Insert `obj` Pre-Active, owned by the caller's group, with Initial and
+ * Last Change Date; inside a change (kg_change_begin). */
+kg_result kg_op_insert_new(struct kg_store *w, const struct kg_op_ctx *ctx, struct kg_object *obj) KG_WARN_UNUSED;
+/* Make `obj` Active if its stored Activation Date has come (obj->state too). */
+kg_result kg_op_settle_state(struct kg_store *w, const struct kg_op_ctx *ctx, struct kg_object *obj) KG_WARN_UNUSED;
+
+/* What a re-key copies and shifts (KMIP 1.4 sections 4.4 and 4.5). */
+struct kg_rekey_args {
+    bool has_offset;
+    uint32_t offset;                 /* seconds (Interval) */
+    bool pair;                       /* Re-key Key Pair: only Activation and Deactivation dates */
+    const struct kg_attr_in *extras; /* from the request's template, borrowed */
+    uint32_t extra_count;
+};
+kg_result kg_op_read_offset(struct kg_ttlv_reader *in, struct kg_rekey_args *args) KG_WARN_UNUSED;
+/* `old` may be re-keyed as an object of `object_type`: right type, not destroyed. */
+kg_result kg_op_rekey_check_old(const struct kg_object *old, uint32_t object_type) KG_WARN_UNUSED;
+/*
+ * In a change: give the already inserted replacement `fresh` the old key's
+ * attributes (Names move), dates (Offset), the template's extras, the
+ * Replaced/Replacement Object Links both ways, and its state.
+ */
+kg_result kg_op_rekey_rows(struct kg_store *w, const struct kg_op_ctx *ctx, const char *old_uid,
+                           struct kg_object *fresh, const struct kg_rekey_args *args) KG_WARN_UNUSED;
+/* Policy facts of a Re-key of `old`: the new key is of its type,
+ * algorithm, length and usage mask, so create.* judges it as such. */
+void kg_op_rekey_policy_facts(const struct kg_object *old, struct kg_policy_request *req);
 
 #endif

@@ -119,6 +119,9 @@ enum kg_store_stmt_id {
     KG_STMT_ATTR_EACH,
     KG_STMT_ATTR_EACH_NAME,
     KG_STMT_ATTR_COUNT,
+    KG_STMT_ROTATE_LIST,
+    KG_STMT_ROTATE_COUNT,
+    KG_STMT_ROTATE_REPLACE,
     KG_STMT_COUNT_
 };
 
@@ -161,6 +164,22 @@ static const char *const kg_store_sql[KG_STMT_COUNT_] = {
     [KG_STMT_ATTR_EACH_NAME] =
         "SELECT name, idx, value FROM attributes WHERE uid = ?1 AND name = ?2 ORDER BY name, idx",
     [KG_STMT_ATTR_COUNT] = "SELECT COUNT(*) FROM attributes WHERE uid = ?1 AND name = ?2",
+    /* Master key rotation. The list walks the uid index (the unary + keeps
+     * SQLite off the generation index), so the batches of one pass cost
+     * one scan of the table in all instead of one scan and sort each. */
+    [KG_STMT_ROTATE_LIST] =
+        "SELECT uid, object_type, state, owner_group, creator, algorithm, length, usage_mask,"
+        " blob, blob_mechanism, mwk_generation, storage FROM objects"
+        " WHERE uid > ?2 AND +mwk_generation < ?1 AND storage = 0 AND length(blob) > 0"
+        " ORDER BY uid LIMIT ?3",
+    [KG_STMT_ROTATE_COUNT] =
+        "SELECT COUNT(*) FROM objects WHERE mwk_generation BETWEEN ?1 AND ?2 AND storage = 0"
+        " AND length(blob) > 0",
+    /* Compare-and-set: only the very blob the rotation read is replaced, so
+     * a Destroy (blob erased) or another rotator in between wins. */
+    [KG_STMT_ROTATE_REPLACE] =
+        "UPDATE objects SET blob = ?5, blob_mechanism = ?6, mwk_generation = ?7"
+        " WHERE uid = ?1 AND storage = 0 AND blob_mechanism = ?2 AND mwk_generation = ?3 AND blob = ?4",
 };
 
 struct kg_store {
@@ -1149,5 +1168,85 @@ kg_result kg_store_locate(struct kg_store *store, const struct kg_store_locate *
     *out_count = n;
 out:
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- master key rotation ---- */
+
+kg_result kg_store_list_below_generation(struct kg_store *store, uint32_t generation, const char *after_uid,
+                                         struct kg_object *out, uint32_t cap, uint32_t *out_count)
+{
+    kg_result rc = KG_RESULT_OK;
+    sqlite3_stmt *st = NULL;
+    uint32_t n = 0;
+    int src;
+
+    KG_GOTO_ENSURE(rc, out_count != NULL, KG_ERR_INTERNAL);
+    *out_count = 0;
+    KG_GOTO_ENSURE(rc, after_uid != NULL && out != NULL && cap > 0, KG_ERR_INTERNAL);
+    KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_ROTATE_LIST, &st));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 1, generation));
+    KG_STORE_BIND(rc, store, sqlite3_bind_text(st, 2, after_uid, -1, SQLITE_STATIC));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 3, cap));
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        KG_GOTO_ENSURE(rc, n < cap, KG_ERR_INTERNAL);
+        memset(&out[n], 0, sizeof(out[n]));
+        KG_GOTO_GUARD(rc, kg_store_load_object(st, &out[n]));
+        n++;
+    }
+    KG_GOTO_GUARD(rc, KG_STORE_SQL(store, src, SQLITE_DONE, "list objects below an MWK generation"));
+    *out_count = n;
+out:
+    kg_store_stmt_done(st);
+    if (kg_failed(rc) && out != NULL) {
+        /* Blobs are wrapped, but never hand back half a batch. */
+        memset(out, 0, (size_t)n * sizeof(out[0]));
+    }
+    return rc;
+}
+
+kg_result kg_store_count_wrapped(struct kg_store *store, uint32_t min_generation, uint32_t max_generation,
+                                 uint64_t *out)
+{
+    kg_result rc = KG_RESULT_OK;
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+
+    KG_GOTO_ENSURE(rc, out != NULL, KG_ERR_INTERNAL);
+    *out = 0;
+    KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_ROTATE_COUNT, &st));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 1, min_generation));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 2, max_generation));
+    KG_GOTO_GUARD(rc, KG_STORE_SQL(store, sqlite3_step(st), SQLITE_ROW, "count wrapped blobs"));
+    KG_GOTO_GUARD(rc, kg_store_col_int(st, 0, 0, INT64_MAX, &v));
+    *out = (uint64_t)v;
+out:
+    kg_store_stmt_done(st);
+    return rc;
+}
+
+kg_result kg_store_replace_blob(struct kg_store *store, const char *uid, const struct kg_p11_blob *old_blob,
+                                const struct kg_p11_blob *new_blob, bool *replaced)
+{
+    kg_result rc = KG_RESULT_OK;
+    sqlite3_stmt *st = NULL;
+
+    KG_GOTO_ENSURE(rc, replaced != NULL, KG_ERR_INTERNAL);
+    *replaced = false;
+    KG_GOTO_ENSURE(rc, uid != NULL && old_blob != NULL && new_blob != NULL, KG_ERR_INTERNAL);
+    KG_GOTO_ENSURE(rc, old_blob->len > 0 && old_blob->len <= KG_P11_MAX_BLOB, KG_ERR_INVALID_FIELD);
+    KG_GOTO_ENSURE(rc, new_blob->len > 0 && new_blob->len <= KG_P11_MAX_BLOB, KG_ERR_INVALID_FIELD);
+    KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_ROTATE_REPLACE, &st));
+    KG_STORE_BIND(rc, store, sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 2, old_blob->mechanism));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 3, old_blob->mwk_generation));
+    KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, 4, old_blob->bytes, old_blob->len));
+    KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, 5, new_blob->bytes, new_blob->len));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 6, new_blob->mechanism));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 7, new_blob->mwk_generation));
+    KG_GOTO_GUARD(rc, KG_STORE_SQL(store, sqlite3_step(st), SQLITE_DONE, "replace blob"));
+    *replaced = sqlite3_changes(store->db) > 0;
+out:
+    kg_store_stmt_done(st);
     return rc;
 }

@@ -200,4 +200,28 @@ struct kg_store_locate {
 kg_result kg_store_locate(struct kg_store *store, const struct kg_store_locate *query,
                           char (*out_uids)[KG_UID_LEN + 1], uint32_t cap, uint32_t *out_count) KG_WARN_UNUSED;
 
+/*
+ * Master key rotation (kmipgw rotate-master). "Wrapped blob" below means an
+ * object with storage KG_P11_STORED_WRAPPED whose blob is not erased:
+ * resident and public keys and destroyed objects have nothing to re-wrap.
+ *
+ * list_below_generation: up to `cap` objects with a wrapped blob under an
+ * MWK generation below `generation`, in UID order, starting after
+ * `after_uid` ("" for the first batch; then the last UID of the previous
+ * batch), into caller-owned out[0..cap); *out_count gets how many.
+ * count_wrapped: wrapped blobs with min_generation <= generation <=
+ * max_generation.
+ * replace_blob: compare-and-set. Replace the blob of `uid` with `new_blob`
+ * only if it still is exactly `old_blob` (mechanism, generation and bytes);
+ * *replaced says whether it was. Not replaced (the object was destroyed,
+ * deleted or re-wrapped by someone else meanwhile) is not an error. Durable
+ * on return unless inside begin/commit (batch several in one transaction).
+ */
+kg_result kg_store_list_below_generation(struct kg_store *store, uint32_t generation, const char *after_uid,
+                                         struct kg_object *out, uint32_t cap, uint32_t *out_count) KG_WARN_UNUSED;
+kg_result kg_store_count_wrapped(struct kg_store *store, uint32_t min_generation, uint32_t max_generation,
+                                 uint64_t *out) KG_WARN_UNUSED;
+kg_result kg_store_replace_blob(struct kg_store *store, const char *uid, const struct kg_p11_blob *old_blob,
+                                const struct kg_p11_blob *new_blob, bool *replaced) KG_WARN_UNUSED;
+
 #endif

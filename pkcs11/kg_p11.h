@@ -118,8 +118,50 @@ void kg_p11_close(struct kg_p11 *p11);
  */
 kg_result kg_p11_init_mwk(struct kg_p11 *p11, bool *created) KG_WARN_UNUSED;
 
-/* Generation number of the MWK in use (1 for the first). */
+/* Generation number of the MWK in use (1 for the first): the newest one on
+ * the token as last looked up. */
 uint32_t kg_p11_mwk_generation(const struct kg_p11 *p11);
+
+/* ---- master key rotation (kmipgw rotate-master) ---------------------------
+ * Generations are token objects sharing mwk_label, CKA_ID = the generation
+ * in decimal. Every generation still on the token unwraps its blobs; new
+ * blobs use the newest. kg_p11_rewrap moves one blob to the newest. */
+
+/*
+ * Create MWK generation max+1 on the token (same attributes as
+ * kg_p11_init_mwk) and make it current; *generation gets it. Reads the
+ * token, not the cache. If another process created the same generation at
+ * the same moment, ours is destroyed again and this fails (KG_ERR_HSM, "run
+ * again"): the token never keeps two objects of one generation.
+ * Errors: KG_ERR_HSM_NO_MWK (no generation yet: kmipgw init), KG_ERR_HSM
+ * (KG_P11_MWK_MAX_GENERATIONS reached: retire old ones), mapped CK_RV.
+ */
+kg_result kg_p11_mwk_add_generation(struct kg_p11 *p11, uint32_t *generation) KG_WARN_UNUSED;
+
+/* The generations on the token now, ascending, into gens[0..cap); *n gets
+ * how many there are (may exceed cap: only cap are written). */
+kg_result kg_p11_mwk_list(struct kg_p11 *p11, uint32_t *gens, size_t cap, size_t *n) KG_WARN_UNUSED;
+
+/*
+ * Destroy MWK generation `generation` on the token. The current (newest)
+ * generation is never destroyed (KG_ERR_DENIED); KG_ERR_NOT_FOUND if there
+ * is no such generation. The caller must have made sure no stored blob uses
+ * it: every key wrapped under it becomes unreadable.
+ */
+kg_result kg_p11_mwk_retire(struct kg_p11 *p11, uint32_t generation) KG_WARN_UNUSED;
+
+/*
+ * Re-wrap `old_blob` (a key of `kind`, wrapped under any generation still on
+ * the token) under the current generation into `new_blob`: C_UnwrapKey into a
+ * sensitive session object extractable only so that it can be wrapped again,
+ * C_WrapKey, destroy. The key never leaves the HSM. Secret and private key
+ * kinds only (a public key has no blob under the MWK: KG_ERR_INVALID_FIELD).
+ * KG_ERR_HSM when the current generation is not newer than the blob's (no
+ * rotation pending), KG_ERR_HSM_UNWRAP for a damaged blob or one of a
+ * retired generation. new_blob->len is 0 on failure.
+ */
+kg_result kg_p11_rewrap(struct kg_p11 *p11, enum kg_p11_key_kind kind, const struct kg_p11_blob *old_blob,
+                        struct kg_p11_blob *new_blob) KG_WARN_UNUSED;
 
 /*
  * Generate an AES key of `bits` (128, 192 or 256) inside the HSM and return
@@ -142,6 +184,15 @@ kg_result kg_p11_import_aes(struct kg_p11 *p11, const struct kg_secret *key,
                             struct kg_p11_blob *out) KG_WARN_UNUSED;
 
 /*
+ * kg_p11_import_aes generalised to `kind` KG_P11_KEY_AES or KG_P11_KEY_HMAC
+ * (a CKK_GENERIC_SECRET of 16 to KG_P11_MAX_KEY bytes; the caller checks
+ * the algorithm's own floor). Same ownership and errors;
+ * KG_ERR_UNSUPPORTED_ALGORITHM for another kind.
+ */
+kg_result kg_p11_import_secret(struct kg_p11 *p11, enum kg_p11_key_kind kind, const struct kg_secret *key,
+                               struct kg_p11_blob *out) KG_WARN_UNUSED;
+
+/*
  * Unwrap `blob` inside the HSM as a non-sensitive session object, read its
  * value into a new kg_secret, destroy the object. The caller owns *out and
  * frees it (wiped) with kg_secret_free. Used only where policy allows
@@ -151,6 +202,22 @@ kg_result kg_p11_import_aes(struct kg_p11 *p11, const struct kg_secret *key,
  */
 kg_result kg_p11_export_plaintext(struct kg_p11 *p11, const struct kg_p11_blob *blob,
                                   struct kg_secret **out) KG_WARN_UNUSED;
+
+/*
+ * Plaintext of stored secret key `ref` (AES or HMAC, storage WRAPPED) into a
+ * new kg_secret of exactly `bytes` (the object's Cryptographic Length / 8;
+ * 0 for an AES key means any of 16/24/32). The key is loaded with
+ * KG_P11_USE_READ into a non-sensitive session object, its CKA_VALUE read,
+ * and the object destroyed on every path. SoftHSM returns a generic secret
+ * zero-padded to a multiple of 8 bytes: the padding is checked and trimmed.
+ * The caller owns *out and frees it (wiped) with kg_secret_free; *out is
+ * NULL on failure. Errors: KG_ERR_DENIED (resident key: never readable),
+ * KG_ERR_BAD_KEY_LENGTH (`bytes` out of range), KG_ERR_HSM_UNWRAP (blob
+ * damaged, not ours, or of another length), mapped CK_RV.
+ * kg_p11_export_plaintext is the AES-blob form of it.
+ */
+kg_result kg_p11_export_key(struct kg_p11 *p11, const struct kg_p11_key_ref *ref, size_t bytes,
+                            struct kg_secret **out) KG_WARN_UNUSED;
 
 /* Pool figures for logs and tests. */
 struct kg_p11_stats {

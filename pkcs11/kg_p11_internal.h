@@ -165,6 +165,18 @@ void kg_p11_pool_stats(struct kg_p11_pool *pool, uint32_t *n_open, uint32_t *n_i
 
 /* ---- kg_p11.c ------------------------------------------------------------ */
 
+/* Most MWK generations one token may hold at once: retire old ones
+ * (`kmipgw rotate-master --retire-old`) before rotating past this. */
+#define KG_P11_MWK_MAX_GENERATIONS 32u
+/* How often, at most, the wrap path looks for a newer MWK generation, ms. */
+#define KG_P11_MWK_RECHECK_MS 1000u
+
+/* One MWK generation on the token. */
+struct kg_p11_mwk_gen {
+    uint32_t generation;
+    CK_OBJECT_HANDLE h;
+};
+
 /* The open token. Defined here so that the key files of pkcs11/ share it;
  * nothing outside pkcs11/ sees inside. */
 struct kg_p11 {
@@ -184,28 +196,48 @@ struct kg_p11 {
     char *mwk_label;
     struct kg_p11_pool pool;
 
-    /* The MWK handle is cached; it is looked up again when the pool lost
-     * every session (pool.epoch moved), as handles may not survive that. */
+    /* MWK generations (token objects sharing mwk_label, CKA_ID = the
+     * generation in decimal), ascending; the last is the current one, under
+     * which new keys are wrapped; the others still unwrap their blobs
+     * during and after a master key rotation. The table is looked up again
+     * when the pool lost every session (pool.epoch moved, handles may not
+     * survive that), when an operation found a handle invalid, when a blob
+     * names a generation newer than the current one, and at most every
+     * KG_P11_MWK_RECHECK_MS on the wrap path, so a running gateway starts
+     * wrapping under a generation `kmipgw rotate-master` created. */
     pthread_mutex_t mwk_lock;
     bool mwk_lock_ready;
-    CK_OBJECT_HANDLE mwk; /* CK_INVALID_HANDLE: not known (yet) */
-    uint64_t mwk_epoch;
-    uint32_t mwk_generation;
+    struct kg_p11_mwk_gen mwk_gens[KG_P11_MWK_MAX_GENERATIONS];
+    uint32_t mwk_count;      /* 0: not known (yet), or none on the token */
+    uint64_t mwk_epoch;      /* pool epoch the table was read under */
+    uint64_t mwk_checked_ms; /* CLOCK_MONOTONIC ms of the last lookup */
+    uint32_t mwk_generation; /* current generation; atomic reads (kg_p11_mwk_generation) */
 };
 
 /* Forget every stored byte of `blob` (mechanism, generation, length). */
 void kg_p11_blob_clear(struct kg_p11_blob *blob);
 
 /*
- * The current MWK's handle for an operation on session `s` (cached per pool
- * epoch). KG_ERR_HSM_NO_MWK if the token has none.
+ * The current (newest) MWK generation's handle for an operation on session
+ * `s` (cached per pool epoch, re-checked for a newer generation at most
+ * every KG_P11_MWK_RECHECK_MS). KG_ERR_HSM_NO_MWK if the token has none.
+ * kg_p11_wrap_under_mwk stamps blobs with the generation of the handle it
+ * is given, so a rotation between the two calls cannot mislabel a blob.
  */
 kg_result kg_p11_mwk_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h) KG_WARN_UNUSED;
 
 /*
- * The MWK that can unwrap `blob` (its mechanism and generation checked
- * first: a blob not made by kg_p11_wrap_under_mwk is KG_ERR_HSM_UNWRAP and
- * never reaches the HSM).
+ * The handle of MWK generation `generation`. A generation newer than the
+ * current one makes the table be read again first (another process rotated).
+ * A generation not on the token (retired, or never made) is KG_ERR_HSM_UNWRAP.
+ */
+kg_result kg_p11_mwk_for_generation(struct kg_p11 *p11, CK_SESSION_HANDLE s, uint32_t generation,
+                                    CK_OBJECT_HANDLE *h) KG_WARN_UNUSED;
+
+/*
+ * The MWK that can unwrap `blob`: the blob's own generation, current or
+ * older (its mechanism and shape checked first: a blob not made by
+ * kg_p11_wrap_under_mwk is KG_ERR_HSM_UNWRAP and never reaches the HSM).
  */
 kg_result kg_p11_mwk_for_blob(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct kg_p11_blob *blob,
                               CK_OBJECT_HANDLE *h) KG_WARN_UNUSED;
@@ -216,8 +248,8 @@ void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h);
 /* Does `rv` say an object handle is not valid (any more)? */
 bool kg_p11_rv_is_stale_handle(CK_RV rv);
 
-/* Wrap `key` (any extractable key) under the MWK with CKM_AES_KEY_WRAP_PAD
- * into `out`, stamped with the MWK generation. */
+/* Wrap `key` (any extractable key) under MWK handle `mwk` with
+ * CKM_AES_KEY_WRAP_PAD into `out`, stamped with that handle's generation. */
 kg_result kg_p11_wrap_under_mwk(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk,
                                 CK_OBJECT_HANDLE key, struct kg_p11_blob *out) KG_WARN_UNUSED;
 
@@ -245,6 +277,8 @@ enum kg_p11_use {
     KG_P11_USE_WRAP = 1u << 4,
     KG_P11_USE_UNWRAP = 1u << 5,
     KG_P11_USE_EXTRACT = 1u << 6, /* CKA_EXTRACTABLE: it is about to be wrapped out */
+    KG_P11_USE_READ = 1u << 7,    /* CKA_SENSITIVE=FALSE, CKA_EXTRACTABLE: its value is read
+                                   * out in plaintext (kg_p11_export_key); never resident */
 };
 
 /*
@@ -254,7 +288,8 @@ enum kg_p11_use {
  *             object with exactly the asked-for use flags (extractable
  *             only with KG_P11_USE_EXTRACT);
  *   RESIDENT  the token object whose CKA_ID is ref->resident_id (its own
- *             flags rule; KG_P11_USE_EXTRACT is KG_ERR_DENIED);
+ *             flags rule; KG_P11_USE_EXTRACT and KG_P11_USE_READ are
+ *             KG_ERR_DENIED);
  *   PUBLIC    a session public key object built from the DER.
  * *to_destroy gets *h when it is a session object the caller must destroy
  * (hand it to kg_p11_finish/_all), else CK_INVALID_HANDLE: a resident
@@ -277,4 +312,5 @@ struct kg_p11_pool *kg_p11_pool_of(struct kg_p11 *p11);
  * kg_p11_tls.c, which finds the gateway's TLS key through libp11. */
 struct PKCS11_slot_st;
 struct PKCS11_slot_st *kg_p11_libp11_slot(struct kg_p11 *p11);
+
 #endif

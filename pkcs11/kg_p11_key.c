@@ -73,8 +73,9 @@ static void kg_p11_use_template(CK_OBJECT_CLASS cls, unsigned uses, CK_BBOOL *ye
         KG_P11_FLAG(CKA_WRAP, uses & KG_P11_USE_WRAP);
     } else {
         KG_P11_FLAG(CKA_PRIVATE, true);
-        KG_P11_FLAG(CKA_SENSITIVE, true);
-        KG_P11_FLAG(CKA_EXTRACTABLE, uses & KG_P11_USE_EXTRACT);
+        /* Only a plaintext read (policy allowed it) makes a readable object. */
+        KG_P11_FLAG(CKA_SENSITIVE, !(uses & KG_P11_USE_READ));
+        KG_P11_FLAG(CKA_EXTRACTABLE, uses & (KG_P11_USE_EXTRACT | KG_P11_USE_READ));
         KG_P11_FLAG(CKA_DECRYPT, uses & KG_P11_USE_DECRYPT);
         KG_P11_FLAG(CKA_SIGN, uses & KG_P11_USE_SIGN);
         KG_P11_FLAG(CKA_UNWRAP, uses & KG_P11_USE_UNWRAP);
@@ -259,7 +260,7 @@ kg_result kg_p11_key_load(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct 
         return KG_RESULT_OK;
     case KG_P11_STORED_RESIDENT:
         KG_ENSURE(ref->resident_id != NULL, KG_ERR_INTERNAL);
-        if (uses & KG_P11_USE_EXTRACT) {
+        if (uses & (KG_P11_USE_EXTRACT | KG_P11_USE_READ)) {
             kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
             kg_error_detail("resident key '%s' never leaves the HSM", ref->resident_id);
             return KG_RESULT_ERROR;

@@ -298,6 +298,14 @@ struct kg_policy_request {
     size_t password_len;
     /* Live (not destroyed) objects the caller's group owns, for Create limits. */
     uint64_t group_live_objects;
+    /* Operations that make keys (Create, Register, Create Key Pair, Re-key,
+     * Re-key Key Pair): how many objects this one makes (0 counts as 1),
+     * and for a pair the public half's type and usage mask: create.*
+     * applies to both halves (object_type..usage_mask above describe the
+     * private half), and the live-object limit to all of them. */
+    uint32_t objects_made;
+    uint32_t pair_object_type; /* 0: not a pair */
+    int32_t pair_usage_mask;
 };
 
 /*
@@ -307,7 +315,8 @@ struct kg_policy_request {
  * material leaves, else groups.<g>.operations.
  *
  * Order of checks: identity (kg_policy_match), operations, scope of the
- * target object, create.* (Create and Register), limits.max_live_objects
+ * target object, create.* (every operation that makes a key, each half of
+ * a pair), limits.max_live_objects
  * (operations that make objects), export and wrapping_keys (key_material),
  * and last the credential, so that a request denied anyway costs no hash.
  *

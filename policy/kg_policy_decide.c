@@ -232,6 +232,14 @@ static bool kg_policy_makes_objects(uint32_t operation)
     }
 }
 
+/* Operations whose new keys the group's create.* rules govern. */
+static bool kg_policy_makes_keys(uint32_t operation)
+{
+    return operation == 0x01 /* Create */ || operation == 0x02 /* Create Key Pair */ ||
+           operation == 0x03 /* Register */ || operation == 0x04 /* Re-key */ ||
+           operation == 0x1D /* Re-key Key Pair */;
+}
+
 /* create.*: the kind of the first constraint the request breaks, or KG_RULE_COUNT if none. */
 static enum kg_policy_rule_kind kg_policy_create_breaks(const struct kg_policy_group *g,
                                                         const struct kg_policy_request *req)
@@ -305,9 +313,15 @@ struct kg_policy_decision kg_policy_decide_request(const struct kg_policy *polic
         kg_policy_set_rule(&d, g, KG_RULE_SCOPE);
         return d;
     }
-    if (req->operation == 0x01 || req->operation == 0x03) { /* Create, Register */
+    if (kg_policy_makes_keys(req->operation)) {
+        struct kg_policy_request pub = *req;
         enum kg_policy_rule_kind broken = kg_policy_create_breaks(g, req);
 
+        pub.object_type = req->pair_object_type;
+        pub.usage_mask = req->pair_usage_mask;
+        if (broken == KG_RULE_COUNT && req->pair_object_type != 0) {
+            broken = kg_policy_create_breaks(g, &pub);
+        }
         if (broken != KG_RULE_COUNT) {
             d.verdict = KG_POLICY_DENY_CREATE;
             /* With no create: key at all, the rule is that key's default. */
@@ -316,7 +330,7 @@ struct kg_policy_decision kg_policy_decide_request(const struct kg_policy *polic
         }
     }
     if (kg_policy_makes_objects(req->operation) && g->has_max_live_objects &&
-        req->group_live_objects >= g->max_live_objects) {
+        req->group_live_objects + (req->objects_made > 1 ? req->objects_made : 1) > g->max_live_objects) {
         d.verdict = KG_POLICY_DENY_LIMIT;
         kg_policy_set_rule(&d, g, KG_RULE_MAX_LIVE_OBJECTS);
         return d;

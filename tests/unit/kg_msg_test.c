@@ -26,6 +26,7 @@
 
 #include "kg_gateway.h"
 #include "kg_kmip.h"
+#include "kg_ops.h"
 #include "kg_msg.h"
 #include "kg_ttlv.h"
 
@@ -2522,7 +2523,7 @@ static void test_gw_unknown_operation_continue(void)
     resp_free(&r);
 
     /* An operation KMIP defines that this server has no entry for. */
-    CU_ASSERT_EQUAL(op_reason(&id_admin, KG_OP_REKEY, NULL), KG_REASON_OPERATION_NOT_SUPPORTED);
+    CU_ASSERT_EQUAL(op_reason(&id_admin, KG_OP_CERTIFY, NULL), KG_REASON_OPERATION_NOT_SUPPORTED);
     CU_ASSERT_EQUAL(op_reason(&id_admin, 0, NULL), KG_REASON_OPERATION_NOT_SUPPORTED);
 }
 
@@ -2561,8 +2562,12 @@ static void test_gw_versions(void)
     static const struct kg_version asked[] = { { 1, 0 }, { 1, 2 }, { 1, 4 } };
     struct kg_ttlv_writer w;
     struct resp r;
+    size_t table_ops = 0;
 
     NEED_HSM();
+    for (uint32_t op = 1; op <= KG_OP_MAX; op++) {
+        table_ops += kg_ops_lookup(op) != NULL;
+    }
     /* Answered in the request's version. */
     for (size_t i = 0; i < sizeof(asked) / sizeof(asked[0]); i++) {
         b_begin(&w, &(struct hdr){ .major = asked[i].major, .minor = asked[i].minor });
@@ -2573,8 +2578,9 @@ static void test_gw_versions(void)
         run_as(&id_vsphere, &w, &r);
         CU_ASSERT(r.major == asked[i].major && r.minor == asked[i].minor);
         CU_ASSERT(item_ok(&r, 0));
-        /* Query Operations lists what the table holds. */
-        CU_ASSERT_EQUAL(st_count(&r.items[0].payload, KG_TAG_OPERATION), 14);
+        /* Query Operations lists exactly what the table holds. */
+        CU_ASSERT(table_ops >= 14);
+        CU_ASSERT_EQUAL(st_count(&r.items[0].payload, KG_TAG_OPERATION), table_ops);
         resp_free(&r);
     }
     /* A newer 1.x minor version is processed normally (KMIP 1.4 section

@@ -1168,6 +1168,84 @@ static void test_hsm_import_export_roundtrip(void)
     kg_p11_close(p11);
 }
 
+/* HMAC keys (CKK_GENERIC_SECRET) in and out: read back at their own length,
+ * including 33 bytes, which SoftHSM returns zero-padded to 40. */
+static void test_hsm_hmac_export(void)
+{
+    static const size_t lens[] = { 32, 33, 40, 48, 64 };
+    struct kg_p11 *p11;
+    uint8_t bytes[KG_P11_MAX_KEY];
+    struct kg_secret *key = NULL;
+    struct kg_secret *back = NULL;
+    struct kg_p11_blob blob;
+    struct kg_p11_key_ref ref = { .kind = KG_P11_KEY_HMAC, .storage = KG_P11_STORED_WRAPPED, .blob = &blob };
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    for (size_t j = 0; j < sizeof(bytes); j++) {
+        bytes[j] = (uint8_t)(0x3C ^ (j * 11 + 1)); /* never a zero tail */
+    }
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        CU_ASSERT_FATAL(kg_ok(kg_secret_from(bytes, lens[i], &key)));
+        CU_ASSERT_FATAL(kg_ok(kg_p11_import_secret(p11, KG_P11_KEY_HMAC, key, &blob)));
+        CU_ASSERT(memmem(blob.bytes, blob.len, bytes, 8) == NULL);
+        CU_ASSERT_FATAL(kg_ok(kg_p11_export_key(p11, &ref, lens[i], &back)));
+        CU_ASSERT_EQUAL(back->len, lens[i]);
+        CU_ASSERT(memcmp(back->data, bytes, lens[i]) == 0);
+        kg_secret_free(back);
+        back = NULL;
+        /* Its length is the object's, never guessed. */
+        CU_ASSERT(kg_failed(kg_p11_export_key(p11, &ref, 0, &back)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_BAD_KEY_LENGTH);
+        CU_ASSERT(back == NULL);
+        /* Shorter than what the HSM holds (beyond its padding): not our key. */
+        CU_ASSERT(kg_failed(kg_p11_export_key(p11, &ref, lens[i] - 8, &back)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+        CU_ASSERT(back == NULL);
+        kg_secret_free(key);
+        key = NULL;
+    }
+    /* A 33-byte key read as 34: the extra byte is padding, not key: 40 is
+     * the most SoftHSM can return, so asking 41 is refused. */
+    CU_ASSERT_FATAL(kg_ok(kg_secret_from(bytes, 33, &key)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_import_secret(p11, KG_P11_KEY_HMAC, key, &blob)));
+    CU_ASSERT(kg_failed(kg_p11_export_key(p11, &ref, 41, &back)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    kg_secret_free(key);
+    key = NULL;
+    /* Too short or too long to import; a key pair kind is not a secret. */
+    CU_ASSERT_FATAL(kg_ok(kg_secret_from(bytes, 15, &key)));
+    CU_ASSERT(kg_failed(kg_p11_import_secret(p11, KG_P11_KEY_HMAC, key, &blob)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_BAD_KEY_LENGTH);
+    CU_ASSERT_EQUAL(blob.len, 0);
+    CU_ASSERT(kg_failed(kg_p11_import_secret(p11, KG_P11_KEY_RSA_PRIVATE, key, &blob)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_UNSUPPORTED_ALGORITHM);
+    kg_secret_free(key);
+    key = NULL;
+    {
+        struct kg_secret *big = NULL;
+        uint8_t more[KG_P11_MAX_KEY + 1] = { 7 };
+
+        CU_ASSERT_FATAL(kg_ok(kg_secret_from(more, sizeof(more), &big)));
+        CU_ASSERT(kg_failed(kg_p11_import_secret(p11, KG_P11_KEY_HMAC, big, &blob)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_BAD_KEY_LENGTH);
+        kg_secret_free(big);
+    }
+    /* A resident key is never read out (KG_P11_USE_READ refused). */
+    {
+        struct kg_p11_key_ref res = { .kind = KG_P11_KEY_HMAC, .storage = KG_P11_STORED_RESIDENT,
+                                      .resident_id = "no-such-key" };
+
+        CU_ASSERT(kg_failed(kg_p11_export_key(p11, &res, 32, &back)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_DENIED);
+        CU_ASSERT(back == NULL);
+    }
+    /* No readable session object stays behind on any path. */
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+    kg_p11_close(p11);
+}
+
 static void test_hsm_generated_keys_differ(void)
 {
     struct kg_p11 *p11;
@@ -1450,6 +1528,257 @@ static void test_hsm_concurrent_small_pool(void)
     kg_p11_close(c.p11);
 }
 
+/* ---- MWK generations and rotation (kmipgw rotate-master) ---- */
+
+/* Make MWK generation `id` (CKA_ID text) behind kg_p11's back, as another
+ * process running rotate-master would. */
+static CK_OBJECT_HANDLE gen_behind_back(struct kg_p11 *p11, const char *id)
+{
+    struct kg_p11_pool *pool = kg_p11_pool_of(p11);
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+    CK_ULONG vlen = 32;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    char label[] = MWK_LABEL;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_VALUE_LEN, &vlen, sizeof(vlen) }, { CKA_TOKEN, &yes, 1 },  { CKA_PRIVATE, &yes, 1 },
+        { CKA_SENSITIVE, &yes, 1 },             { CKA_EXTRACTABLE, &no, 1 }, { CKA_WRAP, &yes, 1 },
+        { CKA_UNWRAP, &yes, 1 },                { CKA_LABEL, label, strlen(label) },
+        { CKA_ID, (void *)id, strlen(id) },
+    };
+
+    if (kg_failed(kg_p11_session_acquire(pool, &s))) {
+        return CK_INVALID_HANDLE;
+    }
+    if (pool->fn->C_GenerateKey(s, &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &h) != CKR_OK) {
+        h = CK_INVALID_HANDLE;
+    }
+    kg_p11_session_release(pool, s);
+    return h;
+}
+
+static void destroy_token_object(struct kg_p11 *p11, CK_OBJECT_HANDLE h)
+{
+    struct kg_p11_pool *pool = kg_p11_pool_of(p11);
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT(pool->fn->C_DestroyObject(s, h) == CKR_OK);
+    kg_p11_session_release(pool, s);
+}
+
+static bool same_secret(const struct kg_secret *a, const struct kg_secret *b)
+{
+    return a != NULL && b != NULL && a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+static void test_hsm_mwk_generations(void)
+{
+    struct kg_p11 *p11;
+    struct kg_p11_blob b1, b2, nb, bad, blob;
+    struct kg_secret *k1 = NULL;
+    struct kg_secret *k = NULL;
+    uint32_t gen = 0;
+    uint32_t gens[8];
+    size_t n = 0;
+    CK_OBJECT_HANDLE dup = CK_INVALID_HANDLE;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    CU_ASSERT_EQUAL(kg_p11_mwk_generation(p11), 1);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &b1)));
+    CU_ASSERT_EQUAL(b1.mwk_generation, 1);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_export_plaintext(p11, &b1, &k1)));
+    /* Nothing to rotate to yet. */
+    CU_ASSERT(kg_failed(kg_p11_rewrap(p11, KG_P11_KEY_AES, &b1, &nb)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+    CU_ASSERT_EQUAL(nb.len, 0);
+
+    /* Generation 2: new keys use it, generation 1 blobs still unwrap. */
+    CU_ASSERT_FATAL(kg_ok(kg_p11_mwk_add_generation(p11, &gen)));
+    CU_ASSERT_EQUAL(gen, 2);
+    CU_ASSERT_EQUAL(kg_p11_mwk_generation(p11), 2);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 128, &b2)));
+    CU_ASSERT_EQUAL(b2.mwk_generation, 2);
+    CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &b1, &k)));
+    CU_ASSERT(same_secret(k, k1));
+    kg_secret_free(k);
+    k = NULL;
+
+    /* Re-wrap: same key, new generation, different bytes, no object left. */
+    CU_ASSERT_FATAL(kg_ok(kg_p11_rewrap(p11, KG_P11_KEY_AES, &b1, &nb)));
+    CU_ASSERT_EQUAL(nb.mwk_generation, 2);
+    CU_ASSERT_EQUAL(nb.len, b1.len);
+    CU_ASSERT(memcmp(nb.bytes, b1.bytes, b1.len) != 0);
+    CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &nb, &k)));
+    CU_ASSERT(same_secret(k, k1));
+    kg_secret_free(k);
+    k = NULL;
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+    /* Already current; a public kind; damaged; a generation never made. */
+    CU_ASSERT(kg_failed(kg_p11_rewrap(p11, KG_P11_KEY_AES, &nb, &blob)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+    CU_ASSERT(kg_failed(kg_p11_rewrap(p11, KG_P11_KEY_RSA_PUBLIC, &b1, &blob)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_INVALID_FIELD);
+    bad = b1;
+    bad.bytes[3] ^= 0x10;
+    CU_ASSERT(kg_failed(kg_p11_rewrap(p11, KG_P11_KEY_AES, &bad, &blob)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    CU_ASSERT_EQUAL(blob.len, 0);
+    bad = b1;
+    bad.mwk_generation = 7;
+    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &bad, &k)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+
+    /* Another process makes generation 3: a running kg_p11 starts using it
+     * within KG_P11_MWK_RECHECK_MS, without being reopened. */
+    CU_ASSERT_FATAL(gen_behind_back(p11, "3") != CK_INVALID_HANDLE);
+    sleep_ms(KG_P11_MWK_RECHECK_MS + 100);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &blob)));
+    CU_ASSERT_EQUAL(blob.mwk_generation, 3);
+    CU_ASSERT_EQUAL(kg_p11_mwk_generation(p11), 3);
+
+    /* Generation 4 behind our back, and a blob under it met at once (no
+     * waiting): an unknown newer generation is looked up on the spot. */
+    {
+        CK_OBJECT_HANDLE g4 = gen_behind_back(p11, "4");
+        struct kg_p11_pool *pool = kg_p11_pool_of(p11);
+        CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+        CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+        CK_MECHANISM gen_mech = { CKM_AES_KEY_GEN, NULL, 0 };
+        CK_MECHANISM wrap_mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+        CK_ULONG vlen = 32;
+        CK_ULONG len = sizeof(blob.bytes);
+        CK_BBOOL yes = CK_TRUE;
+        CK_BBOOL no = CK_FALSE;
+        CK_ATTRIBUTE tmpl[] = {
+            { CKA_VALUE_LEN, &vlen, sizeof(vlen) }, { CKA_TOKEN, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 },
+        };
+
+        CU_ASSERT_FATAL(g4 != CK_INVALID_HANDLE);
+        CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+        CU_ASSERT(pool->fn->C_GenerateKey(s, &gen_mech, tmpl, 3, &key) == CKR_OK);
+        CU_ASSERT(pool->fn->C_WrapKey(s, &wrap_mech, g4, key, blob.bytes, &len) == CKR_OK);
+        CU_ASSERT(pool->fn->C_DestroyObject(s, key) == CKR_OK);
+        kg_p11_session_release(pool, s);
+        blob.len = (uint32_t)len;
+        blob.mechanism = CKM_AES_KEY_WRAP_PAD;
+        blob.mwk_generation = 4;
+        CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &blob, &k)));
+        CU_ASSERT(k != NULL && k->len == 32);
+        kg_secret_free(k);
+        k = NULL;
+        CU_ASSERT_EQUAL(kg_p11_mwk_generation(p11), 4);
+    }
+
+    /* A second object for generation 4 (two rotators at once): the token is
+     * refused as ambiguous, and add_generation never makes one. */
+    dup = gen_behind_back(p11, "4");
+    CU_ASSERT_FATAL(dup != CK_INVALID_HANDLE);
+    CU_ASSERT(kg_failed(kg_p11_mwk_list(p11, gens, 8, &n)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "more than one"));
+    CU_ASSERT(kg_failed(kg_p11_mwk_add_generation(p11, &gen)));
+    destroy_token_object(p11, dup);
+    CU_ASSERT(kg_ok(kg_p11_mwk_list(p11, gens, 8, &n)));
+    CU_ASSERT_EQUAL(n, 4);
+    CU_ASSERT(n == 4 && gens[0] == 1 && gens[1] == 2 && gens[2] == 3 && gens[3] == 4);
+
+    /* Retire: never the current one, not a missing one; a retired
+     * generation's blobs no longer unwrap, the others do. */
+    CU_ASSERT(kg_failed(kg_p11_mwk_retire(p11, 4)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_DENIED);
+    CU_ASSERT(kg_failed(kg_p11_mwk_retire(p11, 99)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_NOT_FOUND);
+    CU_ASSERT(kg_ok(kg_p11_mwk_retire(p11, 1)));
+    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &b1, &k)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &nb, &k)));
+    CU_ASSERT(same_secret(k, k1));
+    kg_secret_free(k);
+    k = NULL;
+    CU_ASSERT(kg_ok(kg_p11_mwk_retire(p11, 2)));
+    CU_ASSERT(kg_ok(kg_p11_mwk_retire(p11, 3)));
+    kg_p11_close(p11);
+
+    /* A fresh open finds generation 4 current; add_generation makes 5. */
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    CU_ASSERT_EQUAL(kg_p11_mwk_generation(p11), 4);
+    CU_ASSERT(kg_ok(kg_p11_mwk_add_generation(p11, &gen)));
+    CU_ASSERT_EQUAL(gen, 5);
+    CU_ASSERT(kg_ok(kg_p11_mwk_retire(p11, 4)));
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, true, MWK_LABEL, NULL), 1);
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+    kg_secret_free(k1);
+    kg_p11_close(p11);
+}
+
+/* Private keys re-wrap the same way (PKCS#8 under the MWK) and still sign. */
+static void test_hsm_rewrap_private_key(void)
+{
+    struct kg_p11 *p11;
+    struct kg_p11_pool *pool;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE, mwk = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE loaded = CK_INVALID_HANDLE, to_destroy = CK_INVALID_HANDLE;
+    CK_MECHANISM kp_mech = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+    CK_MECHANISM sign_mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+    CK_ULONG bits = 2048;
+    CK_BYTE e[] = { 1, 0, 1 };
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE pub_t[] = {
+        { CKA_TOKEN, &no, 1 }, { CKA_VERIFY, &yes, 1 }, { CKA_MODULUS_BITS, &bits, sizeof(bits) },
+        { CKA_PUBLIC_EXPONENT, e, sizeof(e) },
+    };
+    CK_ATTRIBUTE priv_t[] = {
+        { CKA_TOKEN, &no, 1 }, { CKA_PRIVATE, &yes, 1 }, { CKA_SENSITIVE, &yes, 1 },
+        { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SIGN, &yes, 1 },
+    };
+    struct kg_p11_blob old, fresh;
+    struct kg_p11_key_ref ref = { .kind = KG_P11_KEY_RSA_PRIVATE, .storage = KG_P11_STORED_WRAPPED };
+    uint8_t msg[] = "rotate me";
+    uint8_t sig[512];
+    CK_ULONG sig_len = sizeof(sig);
+    uint32_t gen = 0;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    pool = kg_p11_pool_of(p11);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT_FATAL(pool->fn->C_GenerateKeyPair(s, &kp_mech, pub_t, 4, priv_t, 5, &pub, &priv) == CKR_OK);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_mwk_handle(p11, s, &mwk)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_wrap_under_mwk(p11, s, mwk, priv, &old)));
+    CU_ASSERT(pool->fn->C_DestroyObject(s, priv) == CKR_OK);
+    kg_p11_session_release(pool, s);
+    s = CK_INVALID_HANDLE;
+
+    CU_ASSERT_FATAL(kg_ok(kg_p11_mwk_add_generation(p11, &gen)));
+    CU_ASSERT(old.mwk_generation + 1 == gen);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_rewrap(p11, KG_P11_KEY_RSA_PRIVATE, &old, &fresh)));
+    CU_ASSERT_EQUAL(fresh.mwk_generation, gen);
+
+    /* The re-wrapped private key signs, and the signature verifies. */
+    ref.blob = &fresh;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_key_load(p11, s, &ref, KG_P11_USE_SIGN, &loaded, &to_destroy)));
+    CU_ASSERT(pool->fn->C_SignInit(s, &sign_mech, loaded) == CKR_OK);
+    CU_ASSERT(pool->fn->C_Sign(s, msg, sizeof(msg), sig, &sig_len) == CKR_OK);
+    CU_ASSERT(pool->fn->C_VerifyInit(s, &sign_mech, pub) == CKR_OK);
+    CU_ASSERT(pool->fn->C_Verify(s, msg, sizeof(msg), sig, sig_len) == CKR_OK);
+    CU_ASSERT(pool->fn->C_DestroyObject(s, to_destroy) == CKR_OK);
+    CU_ASSERT(pool->fn->C_DestroyObject(s, pub) == CKR_OK);
+    kg_p11_session_release(pool, s);
+    CU_ASSERT(kg_ok(kg_p11_mwk_retire(p11, gen - 1)));
+    kg_p11_close(p11);
+}
+
 int main(void)
 {
     static const struct kg_test_case cases[] = {
@@ -1473,12 +1802,15 @@ int main(void)
         KG_TEST(test_hsm_mwk_attributes),
         KG_TEST(test_hsm_generate_lengths),
         KG_TEST(test_hsm_import_export_roundtrip),
+        KG_TEST(test_hsm_hmac_export),
         KG_TEST(test_hsm_generated_keys_differ),
         KG_TEST(test_hsm_tampered_blob),
         KG_TEST(test_hsm_session_recovery),
         KG_TEST(test_hsm_all_sessions_lost),
         KG_TEST(test_hsm_bad_mwk_refused),
         KG_TEST(test_hsm_concurrent_small_pool),
+        KG_TEST(test_hsm_mwk_generations),
+        KG_TEST(test_hsm_rewrap_private_key),
     };
     int failed = kg_test_run("p11", cases, sizeof(cases) / sizeof(cases[0]));
 

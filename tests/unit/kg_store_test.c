@@ -1368,6 +1368,161 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+/* ---- master key rotation ---- */
+
+/*
+ * 10 objects: 0-5 wrapped under generation 1, 6-7 under 2, 8 destroyed
+ * (blob erased, still generation 1), 9 public (storage 2, generation 0).
+ */
+static struct kg_store *rotation_fixture(const char *name, char *path, size_t size)
+{
+    struct kg_store *store = fresh_store(name, path, size);
+    struct kg_object o;
+
+    if (store == NULL) {
+        return NULL;
+    }
+    for (unsigned i = 0; i < 10; i++) {
+        make_obj(&o, i, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+        if (i == 6 || i == 7) {
+            o.blob.mwk_generation = 2;
+        }
+        if (i == 9) {
+            o.storage = KG_P11_STORED_PUBLIC;
+            o.blob.mechanism = 0;
+            o.blob.mwk_generation = 0;
+        }
+        if (!insert_committed(store, &o)) {
+            kg_store_close(store);
+            return NULL;
+        }
+    }
+    make_uid(o.uid, 8);
+    if (kg_failed(kg_store_erase_blob(store, o.uid))) {
+        kg_store_close(store);
+        return NULL;
+    }
+    return store;
+}
+
+static void test_rotation_list_and_count(void)
+{
+    char path[256];
+    char uid[KG_UID_LEN + 1];
+    struct kg_store *store = rotation_fixture("rotate-list", path, sizeof(path));
+    struct kg_object batch[4];
+    uint32_t n = 99;
+    uint64_t count = 99;
+
+    CU_ASSERT_FATAL(store != NULL);
+    /* Below generation 2: objects 0-5 only, in UID order, in batches. */
+    CU_ASSERT(kg_ok(kg_store_list_below_generation(store, 2, "", batch, 4, &n)));
+    CU_ASSERT_EQUAL(n, 4);
+    for (unsigned i = 0; i < n; i++) {
+        make_uid(uid, i);
+        CU_ASSERT_STRING_EQUAL(batch[i].uid, uid);
+        CU_ASSERT_EQUAL(batch[i].blob.mwk_generation, 1);
+        CU_ASSERT_EQUAL(batch[i].blob.len, 40);
+    }
+    CU_ASSERT(kg_ok(kg_store_list_below_generation(store, 2, batch[3].uid, batch, 4, &n)));
+    CU_ASSERT_EQUAL(n, 2);
+    make_uid(uid, 5);
+    CU_ASSERT_STRING_EQUAL(batch[1].uid, uid);
+    CU_ASSERT(kg_ok(kg_store_list_below_generation(store, 2, batch[1].uid, batch, 4, &n)));
+    CU_ASSERT_EQUAL(n, 0);
+    /* Below 3 takes generation 2 too; below 1 nothing (public keys, generation 0, never). */
+    CU_ASSERT(kg_ok(kg_store_list_below_generation(store, 3, "", batch, 4, &n)));
+    CU_ASSERT_EQUAL(n, 4);
+    CU_ASSERT(kg_ok(kg_store_list_below_generation(store, 1, "", batch, 4, &n)));
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT(kg_failed(kg_store_list_below_generation(store, 2, "", batch, 0, &n)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_INTERNAL);
+
+    CU_ASSERT(kg_ok(kg_store_count_wrapped(store, 1, 1, &count)));
+    CU_ASSERT_EQUAL(count, 6); /* not the destroyed one */
+    CU_ASSERT(kg_ok(kg_store_count_wrapped(store, 2, 2, &count)));
+    CU_ASSERT_EQUAL(count, 2);
+    CU_ASSERT(kg_ok(kg_store_count_wrapped(store, 0, UINT32_MAX, &count)));
+    CU_ASSERT_EQUAL(count, 8); /* not the public key either */
+    CU_ASSERT(kg_ok(kg_store_count_wrapped(store, 3, 9, &count)));
+    CU_ASSERT_EQUAL(count, 0);
+    kg_store_close(store);
+}
+
+static void test_rotation_replace_blob_cas(void)
+{
+    char path[256];
+    struct kg_store *store = rotation_fixture("rotate-cas", path, sizeof(path));
+    struct kg_object o, got;
+    struct kg_p11_blob fresh, stale;
+    bool replaced = true;
+    uint64_t count = 0;
+
+    CU_ASSERT_FATAL(store != NULL);
+    make_obj(&o, 3, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    fresh = o.blob;
+    fresh.mwk_generation = 2;
+    fresh.len = 48;
+    memset(fresh.bytes, 0xA5, fresh.len);
+
+    /* A blob that is not the stored one, by bytes, length, generation or
+     * mechanism: nothing replaced, and that is not an error. */
+    stale = o.blob;
+    stale.bytes[7] ^= 1;
+    CU_ASSERT(kg_ok(kg_store_replace_blob(store, o.uid, &stale, &fresh, &replaced)));
+    CU_ASSERT(!replaced);
+    stale = o.blob;
+    stale.len = 32;
+    CU_ASSERT(kg_ok(kg_store_replace_blob(store, o.uid, &stale, &fresh, &replaced)));
+    CU_ASSERT(!replaced);
+    stale = o.blob;
+    stale.mwk_generation = 2;
+    CU_ASSERT(kg_ok(kg_store_replace_blob(store, o.uid, &stale, &fresh, &replaced)));
+    CU_ASSERT(!replaced);
+    stale = o.blob;
+    stale.mechanism = 0x1234;
+    CU_ASSERT(kg_ok(kg_store_replace_blob(store, o.uid, &stale, &fresh, &replaced)));
+    CU_ASSERT(!replaced);
+    CU_ASSERT(kg_ok(kg_store_get_object(store, o.uid, &got)));
+    CU_ASSERT(same_object(&got, &o));
+
+    /* The very blob: replaced, durable, everything else unchanged. */
+    CU_ASSERT(kg_ok(kg_store_begin(store)));
+    CU_ASSERT(kg_ok(kg_store_replace_blob(store, o.uid, &o.blob, &fresh, &replaced)));
+    CU_ASSERT(replaced);
+    CU_ASSERT(kg_ok(kg_store_commit(store)));
+    kg_store_close(store);
+    CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &store)));
+    CU_ASSERT(kg_ok(kg_store_get_object(store, o.uid, &got)));
+    o.blob = fresh;
+    CU_ASSERT(same_object(&got, &o));
+    CU_ASSERT(kg_ok(kg_store_count_wrapped(store, 1, 1, &count)));
+    CU_ASSERT_EQUAL(count, 5);
+
+    /* A second rotator with the old blob loses, and so does one whose
+     * object was destroyed or never existed. */
+    make_obj(&o, 3, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    CU_ASSERT(kg_ok(kg_store_replace_blob(store, o.uid, &o.blob, &fresh, &replaced)));
+    CU_ASSERT(!replaced);
+    make_obj(&o, 8, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    CU_ASSERT(kg_ok(kg_store_replace_blob(store, o.uid, &o.blob, &fresh, &replaced)));
+    CU_ASSERT(!replaced);
+    make_obj(&o, 77, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    CU_ASSERT(kg_ok(kg_store_replace_blob(store, o.uid, &o.blob, &fresh, &replaced)));
+    CU_ASSERT(!replaced);
+    /* The public key's blob is never re-wrapped. */
+    make_obj(&o, 9, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    o.blob.mechanism = 0;
+    o.blob.mwk_generation = 0;
+    CU_ASSERT(kg_ok(kg_store_replace_blob(store, o.uid, &o.blob, &fresh, &replaced)));
+    CU_ASSERT(!replaced);
+    /* Empty blobs are refused outright. */
+    fresh.len = 0;
+    CU_ASSERT(kg_failed(kg_store_replace_blob(store, o.uid, &o.blob, &fresh, &replaced)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_INVALID_FIELD);
+    kg_store_close(store);
+}
+
 int main(void)
 {
     static const struct kg_test_case cases[] = {
@@ -1399,6 +1554,8 @@ int main(void)
         KG_TEST(test_transaction_misuse),
         KG_TEST(test_two_writers),
         KG_TEST(test_overlong_columns_rejected),
+        KG_TEST(test_rotation_list_and_count),
+        KG_TEST(test_rotation_replace_blob_cas),
     };
     int failed;
 
