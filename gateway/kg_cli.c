@@ -18,7 +18,8 @@
 
 static const char kg_usage[] =
     "usage: kmipgw serve --config FILE     run the KMIP gateway in the foreground\n"
-    "       kmipgw init --config FILE      create the master wrapping key and the store (idempotent)\n"
+    "       kmipgw init --config FILE      create the master wrapping and blob MAC keys and the store;\n"
+    "                                      seal blobs stored before blob binding (idempotent)\n"
     "       kmipgw policy check FILE       check a policy file; every error as file:line:column\n"
     "       kmipgw policy explain ...      would this client be allowed this operation, and why\n"
     "       kmipgw audit verify FILE       check the audit log's hash chain\n"
@@ -81,6 +82,7 @@ static int kg_cli_init(const char *config_path)
     struct kg_p11 *p11 = NULL;
     struct kg_store *store = NULL;
     bool created = false;
+    uint64_t sealed = 0;
     int status = 1;
 
     if (kg_cli_open_hsm(config_path, false, &cfg, &p11) != 0) {
@@ -92,17 +94,55 @@ static int kg_cli_init(const char *config_path)
     }
     printf("master wrapping key '%s' on token '%s': %s\n", cfg->hsm_mwk_label, cfg->hsm_token_label,
            created ? "created" : "already present");
+    if (kg_failed(kg_p11_init_mac(p11, &created))) {
+        kg_cli_error("creating the blob MAC key");
+        goto out;
+    }
+    printf("blob MAC key '%s-mac' on token '%s': %s\n", cfg->hsm_mwk_label, cfg->hsm_token_label,
+           created ? "created" : "already present");
     if (kg_failed(kg_store_open(cfg->store_path, &store))) {
         kg_cli_error("store");
         goto out;
     }
-    printf("store %s: ready\n", cfg->store_path);
+    if (kg_failed(kg_cli_seal_store(p11, store, &sealed))) {
+        kg_cli_error("sealing stored blobs");
+        goto out;
+    }
+    printf("store %s: ready; %llu blob%s sealed to their objects\n", cfg->store_path, (unsigned long long)sealed,
+           sealed == 1 ? "" : "s");
     status = 0;
 out:
     kg_store_close(store);
     kg_p11_close(p11);
     kg_config_free(cfg);
     return status;
+}
+
+/*
+ * Serve only a store whose every blob is bound to its object: the MAC key
+ * must be on the token, and no row may lack its tag (one written before
+ * blob binding). The simple safe rule: `kmipgw init` seals them first.
+ */
+static int kg_cli_check_sealed(struct kg_p11 *p11, struct kg_store *store, const char *store_path)
+{
+    uint64_t unsealed = 0;
+
+    if (kg_failed(kg_p11_mac_check(p11))) {
+        kg_cli_error("HSM");
+        return 1;
+    }
+    if (kg_failed(kg_store_count_unsealed(store, &unsealed))) {
+        kg_cli_error("store");
+        return 1;
+    }
+    if (unsealed > 0) {
+        fprintf(stderr,
+                "kmipgw: store %s has %llu key blob%s not yet bound to their objects (written before blob "
+                "binding); run kmipgw init --config FILE to seal them; not starting\n",
+                store_path, (unsigned long long)unsealed, unsealed == 1 ? "" : "s");
+        return 1;
+    }
+    return 0;
 }
 
 static int kg_cli_serve(const char *config_path)
@@ -124,6 +164,9 @@ static int kg_cli_serve(const char *config_path)
     if (kg_cli_open_hsm(config_path, true, &cfg, &p11) != 0) {
         goto out;
     }
+    /* Which MWK wrapping mechanism discovery chose (kg_p11_mech.c): an
+     * operator moving between tokens sees what protects the store. */
+    fprintf(stderr, "hsm: wrapping keys with %s\n", kg_p11_mwk_wrap_mechanism_text(p11));
     if (kg_policy_load_file(cfg->policy_path, &policy, &errors) != 0) {
         kg_cli_print_policy_errors(cfg->policy_path, &errors);
         fprintf(stderr, "kmipgw: policy %s has errors; not starting\n", cfg->policy_path);
@@ -132,6 +175,9 @@ static int kg_cli_serve(const char *config_path)
     /* Open once here so a schema migration runs before any worker starts. */
     if (kg_failed(kg_store_open(cfg->store_path, &store))) {
         kg_cli_error("store");
+        goto out;
+    }
+    if (kg_cli_check_sealed(p11, store, cfg->store_path) != 0) {
         goto out;
     }
     if (kg_failed(kg_audit_open(cfg->audit_path, &audit))) {

@@ -8,6 +8,18 @@
  * failure, 2 usage error). */
 int kg_cli_main(int argc, char **argv);
 
+/*
+ * Seal every stored blob that has no binding tag yet (kg_cli_seal.c; run by
+ * kmipgw init): batches of tags made in the HSM, each batch one durable
+ * transaction. *sealed gets how many rows were sealed. Idempotent. The
+ * caller owns p11 and store.
+ */
+struct kg_p11;
+struct kg_store;
+#include <stdint.h>
+#include "kg_result.h"
+kg_result kg_cli_seal_store(struct kg_p11 *p11, struct kg_store *store, uint64_t *sealed) KG_WARN_UNUSED;
+
 /* kmipgw policy explain ARGS... (argv[0] is "explain"). */
 int kg_cli_policy_explain(int argc, char **argv);
 

@@ -144,7 +144,7 @@ static int kg_rotate_lock(const char *store_path)
 static bool kg_rotate_key_error(int err)
 {
     return err == KG_ERR_HSM_UNWRAP || err == KG_ERR_UNSUPPORTED_ALGORITHM || err == KG_ERR_WRONG_STATE ||
-           err == KG_ERR_INVALID_FIELD;
+           err == KG_ERR_INVALID_FIELD || err == KG_ERR_HSM_BLOB_TAMPERED;
 }
 
 /*
@@ -161,10 +161,17 @@ static kg_result kg_rotate_batch(struct kg_rotate *r, struct kg_object *objs, st
 
     for (uint32_t i = 0; i < n; i++) {
         struct kg_p11_key_ref ref;
+        struct kg_p11_binding fresh_bind;
 
         ok[i] = false;
-        if (kg_failed(kg_op_key_ref(&objs[i], &ref)) || kg_failed(kg_p11_rewrap(r->p11, ref.kind, &objs[i].blob,
-                                                                              &fresh[i]))) {
+        /* The old blob's tag is checked before the unwrap (a swapped or
+         * altered blob is never re-wrapped into a valid-looking one), and
+         * the new blob is sealed into objs[i].blob_mac, which the old tag
+         * no longer needs: the compare-and-set below matches on the blob. */
+        kg_op_binding(&objs[i], &fresh_bind);
+        fresh_bind.blob = &fresh[i];
+        if (kg_failed(kg_op_key_ref(&objs[i], &ref)) || kg_failed(kg_p11_rewrap_ref(r->p11, &ref, &fresh[i])) ||
+            kg_failed(kg_p11_blob_seal(r->p11, &fresh_bind, objs[i].blob_mac))) {
             if (!kg_rotate_key_error(kg_errno())) {
                 kg_rotate_error(objs[i].uid);
                 return KG_RESULT_ERROR;
@@ -191,7 +198,8 @@ static kg_result kg_rotate_batch(struct kg_rotate *r, struct kg_object *objs, st
         if (!ok[i]) {
             continue;
         }
-        KG_GOTO_GUARD(rc, kg_store_replace_blob(r->store, objs[i].uid, &objs[i].blob, &fresh[i], &replaced));
+        KG_GOTO_GUARD(rc, kg_store_replace_sealed_blob(r->store, objs[i].uid, &objs[i].blob, &fresh[i],
+                                                       objs[i].blob_mac, &replaced));
         if (replaced) {
             replaced_here++;
         } else {

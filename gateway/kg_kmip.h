@@ -186,6 +186,12 @@ enum kg_encoding_option {
     KG_ENCODING_TTLV = 0x02,
 };
 
+/* 9.1.3.2.48 Key Wrap Type */
+enum kg_key_wrap_type {
+    KG_KEY_WRAP_TYPE_NOT_WRAPPED = 0x01,
+    KG_KEY_WRAP_TYPE_AS_REGISTERED = 0x02,
+};
+
 /* 9.1.3.2.7 Digital Signature Algorithm */
 enum kg_digital_signature_algorithm {
     KG_DSA_SHA1_RSA = 0x03,

@@ -110,6 +110,9 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, c
     if (activation != 0 && activation <= ctx->now) {
         obj->state = KG_STATE_ACTIVE;
     }
+    /* Bound to its object before it is stored, outside the commit: every
+     * row this inserts carries its tag. */
+    KG_GUARD(kg_op_seal(ctx->gw->p11, obj));
     /* Durability: kg_change_end returns once the group commit holding this
      * insert is on disk; only then is the response written. */
     KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
@@ -245,6 +248,35 @@ static kg_result kg_op_create_material(struct kg_op_ctx *ctx, enum kg_p11_key_ki
     return kg_p11_generate_secret(ctx->gw->p11, kind, (uint32_t)t->length, 0, NULL, &obj->blob);
 }
 
+/*
+ * Refuse, before the HSM is touched, a key the token cannot generate or
+ * use (mechanism discovery, kg_p11_mech.c): KMIP Cryptographic Algorithm
+ * Not Supported rather than an HSM failure.
+ */
+static kg_result kg_op_create_token_can(struct kg_p11 *p11, enum kg_p11_key_kind kind, const struct kg_template *t)
+{
+    bool ok;
+    const char *need;
+
+    if (kind == KG_P11_KEY_AES) {
+        ok = kg_p11_can_bits(p11, KG_P11_CAN_GENERATE_AES, (uint32_t)t->length);
+        need = "CKM_AES_KEY_GEN";
+    } else {
+        enum kg_p11_capability mac = t->algorithm == KG_ALG_HMAC_SHA256   ? KG_P11_CAN_HMAC_SHA256
+                                     : t->algorithm == KG_ALG_HMAC_SHA384 ? KG_P11_CAN_HMAC_SHA384
+                                                                          : KG_P11_CAN_HMAC_SHA512;
+
+        ok = kg_p11_can(p11, KG_P11_CAN_GENERATE_HMAC) && kg_p11_can(p11, mac);
+        need = "CKM_GENERIC_SECRET_KEY_GEN and the HMAC mechanism";
+    }
+    if (!ok) {
+        kg_error_set(KG_ERR_UNSUPPORTED_ALGORITHM, __FILE__, __LINE__);
+        kg_error_detail("the HSM token cannot make this key (%d bits): it lacks %s", (int)t->length, need);
+        return KG_RESULT_ERROR;
+    }
+    return KG_RESULT_OK;
+}
+
 kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     struct kg_template *t = NULL;
@@ -261,6 +293,7 @@ kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
         goto out;
     }
     KG_GOTO_GUARD(rc, kg_op_create_kind(t, &kind));
+    KG_GOTO_GUARD(rc, kg_op_create_token_can(ctx->gw->p11, kind, t));
 
     obj->algorithm = t->algorithm;
     obj->length = t->length;

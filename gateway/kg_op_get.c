@@ -1,11 +1,12 @@
 /*
- * kg_op_get.c - Get (KMIP 1.4 section 4.11), and the key wrapping pieces
- * Register shares.
+ * kg_op_get.c - Get (KMIP 1.4 section 4.11). Reading and checking a Key
+ * Wrapping Specification is kg_op_wrap.c's.
  *
  * What leaves is decided by the caller's group export mode (DESIGN.md):
  * `plaintext` answers Raw (or Transparent) key bytes, unwrapped inside the
  * HSM into a kg_secret and copied only into the locked response writer;
- * `wrapped` needs a Key Wrapping Specification, and the key is then wrapped
+ * `wrapped` needs a Key Wrapping Specification (or Key Wrap Type As
+ * Registered of a key registered wrapped), and the key is then wrapped
  * inside the HSM (C_WrapKey) under the key it names: its bytes never exist
  * here; `none` is always refused. Resident keys never leave the HSM in any
  * form. Public keys are not secret and leave in the clear (X.509 or PKCS#1).
@@ -24,297 +25,6 @@
 
 #include "kg_kmip.h"
 #include "kg_ops.h"
-
-/* ---- key wrapping: reading, checking, writing ----------------------------- */
-
-static kg_result kg_op_wrap_read_params(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *item,
-                                        struct kg_op_wrap_params *out)
-{
-    struct kg_ttlv_reader r;
-    struct kg_ttlv_item it;
-
-    memset(out, 0, sizeof(*out));
-    KG_GUARD(kg_ttlv_child(parent, item, &r));
-    while (!kg_ttlv_reader_done(&r)) {
-        KG_GUARD(kg_ttlv_read(&r, &it));
-        /* Only the fields key wrapping uses are kept; the others (IV
-         * lengths, tag lengths...) do not apply to key wrap or OAEP. */
-        if (it.tag == KG_TAG_BLOCK_CIPHER_MODE) {
-            KG_GUARD(kg_ttlv_get_enum(&it, &out->mode));
-            out->has_mode = true;
-        } else if (it.tag == KG_TAG_PADDING_METHOD) {
-            KG_GUARD(kg_ttlv_get_enum(&it, &out->padding));
-            out->has_padding = true;
-        } else if (it.tag == KG_TAG_HASHING_ALGORITHM) {
-            KG_GUARD(kg_ttlv_get_enum(&it, &out->hashing));
-            out->has_hashing = true;
-        }
-    }
-    return KG_RESULT_OK;
-}
-
-static kg_result kg_op_wrap_read_key_info(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *item,
-                                          struct kg_op_wrap_info *out)
-{
-    struct kg_ttlv_reader r;
-    struct kg_ttlv_item it;
-    const char *uid;
-    uint32_t len;
-
-    KG_GUARD(kg_ttlv_child(parent, item, &r));
-    KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_UNIQUE_IDENTIFIER, KG_TTLV_TEXT_STRING, &it));
-    KG_GUARD(kg_ttlv_get_text(&it, &uid, &len));
-    /* Our UIDs are all KG_UID_LEN long: anything else cannot exist. */
-    KG_ENSURE(len == KG_UID_LEN && memchr(uid, '\0', len) == NULL, KG_ERR_NOT_FOUND);
-    memcpy(out->uid, uid, len);
-    out->uid[len] = '\0';
-    out->has_uid = true;
-    KG_GUARD(kg_ttlv_read_optional(&r, KG_TAG_CRYPTOGRAPHIC_PARAMETERS, KG_TTLV_STRUCTURE, &it, &out->has_params));
-    if (out->has_params) {
-        KG_GUARD(kg_op_wrap_read_params(&r, &it, &out->params));
-    }
-    return kg_ttlv_reader_finish(&r);
-}
-
-kg_result kg_op_wrap_read(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *item,
-                          struct kg_op_wrap_info *out)
-{
-    struct kg_ttlv_reader r;
-    struct kg_ttlv_item it;
-
-    memset(out, 0, sizeof(*out));
-    /* KMIP 1.4 section 2.1.5 reads an omitted Encoding Option as TTLV, but
-     * the OASIS 1.1 test cases (TC_141, TC_142) and PyKMIP omit it and wrap
-     * the bare key bytes: an omitted option means No Encoding here, and the
-     * answer's Key Wrapping Data omits it too. */
-    out->encoding = KG_ENCODING_NONE;
-    KG_GUARD(kg_ttlv_child(parent, item, &r));
-    KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_WRAPPING_METHOD, KG_TTLV_ENUMERATION, &it));
-    KG_GUARD(kg_ttlv_get_enum(&it, &out->method));
-    while (!kg_ttlv_reader_done(&r)) {
-        KG_GUARD(kg_ttlv_read(&r, &it));
-        switch (it.tag) {
-        case KG_TAG_ENCRYPTION_KEY_INFORMATION:
-            KG_ENSURE(it.type == KG_TTLV_STRUCTURE && !out->has_uid, KG_ERR_INVALID_FIELD);
-            KG_GUARD(kg_op_wrap_read_key_info(&r, &it, out));
-            break;
-        case KG_TAG_ENCODING_OPTION:
-            KG_ENSURE(it.type == KG_TTLV_ENUMERATION, KG_ERR_INVALID_FIELD);
-            KG_GUARD(kg_ttlv_get_enum(&it, &out->encoding));
-            out->has_encoding = true;
-            break;
-        case KG_TAG_ATTRIBUTE_NAME:
-            /* Attributes travel only inside a TTLV-encoded Key Value (2.1.6);
-             * with No Encoding only the key bytes are wrapped (OASIS TC_142). */
-            out->has_attribute_names = true;
-            break;
-        case KG_TAG_MAC_SIGNATURE_KEY_INFORMATION:
-        case KG_TAG_MAC_SIGNATURE:
-        case KG_TAG_IV_COUNTER_NONCE:
-            out->unsupported = true;
-            break;
-        default:
-            kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
-            kg_error_detail("unexpected tag 0x%06X in key wrapping", it.tag);
-            return KG_RESULT_ERROR;
-        }
-    }
-    return KG_RESULT_OK;
-}
-
-/* Cryptographic Parameters instances of the wrapping key, as the store
- * keeps them (encoded Attribute Values), read in index order. */
-struct kg_op_wrap_attrs {
-    struct kg_op_wrap_params want; /* the request's, when has_want */
-    bool has_want;
-    uint32_t seen;
-    bool matched;
-    struct kg_op_wrap_params first;
-    bool bad;
-};
-
-static bool kg_op_wrap_params_equal(const struct kg_op_wrap_params *a, const struct kg_op_wrap_params *b)
-{
-    return a->has_mode == b->has_mode && (!a->has_mode || a->mode == b->mode) &&
-           a->has_padding == b->has_padding && (!a->has_padding || a->padding == b->padding) &&
-           a->has_hashing == b->has_hashing && (!a->has_hashing || a->hashing == b->hashing);
-}
-
-static bool kg_op_wrap_attr_one(void *arg, const struct kg_attr *attr)
-{
-    struct kg_op_wrap_attrs *w = arg;
-    struct kg_ttlv_budget budget;
-    struct kg_ttlv_reader r;
-    struct kg_ttlv_item it;
-    struct kg_op_wrap_params p;
-
-    kg_ttlv_budget_init(&budget, NULL);
-    if (kg_failed(kg_ttlv_reader_init(&r, attr->value, attr->value_len, &budget)) ||
-        kg_failed(kg_ttlv_read_expect(&r, KG_TAG_ATTRIBUTE_VALUE, KG_TTLV_STRUCTURE, &it)) ||
-        kg_failed(kg_op_wrap_read_params(&r, &it, &p))) {
-        w->bad = true;
-        return false;
-    }
-    if (w->seen++ == 0) {
-        w->first = p;
-    }
-    if (w->has_want && kg_op_wrap_params_equal(&w->want, &p)) {
-        w->matched = true;
-        return false;
-    }
-    return w->has_want;
-}
-
-/* The parameters to wrap with (2.1.6): the request's, checked against the
- * key's instances when it has any, or the key's first instance. */
-static kg_result kg_op_wrap_params_for(struct kg_op_ctx *ctx, const struct kg_op_wrap_info *info,
-                                       const struct kg_object *key, struct kg_op_wrap_params *used)
-{
-    struct kg_op_wrap_attrs w = { .has_want = info->has_params };
-
-    if (info->has_params) {
-        w.want = info->params;
-    }
-    KG_GUARD(kg_store_each_attr(ctx->store, key->uid, "Cryptographic Parameters", kg_op_wrap_attr_one, &w));
-    KG_ENSURE(!w.bad, KG_ERR_STORE);
-    if (info->has_params) {
-        if (w.seen > 0 && !w.matched) {
-            kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
-            kg_error_detail("the Cryptographic Parameters given match none of wrapping key %s", key->uid);
-            return KG_RESULT_ERROR;
-        }
-        *used = info->params;
-        return KG_RESULT_OK;
-    }
-    if (w.seen == 0) {
-        kg_error_set(KG_ERR_MISSING_FIELD, __FILE__, __LINE__);
-        kg_error_detail("wrapping key %s has no Cryptographic Parameters: name them in the request", key->uid);
-        return KG_RESULT_ERROR;
-    }
-    *used = w.first;
-    return KG_RESULT_OK;
-}
-
-/* The HSM mechanism for parameters `p` with a wrapping key of kind `kind`. */
-static kg_result kg_op_wrap_mechanism(enum kg_p11_key_kind kind, const struct kg_op_wrap_params *p,
-                                      enum kg_p11_wrap_mech *mech)
-{
-    if (kind == KG_P11_KEY_AES) {
-        if (p->has_mode && p->mode == KG_MODE_NIST_KEY_WRAP) {
-            *mech = KG_P11_WRAP_AES_KW;
-            return KG_RESULT_OK;
-        }
-        if (p->has_mode && p->mode == KG_MODE_AES_KEY_WRAP_PADDING) {
-            *mech = KG_P11_WRAP_AES_KWP;
-            return KG_RESULT_OK;
-        }
-        kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
-        kg_error_detail("AES key wrapping takes Block Cipher Mode NISTKeyWrap or AESKeyWrapPadding");
-        return KG_RESULT_ERROR;
-    }
-    if (kind == KG_P11_KEY_RSA_PUBLIC && p->has_padding && p->padding == KG_PADDING_OAEP) {
-        /* OAEP's default hash is SHA-1 (PKCS#1 v2.2 A.2.1). */
-        if (!p->has_hashing || p->hashing == KG_HASH_SHA1) {
-            *mech = KG_P11_WRAP_RSA_OAEP_SHA1;
-            return KG_RESULT_OK;
-        }
-        if (p->hashing == KG_HASH_SHA256) {
-            *mech = KG_P11_WRAP_RSA_OAEP_SHA256;
-            return KG_RESULT_OK;
-        }
-    }
-    kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
-    kg_error_detail("RSA key wrapping takes Padding Method OAEP with SHA-1 or SHA-256");
-    return KG_RESULT_ERROR;
-}
-
-kg_result kg_op_wrap_prepare(struct kg_op_ctx *ctx, const struct kg_op_wrap_info *info, int32_t usage,
-                             bool scope_only, struct kg_object *key, enum kg_p11_wrap_mech *mech,
-                             struct kg_op_wrap_params *used)
-{
-    struct kg_p11_key_ref ref;
-
-    if (info->method != KG_WRAP_METHOD_ENCRYPT || info->unsupported ||
-        (info->has_attribute_names && info->encoding == KG_ENCODING_TTLV)) {
-        kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
-        kg_error_detail("key wrapping: only Wrapping Method Encrypt, without MAC/signature, IV or wrapped attributes");
-        return KG_RESULT_ERROR;
-    }
-    /* TTLV Encoding for export only: see the head of this file. */
-    if (info->encoding != KG_ENCODING_NONE &&
-        !(info->encoding == KG_ENCODING_TTLV && usage == KG_USAGE_WRAP_KEY)) {
-        kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
-        kg_error_detail("key wrapping: Encoding Option %u not supported here (wrapped import takes No Encoding)",
-                        (unsigned)info->encoding);
-        return KG_RESULT_ERROR;
-    }
-    if (!info->has_uid) {
-        kg_error_set(KG_ERR_MISSING_FIELD, __FILE__, __LINE__);
-        kg_error_detail("key wrapping needs Encryption Key Information");
-        return KG_RESULT_ERROR;
-    }
-    KG_GUARD(kg_store_get_object(ctx->store, info->uid, key));
-    /* Before any other check, so that state and usage tell nothing about a
-     * key the caller may not see. */
-    KG_ENSURE(!scope_only || kg_policy_in_scope(ctx->group, key->owner_group), KG_ERR_NOT_FOUND);
-    if (key->state != KG_STATE_ACTIVE) {
-        kg_error_set(KG_ERR_WRONG_STATE, __FILE__, __LINE__);
-        kg_error_detail("wrapping key %s is not Active", key->uid);
-        return KG_RESULT_ERROR;
-    }
-    /* KMIP 1.4 has no Incompatible Cryptographic Usage Mask reason: a key
-     * used against its mask is a Permission Denied. A key-encryption key
-     * registered for wrapping also unwraps what was wrapped under it on
-     * import (the OASIS TC-WRAP cases register their KEK with Wrap Key
-     * only); an export always needs Wrap Key itself. */
-    int32_t allowed = usage == KG_USAGE_UNWRAP_KEY ? (KG_USAGE_UNWRAP_KEY | KG_USAGE_WRAP_KEY) : usage;
-
-    if ((key->usage_mask & allowed) == 0) {
-        kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
-        kg_error_detail("key %s lacks the %s usage", key->uid, usage == KG_USAGE_WRAP_KEY ? "Wrap Key" : "Unwrap Key");
-        return KG_RESULT_ERROR;
-    }
-    KG_GUARD(kg_op_key_ref(key, &ref));
-    if (ref.kind != KG_P11_KEY_AES && ref.kind != KG_P11_KEY_RSA_PUBLIC) {
-        kg_error_set(KG_ERR_UNSUPPORTED_ALGORITHM, __FILE__, __LINE__);
-        kg_error_detail("key %s is neither an AES key nor an RSA public key", key->uid);
-        return KG_RESULT_ERROR;
-    }
-    KG_GUARD(kg_op_wrap_params_for(ctx, info, key, used));
-    return kg_op_wrap_mechanism(ref.kind, used, mech);
-}
-
-/* `encoding` 0: the request omitted the Encoding Option, and so does the answer. */
-static kg_result kg_op_wrap_write_data_enc(struct kg_ttlv_writer *out, const char *uid,
-                                           const struct kg_op_wrap_params *used, uint32_t encoding)
-{
-    KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_KEY_WRAPPING_DATA));
-    KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_WRAPPING_METHOD, KG_WRAP_METHOD_ENCRYPT));
-    KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_ENCRYPTION_KEY_INFORMATION));
-    KG_GUARD(kg_ttlv_write_text(out, KG_TAG_UNIQUE_IDENTIFIER, uid, (uint32_t)strlen(uid)));
-    KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_CRYPTOGRAPHIC_PARAMETERS));
-    if (used->has_mode) {
-        KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_BLOCK_CIPHER_MODE, used->mode));
-    }
-    if (used->has_padding) {
-        KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_PADDING_METHOD, used->padding));
-    }
-    if (used->has_hashing) {
-        KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_HASHING_ALGORITHM, used->hashing));
-    }
-    KG_GUARD(kg_ttlv_end_struct(out));
-    KG_GUARD(kg_ttlv_end_struct(out));
-    if (encoding != 0) {
-        KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_ENCODING_OPTION, encoding));
-    }
-    KG_GUARD(kg_ttlv_end_struct(out));
-    return KG_RESULT_OK;
-}
-
-kg_result kg_op_wrap_write_data(struct kg_ttlv_writer *out, const char *uid, const struct kg_op_wrap_params *used)
-{
-    return kg_op_wrap_write_data_enc(out, uid, used, KG_ENCODING_NONE);
-}
 
 /* One TTLV header (section 9.1: tag, type, length), big-endian. */
 static void kg_op_frame_header(uint8_t *p, uint32_t tag, uint8_t type, uint32_t len)
@@ -362,14 +72,28 @@ static kg_result kg_op_get_ttlv_frame(uint32_t key_len, uint32_t format, uint8_t
 struct kg_op_get_req {
     bool has_format;
     uint32_t format;
-    bool wrapping;
+    bool has_wrap_type;
+    uint32_t wrap_type;   /* enum kg_key_wrap_type */
+    bool has_compression; /* Key Compression Type given: not supported */
+    bool wrapping;        /* wrap as `wrap` says: the request's or the registered one */
+    bool as_registered;   /* `wrap` is the Key Wrapping Data of the Register */
     struct kg_op_wrap_info wrap;
 };
 
-static kg_result kg_op_get_read(struct kg_ttlv_reader *in, struct kg_op_get_req *req)
+/*
+ * The Get payload in KMIP 1.4 order (4.11): Unique Identifier, Key Format
+ * Type, Key Wrap Type, Key Compression Type, Key Wrapping Specification.
+ * Shared by the policy facts and the handler, so that both see the same
+ * wrapping. Key Wrap Type As Registered of a key registered wrapped (`obj`,
+ * NULL when none was resolved) means the stored Key Wrapping Data; of any
+ * other key, and Not Wrapped, a plain Get. The spec does not say what Key
+ * Wrap Type and a Key Wrapping Specification together mean: they give two
+ * answers to one question, so the request is an Invalid Field.
+ */
+static kg_result kg_op_get_read_payload(struct kg_ttlv_reader *in, const struct kg_object *obj,
+                                        struct kg_op_get_req *req)
 {
     struct kg_ttlv_item it;
-    bool present = false;
 
     memset(req, 0, sizeof(*req));
     KG_GUARD(kg_op_skip_uid(in));
@@ -377,12 +101,40 @@ static kg_result kg_op_get_read(struct kg_ttlv_reader *in, struct kg_op_get_req 
     if (req->has_format) {
         KG_GUARD(kg_ttlv_get_enum(&it, &req->format));
     }
-    KG_GUARD(kg_ttlv_read_optional(in, KG_TAG_KEY_COMPRESSION_TYPE, KG_TTLV_ENUMERATION, &it, &present));
-    KG_ENSURE(!present, KG_ERR_UNSUPPORTED_FEATURE);
+    KG_GUARD(kg_ttlv_read_optional(in, KG_TAG_KEY_WRAP_TYPE, KG_TTLV_ENUMERATION, &it, &req->has_wrap_type));
+    if (req->has_wrap_type) {
+        KG_GUARD(kg_ttlv_get_enum(&it, &req->wrap_type));
+    }
+    KG_GUARD(kg_ttlv_read_optional(in, KG_TAG_KEY_COMPRESSION_TYPE, KG_TTLV_ENUMERATION, &it, &req->has_compression));
     KG_GUARD(kg_ttlv_read_optional(in, KG_TAG_KEY_WRAPPING_SPECIFICATION, KG_TTLV_STRUCTURE, &it, &req->wrapping));
     if (req->wrapping) {
         KG_GUARD(kg_op_wrap_read(in, &it, &req->wrap));
     }
+    if (!req->has_wrap_type) {
+        return KG_RESULT_OK;
+    }
+    if (req->wrap_type != KG_KEY_WRAP_TYPE_NOT_WRAPPED && req->wrap_type != KG_KEY_WRAP_TYPE_AS_REGISTERED) {
+        kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
+        kg_error_detail("Key Wrap Type %u is not supported", (unsigned)req->wrap_type);
+        return KG_RESULT_ERROR;
+    }
+    if (req->wrapping) {
+        kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
+        kg_error_detail("give either a Key Wrap Type or a Key Wrapping Specification, not both");
+        return KG_RESULT_ERROR;
+    }
+    if (req->wrap_type == KG_KEY_WRAP_TYPE_AS_REGISTERED && obj != NULL && obj->registered_wrapping_len > 0) {
+        KG_GUARD(kg_op_wrap_decode_registered(obj->registered_wrapping, obj->registered_wrapping_len, &req->wrap));
+        req->wrapping = true;
+        req->as_registered = true;
+    }
+    return KG_RESULT_OK;
+}
+
+static kg_result kg_op_get_read(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_op_get_req *req)
+{
+    KG_GUARD(kg_op_get_read_payload(in, &ctx->object, req));
+    KG_ENSURE(!req->has_compression, KG_ERR_UNSUPPORTED_FEATURE);
     KG_GUARD(kg_ttlv_reader_finish(in));
     return KG_RESULT_OK;
 }
@@ -441,6 +193,14 @@ static kg_result kg_op_get_public(struct kg_op_ctx *ctx, const struct kg_op_get_
     }
     KG_ENSURE(obj->storage == KG_P11_STORED_PUBLIC, KG_ERR_UNSUPPORTED_OBJECT);
     KG_ENSURE(format == KG_FORMAT_X509 || format == KG_FORMAT_PKCS1, KG_ERR_UNSUPPORTED_FORMAT);
+    {
+        /* Returned without the HSM ever loading it: check its binding here
+         * so another object's public key is never answered for this one. */
+        struct kg_p11_binding b;
+
+        kg_op_binding(obj, &b);
+        KG_GUARD(kg_p11_blob_verify(ctx->gw->p11, &b));
+    }
     KG_GUARD(kg_p11_public_export(&obj->blob, format == KG_FORMAT_PKCS1 ? KG_P11_PUBLIC_PKCS1 : KG_P11_PUBLIC_SPKI,
                                   der, sizeof(der), &len));
     KG_GUARD(kg_op_get_begin(out, obj, KG_TAG_PUBLIC_KEY, format));
@@ -454,7 +214,9 @@ static kg_result kg_op_get_public(struct kg_op_ctx *ctx, const struct kg_op_get_
     return KG_RESULT_OK;
 }
 
-/* Wrapped export: C_WrapKey inside the HSM under the key the request names. */
+/* Wrapped export: C_WrapKey inside the HSM under the key the request names
+ * (or, As Registered, the key it was registered wrapped under: AES key wrap
+ * is deterministic, so the answer is the very bytes that were registered). */
 static kg_result kg_op_get_wrapped(struct kg_op_ctx *ctx, const struct kg_op_get_req *req, uint32_t object_tag,
                                    uint32_t format, struct kg_ttlv_writer *out)
 {
@@ -507,7 +269,7 @@ static kg_result kg_op_get_wrapped(struct kg_op_ctx *ctx, const struct kg_op_get
                                                 req->wrap.has_encoding ? req->wrap.encoding : 0));
     KG_GOTO_GUARD(rc, kg_ttlv_end_struct(out));
     KG_GOTO_GUARD(rc, kg_ttlv_end_struct(out));
-    ctx->audit_note = "wrapped export";
+    ctx->audit_note = req->as_registered ? "wrapped export as registered" : "wrapped export";
 out:
     free(wrapping);
     return rc;
@@ -515,28 +277,26 @@ out:
 
 kg_result kg_op_get_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req)
 {
-    struct kg_ttlv_item it;
-    struct kg_op_wrap_info info;
-    bool present = false;
+    struct kg_op_get_req get;
+    const struct kg_op_wrap_info *info = &get.wrap;
     struct kg_object *wrapping = NULL;
 
     ctx->wrapping_uid[0] = '\0';
     ctx->wrapping_owner[0] = '\0';
     /* A public key is not secret: its Get is no export of key material. */
     req->key_material = !(ctx->has_object && ctx->object.object_type == KG_OBJ_PUBLIC_KEY);
-    KG_GUARD(kg_op_skip_uid(&in));
-    KG_GUARD(kg_ttlv_read_optional(&in, KG_TAG_KEY_FORMAT_TYPE, KG_TTLV_ENUMERATION, &it, &present));
-    KG_GUARD(kg_ttlv_read_optional(&in, KG_TAG_KEY_COMPRESSION_TYPE, KG_TTLV_ENUMERATION, &it, &present));
-    KG_GUARD(kg_ttlv_read_optional(&in, KG_TAG_KEY_WRAPPING_SPECIFICATION, KG_TTLV_STRUCTURE, &it, &req->wrapped));
+    /* As Registered is judged exactly as the Key Wrapping Specification it
+     * stands for: a wrapped export under the registered wrapping key. */
+    KG_GUARD(kg_op_get_read_payload(&in, ctx->has_object ? &ctx->object : NULL, &get));
+    req->wrapped = get.wrapping;
     if (!req->wrapped) {
         return KG_RESULT_OK;
     }
     req->key_material = true;
-    KG_GUARD(kg_op_wrap_read(&in, &it, &info));
-    if (!info.has_uid) {
+    if (!info->has_uid) {
         return KG_RESULT_OK;
     }
-    memcpy(ctx->wrapping_uid, info.uid, sizeof(ctx->wrapping_uid));
+    memcpy(ctx->wrapping_uid, info->uid, sizeof(ctx->wrapping_uid));
     req->wrapping_key_uid = ctx->wrapping_uid;
     /* An unknown wrapping key has no owner: policy then refuses it unless
      * it is listed by UID, and the handler finds it missing. */
@@ -561,7 +321,7 @@ kg_result kg_op_get(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_
     uint32_t object_tag = KG_TAG_SYMMETRIC_KEY;
     kg_result rc = KG_RESULT_OK;
 
-    KG_GUARD(kg_op_get_read(in, &req));
+    KG_GUARD(kg_op_get_read(ctx, in, &req));
     /* A destroyed key has no material left: to a Get it does not exist. */
     KG_ENSURE(obj->state != KG_STATE_DESTROYED && obj->state != KG_STATE_DESTROYED_COMPROMISED &&
                   (obj->blob.len > 0 || obj->storage == KG_P11_STORED_RESIDENT),

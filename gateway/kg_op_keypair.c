@@ -336,6 +336,23 @@ static kg_result kg_pair_apply(struct kg_store *w, struct kg_pair_job *job)
  * with both UIDs. A resident private key whose rows could not be stored is
  * removed from the token again.
  */
+/* Refuse, before the HSM is touched, a pair the token cannot generate
+ * (mechanism discovery, kg_p11_mech.c): KMIP Cryptographic Algorithm Not
+ * Supported rather than an HSM failure. */
+static kg_result kg_pair_token_can(struct kg_p11 *p11, const struct kg_p11_pair_spec *spec, int32_t length)
+{
+    bool rsa = spec->algorithm == KG_P11_PAIR_RSA;
+    uint32_t bits = rsa ? (uint32_t)length : kg_p11_curve_bits(spec->curve);
+
+    if (!kg_p11_can_bits(p11, rsa ? KG_P11_CAN_GENERATE_RSA : KG_P11_CAN_GENERATE_EC, bits)) {
+        kg_error_set(KG_ERR_UNSUPPORTED_ALGORITHM, __FILE__, __LINE__);
+        kg_error_detail("the HSM token cannot generate %s key pairs of %u bits (%s)", rsa ? "RSA" : "EC", bits,
+                        rsa ? "CKM_RSA_PKCS_KEY_PAIR_GEN" : "CKM_EC_KEY_PAIR_GEN");
+        return KG_RESULT_ERROR;
+    }
+    return KG_RESULT_OK;
+}
+
 static kg_result kg_pair_make(struct kg_pair_job *job, struct kg_p11_pair_spec *spec, uint32_t algorithm,
                               int32_t length, int32_t priv_mask, int32_t pub_mask, bool resident,
                               struct kg_ttlv_writer *out)
@@ -348,6 +365,7 @@ static kg_result kg_pair_make(struct kg_pair_job *job, struct kg_p11_pair_spec *
     kg_result rc = KG_RESULT_OK;
 
     KG_GOTO_ENSURE(rc, pair != NULL && priv != NULL && pub != NULL, KG_ERR_NOMEM);
+    KG_GOTO_GUARD(rc, kg_pair_token_can(ctx->gw->p11, spec, length));
     KG_GOTO_GUARD(rc, kg_op_new_uid(priv->uid));
     KG_GOTO_GUARD(rc, kg_op_new_uid(pub->uid));
     spec->resident_id = resident ? priv->uid : NULL;

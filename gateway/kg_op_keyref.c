@@ -8,6 +8,34 @@
 #include "kg_kmip.h"
 #include "kg_ops.h"
 
+void kg_op_binding(const struct kg_object *obj, struct kg_p11_binding *out)
+{
+    *out = (struct kg_p11_binding){
+        .uid = obj->uid,
+        .object_type = obj->object_type,
+        .algorithm = obj->algorithm,
+        .length = obj->length,
+        .storage = obj->storage,
+        .owner_group = obj->owner_group,
+        .blob = &obj->blob,
+        .tag = obj->blob_sealed ? obj->blob_mac : NULL,
+    };
+}
+
+kg_result kg_op_seal(struct kg_p11 *p11, struct kg_object *obj)
+{
+    struct kg_p11_binding b;
+
+    obj->blob_sealed = false;
+    if (obj->storage == KG_P11_STORED_RESIDENT || obj->blob.len == 0) {
+        return KG_RESULT_OK; /* no blob, nothing to bind */
+    }
+    kg_op_binding(obj, &b);
+    KG_GUARD(kg_p11_blob_seal(p11, &b, obj->blob_mac));
+    obj->blob_sealed = true;
+    return KG_RESULT_OK;
+}
+
 kg_result kg_op_key_ref(const struct kg_object *obj, struct kg_p11_key_ref *out)
 {
     bool hmac = obj->algorithm >= KG_ALG_HMAC_SHA1 && obj->algorithm <= KG_ALG_HMAC_SHA512;
@@ -16,6 +44,9 @@ kg_result kg_op_key_ref(const struct kg_object *obj, struct kg_p11_key_ref *out)
     out->storage = (enum kg_p11_storage)obj->storage;
     out->blob = &obj->blob;
     out->resident_id = obj->uid;
+    /* Always bound: kg_p11_key_load refuses this blob unless its stored tag
+     * matches this very object (an unsealed row has no tag: refused). */
+    kg_op_binding(obj, &out->bind);
     if (obj->object_type == KG_OBJ_SYMMETRIC_KEY && obj->algorithm == KG_ALG_AES) {
         out->kind = KG_P11_KEY_AES;
     } else if (obj->object_type == KG_OBJ_SYMMETRIC_KEY && hmac) {

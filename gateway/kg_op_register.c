@@ -12,7 +12,8 @@
  * Wrapped symmetric keys (a Key Block with Key Wrapping Data: Encrypt, AES
  * key wrap, No Encoding) are unwrapped by C_UnwrapKey inside the HSM under
  * the key the Key Wrapping Data names and re-wrapped there under the MWK:
- * their plaintext never exists in the gateway.
+ * their plaintext never exists in the gateway. What they were wrapped with
+ * is stored too, for a Get with Key Wrap Type As Registered.
  *
  * Public keys (X.509 SubjectPublicKeyInfo, or PKCS#1 for RSA) are not
  * secret: they are stored as SPKI DER in the clear (storage PUBLIC).
@@ -260,6 +261,11 @@ static kg_result kg_op_register_wrapped(struct kg_op_ctx *ctx, const struct kg_k
     }
     obj->length = kb->length;
     obj->storage = KG_P11_STORED_WRAPPED;
+    /* Kept for Get with Key Wrap Type As Registered: the key, parameters
+     * and Encoding Option actually used (an omitted option stays omitted). */
+    KG_GOTO_GUARD(rc, kg_op_wrap_encode_registered(kek->uid, &used, kb->wrap.has_encoding ? kb->wrap.encoding : 0,
+                                                   obj->registered_wrapping, sizeof(obj->registered_wrapping),
+                                                   &obj->registered_wrapping_len));
     ctx->audit_note = "wrapped import";
 out:
     free(kek);

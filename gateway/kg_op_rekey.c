@@ -169,6 +169,9 @@ kg_result kg_op_insert_new(struct kg_store *w, const struct kg_op_ctx *ctx, stru
     snprintf(obj->owner_group, sizeof(obj->owner_group), "%s", ctx->group->name);
     snprintf(obj->creator, sizeof(obj->creator), "%s", ctx->identity->cn ? ctx->identity->cn : "");
     obj->state = KG_STATE_PRE_ACTIVE;
+    /* owner_group is final only now: seal here, inside the change (one
+     * HSM HMAC while the writer holds the store). */
+    KG_GUARD(kg_op_seal(ctx->gw->p11, obj));
     KG_GUARD(kg_store_insert_object(w, obj));
     KG_GUARD(kg_attr_store_date(w, obj->uid, "Initial Date", ctx->now));
     KG_GUARD(kg_attr_store_date(w, obj->uid, "Last Change Date", ctx->now));

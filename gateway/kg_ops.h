@@ -154,9 +154,18 @@ kg_result kg_op_check_aes(uint32_t algorithm, int32_t length) KG_WARN_UNUSED;
  */
 kg_result kg_op_key_ref(const struct kg_object *obj, struct kg_p11_key_ref *out) KG_WARN_UNUSED;
 
+/* What `obj`'s blob is bound to (kg_op_keyref.c): pointers into obj, valid
+ * while obj is; tag NULL when the row is unsealed. */
+void kg_op_binding(const struct kg_object *obj, struct kg_p11_binding *out);
+
+/* Seal `obj` before it is stored: set obj->blob_mac (kg_p11_blob_seal over
+ * its blob and owner_group, type, algorithm, length, storage, UID, all
+ * final by now) and blob_sealed. A resident or empty blob needs none. */
+kg_result kg_op_seal(struct kg_p11 *p11, struct kg_object *obj) KG_WARN_UNUSED;
+
 /*
  * Key wrapping (KMIP 1.4 sections 2.1.5 and 2.1.6), shared by Get (wrapped
- * export) and Register (wrapped import); kg_op_get.c.
+ * export) and Register (wrapped import); kg_op_wrap.c.
  */
 struct kg_op_wrap_params { /* the Cryptographic Parameters fields wrapping uses */
     bool has_mode, has_padding, has_hashing;
@@ -197,6 +206,21 @@ kg_result kg_op_wrap_prepare(struct kg_op_ctx *ctx, const struct kg_op_wrap_info
  * Cryptographic Parameters `used` }, No Encoding }. */
 kg_result kg_op_wrap_write_data(struct kg_ttlv_writer *out, const char *uid,
                                 const struct kg_op_wrap_params *used) KG_WARN_UNUSED;
+/* The same with Encoding Option `encoding`; 0 leaves it out (the request
+ * omitted it, and so does the answer). */
+kg_result kg_op_wrap_write_data_enc(struct kg_ttlv_writer *out, const char *uid,
+                                    const struct kg_op_wrap_params *used, uint32_t encoding) KG_WARN_UNUSED;
+
+/*
+ * The Key Wrapping Data a key was registered wrapped with, as the store
+ * keeps it (struct kg_object registered_wrapping): encode writes it into
+ * caller storage buf[0..cap) (KG_ERR_WRITER_FULL past cap); decode reads it
+ * back into *out (caller storage, borrows nothing; anything unreadable is
+ * KG_ERR_STORE). No secret in either: a UID and enumerations.
+ */
+kg_result kg_op_wrap_encode_registered(const char *uid, const struct kg_op_wrap_params *used, uint32_t encoding,
+                                       uint8_t *buf, uint32_t cap, uint32_t *len) KG_WARN_UNUSED;
+kg_result kg_op_wrap_decode_registered(const uint8_t *buf, uint32_t len, struct kg_op_wrap_info *out) KG_WARN_UNUSED;
 
 /* A new random UID (RFC 4122 version 4 text) from OpenSSL's DRBG. */
 kg_result kg_op_new_uid(char out[KG_UID_LEN + 1]) KG_WARN_UNUSED;

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define KG_STORE_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -86,9 +87,30 @@ static const char kg_store_schema_v2[] =
     "CREATE INDEX objects_mwk_generation ON objects(mwk_generation);"
     "PRAGMA user_version = 2;";
 
+/*
+ * Version 3 (issue 5): the Key Wrapping Data a key was registered wrapped
+ * with (TTLV, no secret), so that Get with Key Wrap Type As Registered can
+ * wrap it again the same way. NULL for every other key, old ones included.
+ */
+static const char kg_store_schema_v3[] =
+    "ALTER TABLE objects ADD COLUMN registered_wrapping BLOB;"
+    "PRAGMA user_version = 3;";
+
+/*
+ * Version 4 (issue 9): each WRAPPED or PUBLIC blob's binding tag, an
+ * HMAC-SHA-256 made in the HSM over the blob and its object
+ * (kg_p11_blob_seal). NULL in rows written before: `kmipgw init` seals
+ * them, and serve refuses to start while any remain.
+ */
+static const char kg_store_schema_v4[] =
+    "ALTER TABLE objects ADD COLUMN blob_mac BLOB;"
+    "PRAGMA user_version = 4;";
+
 static const struct kg_store_migration kg_store_migrations[] = {
     { 1, kg_store_schema_v1 },
     { 2, kg_store_schema_v2 },
+    { 3, kg_store_schema_v3 },
+    { 4, kg_store_schema_v4 },
 };
 
 _Static_assert(KG_STORE_ARRAY_LEN(kg_store_migrations) == KG_STORE_SCHEMA_VERSION,
@@ -122,6 +144,9 @@ enum kg_store_stmt_id {
     KG_STMT_ROTATE_LIST,
     KG_STMT_ROTATE_COUNT,
     KG_STMT_ROTATE_REPLACE,
+    KG_STMT_SEAL_LIST,
+    KG_STMT_SEAL_COUNT,
+    KG_STMT_SEAL_SET,
     KG_STMT_COUNT_
 };
 
@@ -141,15 +166,16 @@ static const char *const kg_store_sql[KG_STMT_COUNT_] = {
     [KG_STMT_BUSY_TIMEOUT] = "PRAGMA busy_timeout",
     [KG_STMT_OBJ_INSERT] =
         "INSERT INTO objects (uid, created_seq, object_type, state, owner_group, creator,"
-        " algorithm, length, usage_mask, blob, blob_mechanism, mwk_generation, storage)"
+        " algorithm, length, usage_mask, blob, blob_mechanism, mwk_generation, storage, registered_wrapping,"
+        " blob_mac)"
         " VALUES (?1, (SELECT IFNULL(MAX(created_seq), 0) + 1 FROM objects),"
-        " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [KG_STMT_OBJ_GET] =
         "SELECT uid, object_type, state, owner_group, creator, algorithm, length, usage_mask,"
-        " blob, blob_mechanism, mwk_generation, storage FROM objects WHERE uid = ?1",
+        " blob, blob_mechanism, mwk_generation, storage, registered_wrapping, blob_mac FROM objects WHERE uid = ?1",
     [KG_STMT_OBJ_EXISTS] = "SELECT 1 FROM objects WHERE uid = ?1",
     [KG_STMT_OBJ_SET_STATE] = "UPDATE objects SET state = ?2 WHERE uid = ?1",
-    [KG_STMT_OBJ_ERASE_BLOB] = "UPDATE objects SET blob = NULL WHERE uid = ?1",
+    [KG_STMT_OBJ_ERASE_BLOB] = "UPDATE objects SET blob = NULL, blob_mac = NULL WHERE uid = ?1",
     /* Next index in the same statement, so it is atomic even outside a
      * transaction; no row (and no RETURNING) once int32 indexes run out. */
     [KG_STMT_ATTR_ADD] =
@@ -169,7 +195,7 @@ static const char *const kg_store_sql[KG_STMT_COUNT_] = {
      * one scan of the table in all instead of one scan and sort each. */
     [KG_STMT_ROTATE_LIST] =
         "SELECT uid, object_type, state, owner_group, creator, algorithm, length, usage_mask,"
-        " blob, blob_mechanism, mwk_generation, storage FROM objects"
+        " blob, blob_mechanism, mwk_generation, storage, registered_wrapping, blob_mac FROM objects"
         " WHERE uid > ?2 AND +mwk_generation < ?1 AND storage = 0 AND length(blob) > 0"
         " ORDER BY uid LIMIT ?3",
     [KG_STMT_ROTATE_COUNT] =
@@ -178,8 +204,20 @@ static const char *const kg_store_sql[KG_STMT_COUNT_] = {
     /* Compare-and-set: only the very blob the rotation read is replaced, so
      * a Destroy (blob erased) or another rotator in between wins. */
     [KG_STMT_ROTATE_REPLACE] =
-        "UPDATE objects SET blob = ?5, blob_mechanism = ?6, mwk_generation = ?7"
+        "UPDATE objects SET blob = ?5, blob_mechanism = ?6, mwk_generation = ?7, blob_mac = ?8"
         " WHERE uid = ?1 AND storage = 0 AND blob_mechanism = ?2 AND mwk_generation = ?3 AND blob = ?4",
+    /* Blob binding migration (kmipgw init): rows with a blob and no tag. */
+    [KG_STMT_SEAL_LIST] =
+        "SELECT uid, object_type, state, owner_group, creator, algorithm, length, usage_mask,"
+        " blob, blob_mechanism, mwk_generation, storage, registered_wrapping, blob_mac FROM objects"
+        " WHERE uid > ?1 AND storage IN (0, 2) AND length(blob) > 0 AND blob_mac IS NULL"
+        " ORDER BY uid LIMIT ?2",
+    [KG_STMT_SEAL_COUNT] =
+        "SELECT COUNT(*) FROM objects WHERE storage IN (0, 2) AND length(blob) > 0 AND blob_mac IS NULL",
+    /* Compare-and-set like the rotation's replace: only the blob that was sealed gets the tag. */
+    [KG_STMT_SEAL_SET] =
+        "UPDATE objects SET blob_mac = ?5 WHERE uid = ?1 AND storage IN (0, 2) AND blob_mechanism = ?2"
+        " AND mwk_generation = ?3 AND blob = ?4 AND blob_mac IS NULL",
 };
 
 struct kg_store {
@@ -546,7 +584,8 @@ kg_result kg_store_open(const char *path, struct kg_store **out)
 {
     kg_result rc = KG_RESULT_OK;
     struct kg_store *store = NULL;
-    int fd;
+    struct stat sb;
+    bool existed;
     int src;
     int64_t sync = 0;
 
@@ -555,22 +594,27 @@ kg_result kg_store_open(const char *path, struct kg_store **out)
     KG_GOTO_ENSURE(rc, path != NULL && path[0] != '\0', KG_ERR_CONFIG);
 
     /*
-     * Create the file ourselves so it is 0600 whatever the umask: it holds
-     * wrapped keys and the audit trail. SQLite gives -wal and -shm the mode
-     * of the main file. An empty file is a valid empty database.
+     * A new file is made 0600 whatever the umask: it holds wrapped keys.
+     * SQLite creates it (empty) and we chmod it by name before anything is
+     * written; SQLite gives -wal and -shm the mode of the main file. The
+     * file is never opened and closed outside SQLite: closing any
+     * descriptor of it drops every POSIX lock this process holds on it
+     * (fcntl semantics), including the shared locks of the connections
+     * already open, and another process (a backup, the sqlite3 shell) would
+     * then believe it is the last user, checkpoint and delete the WAL while
+     * we still write to it: committed changes lost at the next restart.
      */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        KG_STORE_GOTO_FAIL(rc, KG_ERR_STORE, "store: cannot open %s: %s", path, strerror(errno));
-    }
-    close(fd);
-
+    existed = stat(path, &sb) == 0;
     store = calloc(1, sizeof(*store));
     KG_GOTO_ENSURE(rc, store != NULL, KG_ERR_NOMEM);
     /* NOMUTEX: a connection belongs to one worker thread (kg_store.h). */
-    src = sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+    src = sqlite3_open_v2(path, &store->db,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
                           NULL);
     KG_GOTO_GUARD(rc, KG_STORE_SQL(store, src, SQLITE_OK, "open"));
+    if (!existed && chmod(path, 0600) != 0) {
+        KG_STORE_GOTO_FAIL(rc, KG_ERR_STORE, "store: cannot make %s private: %s", path, strerror(errno));
+    }
     KG_GOTO_GUARD(rc, kg_store_configure(store));
     KG_GOTO_GUARD(rc, kg_store_migrate(store));
     KG_GOTO_GUARD(rc, kg_store_prepare_all(store));
@@ -768,6 +812,7 @@ kg_result kg_store_insert_object(struct kg_store *store, const struct kg_object 
     KG_GOTO_ENSURE(rc, group_len < sizeof(obj->owner_group), KG_ERR_INVALID_FIELD);
     KG_GOTO_ENSURE(rc, creator_len < sizeof(obj->creator), KG_ERR_INVALID_FIELD);
     KG_GOTO_ENSURE(rc, obj->blob.len <= KG_P11_MAX_BLOB, KG_ERR_INVALID_FIELD);
+    KG_GOTO_ENSURE(rc, obj->registered_wrapping_len <= KG_STORE_REG_WRAPPING_MAX, KG_ERR_INVALID_FIELD);
 
     KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_OBJ_INSERT, &st));
     KG_STORE_BIND(rc, store, sqlite3_bind_text(st, 1, obj->uid, (int)uid_len, SQLITE_STATIC));
@@ -786,6 +831,16 @@ kg_result kg_store_insert_object(struct kg_store *store, const struct kg_object 
     KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 10, obj->blob.mechanism));
     KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 11, obj->blob.mwk_generation));
     KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 12, obj->storage));
+    if (obj->registered_wrapping_len > 0) {
+        KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, 13, obj->registered_wrapping, obj->registered_wrapping_len));
+    } else {
+        KG_STORE_BIND(rc, store, sqlite3_bind_null(st, 13));
+    }
+    if (obj->blob_sealed) {
+        KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, 14, obj->blob_mac, sizeof(obj->blob_mac)));
+    } else {
+        KG_STORE_BIND(rc, store, sqlite3_bind_null(st, 14));
+    }
     src = sqlite3_step(st);
     if (src == SQLITE_CONSTRAINT_PRIMARYKEY) {
         KG_STORE_GOTO_FAIL(rc, KG_ERR_STORE, "store: object %s already exists", obj->uid);
@@ -794,6 +849,25 @@ kg_result kg_store_insert_object(struct kg_store *store, const struct kg_object 
 out:
     kg_store_stmt_done(st);
     return rc;
+}
+
+/* The binding tag column: NULL (unsealed) or exactly KG_P11_BLOB_TAG_LEN bytes. */
+static kg_result kg_store_load_mac(sqlite3_stmt *st, int col, struct kg_object *out)
+{
+    uint32_t len = 0;
+
+    out->blob_sealed = false;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_store_col_bytes(st, col, out->blob_mac, sizeof(out->blob_mac), &len));
+    if (len != sizeof(out->blob_mac)) {
+        kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
+        kg_error_detail("store: object %s has a %u-byte blob tag", out->uid, len);
+        return KG_RESULT_ERROR;
+    }
+    out->blob_sealed = true;
+    return KG_RESULT_OK;
 }
 
 static kg_result kg_store_load_object(sqlite3_stmt *st, struct kg_object *out)
@@ -810,6 +884,9 @@ static kg_result kg_store_load_object(sqlite3_stmt *st, struct kg_object *out)
     KG_GUARD(kg_store_col_u32(st, 9, &out->blob.mechanism));
     KG_GUARD(kg_store_col_u32(st, 10, &out->blob.mwk_generation));
     KG_GUARD(kg_store_col_u32(st, 11, &out->storage));
+    KG_GUARD(kg_store_col_bytes(st, 12, out->registered_wrapping, KG_STORE_REG_WRAPPING_MAX,
+                                &out->registered_wrapping_len));
+    KG_GUARD(kg_store_load_mac(st, 13, out));
     if (out->storage > KG_P11_STORED_PUBLIC) {
         kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
         kg_error_detail("store: object %s has unknown storage %u", out->uid, out->storage);
@@ -1228,6 +1305,12 @@ out:
 kg_result kg_store_replace_blob(struct kg_store *store, const char *uid, const struct kg_p11_blob *old_blob,
                                 const struct kg_p11_blob *new_blob, bool *replaced)
 {
+    return kg_store_replace_sealed_blob(store, uid, old_blob, new_blob, NULL, replaced);
+}
+
+kg_result kg_store_replace_sealed_blob(struct kg_store *store, const char *uid, const struct kg_p11_blob *old_blob,
+                                       const struct kg_p11_blob *new_blob, const uint8_t *new_mac, bool *replaced)
+{
     kg_result rc = KG_RESULT_OK;
     sqlite3_stmt *st = NULL;
 
@@ -1244,8 +1327,85 @@ kg_result kg_store_replace_blob(struct kg_store *store, const char *uid, const s
     KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, 5, new_blob->bytes, new_blob->len));
     KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 6, new_blob->mechanism));
     KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 7, new_blob->mwk_generation));
+    if (new_mac != NULL) {
+        KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, 8, new_mac, KG_P11_BLOB_TAG_LEN));
+    } else {
+        KG_STORE_BIND(rc, store, sqlite3_bind_null(st, 8));
+    }
     KG_GOTO_GUARD(rc, KG_STORE_SQL(store, sqlite3_step(st), SQLITE_DONE, "replace blob"));
     *replaced = sqlite3_changes(store->db) > 0;
+out:
+    kg_store_stmt_done(st);
+    return rc;
+}
+
+/* ---- blob binding migration (kmipgw init) ---- */
+
+kg_result kg_store_list_unsealed(struct kg_store *store, const char *after_uid, struct kg_object *out, uint32_t cap,
+                                 uint32_t *out_count)
+{
+    kg_result rc = KG_RESULT_OK;
+    sqlite3_stmt *st = NULL;
+    uint32_t n = 0;
+    int src;
+
+    KG_GOTO_ENSURE(rc, out_count != NULL, KG_ERR_INTERNAL);
+    *out_count = 0;
+    KG_GOTO_ENSURE(rc, after_uid != NULL && out != NULL && cap > 0, KG_ERR_INTERNAL);
+    KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_SEAL_LIST, &st));
+    KG_STORE_BIND(rc, store, sqlite3_bind_text(st, 1, after_uid, -1, SQLITE_STATIC));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 2, cap));
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        KG_GOTO_ENSURE(rc, n < cap, KG_ERR_INTERNAL);
+        memset(&out[n], 0, sizeof(out[n]));
+        KG_GOTO_GUARD(rc, kg_store_load_object(st, &out[n]));
+        n++;
+    }
+    KG_GOTO_GUARD(rc, KG_STORE_SQL(store, src, SQLITE_DONE, "list unsealed blobs"));
+    *out_count = n;
+out:
+    kg_store_stmt_done(st);
+    if (kg_failed(rc) && out != NULL) {
+        memset(out, 0, (size_t)n * sizeof(out[0]));
+    }
+    return rc;
+}
+
+kg_result kg_store_count_unsealed(struct kg_store *store, uint64_t *out)
+{
+    kg_result rc = KG_RESULT_OK;
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+
+    KG_GOTO_ENSURE(rc, out != NULL, KG_ERR_INTERNAL);
+    *out = 0;
+    KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_SEAL_COUNT, &st));
+    KG_GOTO_GUARD(rc, KG_STORE_SQL(store, sqlite3_step(st), SQLITE_ROW, "count unsealed blobs"));
+    KG_GOTO_GUARD(rc, kg_store_col_int(st, 0, 0, INT64_MAX, &v));
+    *out = (uint64_t)v;
+out:
+    kg_store_stmt_done(st);
+    return rc;
+}
+
+kg_result kg_store_set_blob_mac(struct kg_store *store, const char *uid, const struct kg_p11_blob *blob,
+                                const uint8_t mac[KG_P11_BLOB_TAG_LEN], bool *set)
+{
+    kg_result rc = KG_RESULT_OK;
+    sqlite3_stmt *st = NULL;
+
+    KG_GOTO_ENSURE(rc, set != NULL, KG_ERR_INTERNAL);
+    *set = false;
+    KG_GOTO_ENSURE(rc, uid != NULL && blob != NULL && mac != NULL, KG_ERR_INTERNAL);
+    KG_GOTO_ENSURE(rc, blob->len > 0 && blob->len <= KG_P11_MAX_BLOB, KG_ERR_INVALID_FIELD);
+    KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_SEAL_SET, &st));
+    KG_STORE_BIND(rc, store, sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 2, blob->mechanism));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, 3, blob->mwk_generation));
+    KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, 4, blob->bytes, blob->len));
+    KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, 5, mac, KG_P11_BLOB_TAG_LEN));
+    KG_GOTO_GUARD(rc, KG_STORE_SQL(store, sqlite3_step(st), SQLITE_DONE, "set blob tag"));
+    *set = sqlite3_changes(store->db) > 0;
 out:
     kg_store_stmt_done(st);
     return rc;

@@ -40,9 +40,12 @@ struct kg_store;
 #define KG_CREATOR_MAX 256
 #define KG_ATTR_NAME_MAX 128
 #define KG_ATTR_VALUE_MAX 4096 /* encoded TTLV of one attribute value */
+/* Encoded Key Wrapping Data of a wrapped Register: a UID and a few
+ * enumerations, about 150 bytes; anything longer was not written by us. */
+#define KG_STORE_REG_WRAPPING_MAX 256
 
 /* The schema version this build writes; older stores are migrated on open. */
-#define KG_STORE_SCHEMA_VERSION 2
+#define KG_STORE_SCHEMA_VERSION 4
 
 /* How long a writer waits for another connection's write lock, ms. */
 #define KG_STORE_BUSY_TIMEOUT_MS 5000
@@ -60,6 +63,19 @@ struct kg_object {
     int32_t usage_mask;
     uint32_t storage;        /* enum kg_p11_storage: where the key material lives */
     struct kg_p11_blob blob; /* wrapped key (or public DER); blob.len 0 once destroyed */
+    /* Schema v3: the TTLV Key Wrapping Data the key was registered wrapped
+     * with (no secret: method, wrapping key UID, parameters, encoding), for
+     * a Get with Key Wrap Type As Registered; len 0 (NULL column) if the key
+     * was not registered wrapped. Over KG_STORE_REG_WRAPPING_MAX: KG_ERR_STORE
+     * on load, KG_ERR_INVALID_FIELD on insert. */
+    uint8_t registered_wrapping[KG_STORE_REG_WRAPPING_MAX];
+    uint32_t registered_wrapping_len;
+    /* Schema v4: the blob's binding tag (kg_p11_blob_seal over the blob,
+     * UID, type, algorithm, length, storage and owner group). Set before
+     * every insert of a WRAPPED or PUBLIC object; blob_sealed false (NULL
+     * column) only in rows written before blob binding. */
+    uint8_t blob_mac[KG_P11_BLOB_TAG_LEN];
+    bool blob_sealed;
 };
 
 struct kg_attr {
@@ -223,5 +239,26 @@ kg_result kg_store_count_wrapped(struct kg_store *store, uint32_t min_generation
                                  uint64_t *out) KG_WARN_UNUSED;
 kg_result kg_store_replace_blob(struct kg_store *store, const char *uid, const struct kg_p11_blob *old_blob,
                                 const struct kg_p11_blob *new_blob, bool *replaced) KG_WARN_UNUSED;
+/* replace_blob that also stores the new blob's binding tag `new_mac`
+ * (KG_P11_BLOB_TAG_LEN bytes; NULL leaves the row unsealed, which is what
+ * kg_store_replace_blob does: an old tag never stays on a new blob). */
+kg_result kg_store_replace_sealed_blob(struct kg_store *store, const char *uid, const struct kg_p11_blob *old_blob,
+                                       const struct kg_p11_blob *new_blob, const uint8_t *new_mac,
+                                       bool *replaced) KG_WARN_UNUSED;
+
+/*
+ * Blob binding migration (kmipgw init). "Unsealed" means a WRAPPED or
+ * PUBLIC object with a blob and no binding tag (written before schema v4).
+ * list_unsealed: up to `cap` of them in UID order after `after_uid` (""
+ * first), into caller-owned out[0..cap). count_unsealed: how many remain.
+ * set_blob_mac: compare-and-set the tag of `uid`, only if its blob is still
+ * exactly `blob` and it has no tag yet; *set says whether it was. Durable
+ * on return unless inside begin/commit.
+ */
+kg_result kg_store_list_unsealed(struct kg_store *store, const char *after_uid, struct kg_object *out, uint32_t cap,
+                                 uint32_t *out_count) KG_WARN_UNUSED;
+kg_result kg_store_count_unsealed(struct kg_store *store, uint64_t *out) KG_WARN_UNUSED;
+kg_result kg_store_set_blob_mac(struct kg_store *store, const char *uid, const struct kg_p11_blob *blob,
+                                const uint8_t mac[KG_P11_BLOB_TAG_LEN], bool *set) KG_WARN_UNUSED;
 
 #endif

@@ -612,6 +612,16 @@ kg_result kg_p11_open(const struct kg_p11_config *cfg, const struct kg_secret *p
     KG_GOTO_GUARD(rc, kg_p11_pool_init(&p11->pool, p11->fn, p11->slot_id, cfg->max_sessions,
                                        p11->slot->token->loginRequired ? pin : NULL, 0));
 
+    /* What the token can do, once, and how blobs will be wrapped: a token
+     * with no acceptable MWK wrapping is refused here, before any key is
+     * made that could not be stored. CBC-PAD has no integrity of its own:
+     * it is acceptable because every stored blob carries an HMAC made in
+     * the HSM (kg_p11_bind.c) and kg_p11_key_load refuses a CBC-PAD blob
+     * that comes without one to verify. */
+    p11->blob_mac_ready = true;
+    KG_GOTO_GUARD(rc, kg_p11_mech_read(p11));
+    KG_GOTO_GUARD(rc, kg_p11_mech_choose_wrap(p11));
+
     KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
     rc = kg_p11_mwk_handle(p11, s, &mwk);
     if (kg_failed(rc) && kg_errno() == KG_ERR_HSM_NO_MWK && !require_mwk) {
@@ -864,42 +874,94 @@ void kg_p11_blob_clear(struct kg_p11_blob *blob)
     blob->len = 0;
 }
 
-/* Wrap `key` under the MWK into `out` (two-call length pattern). */
-kg_result kg_p11_wrap_under_mwk(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk, CK_OBJECT_HANDLE key,
-                             struct kg_p11_blob *out)
+/*
+ * Wrap `key` under `mwk` with `mechanism` into out->bytes (two-call length
+ * pattern). A CBC-PAD blob starts with a 16-byte IV from the HSM's RNG: a
+ * fresh one per blob, so equal keys never give equal blobs. *wrap_rv gets
+ * C_WrapKey's answer, for the caller's fall-through decision.
+ */
+static kg_result kg_p11_wrap_with(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk,
+                                  CK_OBJECT_HANDLE key, uint32_t mechanism, struct kg_p11_blob *out, CK_RV *wrap_rv)
 {
-    CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+    CK_MECHANISM mech = { (CK_MECHANISM_TYPE)mechanism, NULL, 0 };
+    size_t head = 0;
     CK_ULONG len = 0;
-    uint32_t generation = 0;
     CK_RV rv;
 
-    /* The generation of the handle actually used, not the current one: a
-     * rotation may have moved on since the caller got `mwk`. */
-    KG_GUARD(kg_p11_mwk_generation_of(p11, s, mwk, &generation));
+    *wrap_rv = CKR_OK;
+    if (mechanism == (uint32_t)CKM_AES_CBC_PAD) {
+        head = KG_P11_CBC_IV_LEN;
+        KG_GUARD(KG_P11_CHECK(p11->fn->C_GenerateRandom(s, out->bytes, KG_P11_CBC_IV_LEN), "C_GenerateRandom"));
+        mech.pParameter = out->bytes;
+        mech.ulParameterLen = KG_P11_CBC_IV_LEN;
+    }
     rv = p11->fn->C_WrapKey(s, &mech, mwk, key, NULL, &len);
-
+    *wrap_rv = rv;
     if (kg_p11_rv_is_stale_handle(rv)) {
         kg_p11_mwk_forget(p11, mwk);
     }
     KG_GUARD(KG_P11_CHECK(rv, "C_WrapKey"));
-    if (len == 0 || len > sizeof(out->bytes)) {
+    if (len == 0 || len > sizeof(out->bytes) - head) {
         kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
-        kg_error_detail("C_WrapKey wants %lu bytes, blob holds %zu", (unsigned long)len, sizeof(out->bytes));
+        kg_error_detail("C_WrapKey wants %lu bytes, blob holds %zu", (unsigned long)len, sizeof(out->bytes) - head);
         return KG_RESULT_ERROR;
     }
-    rv = p11->fn->C_WrapKey(s, &mech, mwk, key, out->bytes, &len);
+    rv = p11->fn->C_WrapKey(s, &mech, mwk, key, out->bytes + head, &len);
+    *wrap_rv = rv;
     if (kg_p11_rv_is_stale_handle(rv)) {
         kg_p11_mwk_forget(p11, mwk);
     }
     KG_GUARD(KG_P11_CHECK(rv, "C_WrapKey"));
     /* The second call may not claim more than the first one asked for. */
-    if (len == 0 || len > sizeof(out->bytes)) {
+    if (len == 0 || len > sizeof(out->bytes) - head) {
         kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
-        kg_error_detail("C_WrapKey returned %lu bytes, blob holds %zu", (unsigned long)len, sizeof(out->bytes));
+        kg_error_detail("C_WrapKey returned %lu bytes, blob holds %zu", (unsigned long)len,
+                        sizeof(out->bytes) - head);
         return KG_RESULT_ERROR;
     }
-    out->len = (uint32_t)len;
-    out->mechanism = (uint32_t)CKM_AES_KEY_WRAP_PAD;
+    out->len = (uint32_t)(len + head);
+    out->mechanism = mechanism;
+    return KG_RESULT_OK;
+}
+
+/* Does `rv` from a CKM_AES_KEY_WRAP C_WrapKey say the key's encoding is
+ * not a multiple of 8 bytes? Tokens use any of these for it. */
+static bool kg_p11_rv_is_wrap_length(CK_RV rv)
+{
+    return rv == CKR_KEY_SIZE_RANGE || rv == CKR_DATA_LEN_RANGE || rv == CKR_KEY_NOT_WRAPPABLE ||
+           rv == CKR_WRAPPED_KEY_LEN_RANGE;
+}
+
+kg_result kg_p11_wrap_under_mwk(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk, CK_OBJECT_HANDLE key,
+                             struct kg_p11_blob *out)
+{
+    uint32_t generation = 0;
+    CK_RV rv = CKR_OK;
+    kg_result rc;
+
+    kg_p11_blob_clear(out);
+    if (p11->n_wrap_mechs == 0) {
+        kg_error_set(KG_ERR_HSM_MECHANISM, __FILE__, __LINE__);
+        kg_error_detail("no MWK wrapping mechanism chosen for token '%s'", p11->token_label);
+        return KG_RESULT_ERROR;
+    }
+    /* The generation of the handle actually used, not the current one: a
+     * rotation may have moved on since the caller got `mwk`. */
+    KG_GUARD(kg_p11_mwk_generation_of(p11, s, mwk, &generation));
+    rc = kg_p11_wrap_with(p11, s, mwk, key, p11->wrap_mechs[0], out, &rv);
+    if (kg_failed(rc) && p11->wrap_mechs[0] == (uint32_t)CKM_AES_KEY_WRAP && p11->n_wrap_mechs > 1 &&
+        kg_p11_rv_is_wrap_length(rv)) {
+        /* RFC 3394 takes only whole 64-bit blocks (a PKCS#8 private key
+         * or a 20-byte HMAC key is not): the next acceptable mechanism
+         * takes it, and the blob says which. */
+        kg_error_clear();
+        kg_p11_blob_clear(out);
+        rc = kg_p11_wrap_with(p11, s, mwk, key, p11->wrap_mechs[1], out, &rv);
+    }
+    if (kg_failed(rc)) {
+        kg_p11_blob_clear(out);
+        return rc;
+    }
     out->mwk_generation = generation;
     return KG_RESULT_OK;
 }
@@ -934,22 +996,61 @@ kg_result kg_p11_finish(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
     return kg_p11_finish_all(p11, s, &key, 1, rc);
 }
 
+/* Is `blob` shaped like what kg_p11_wrap_under_mwk makes with its own
+ * mechanism? RFC 5649: the AIV block and at least one data block, in
+ * 64-bit blocks; RFC 3394: the IV and at least two data blocks; CBC-PAD:
+ * the IV and at least one 16-byte block. */
+static bool kg_p11_blob_shape_ok(const struct kg_p11_blob *blob)
+{
+    if (blob->len > sizeof(blob->bytes)) {
+        return false;
+    }
+    switch (blob->mechanism) {
+    case CKM_AES_KEY_WRAP_PAD:
+        return blob->len >= 16 && blob->len % 8 == 0;
+    case CKM_AES_KEY_WRAP:
+        return blob->len >= 24 && blob->len % 8 == 0;
+    case CKM_AES_CBC_PAD:
+        return blob->len >= KG_P11_CBC_IV_LEN + 16 && (blob->len - KG_P11_CBC_IV_LEN) % 16 == 0;
+    default:
+        return false;
+    }
+}
+
 kg_result kg_p11_mwk_for_blob(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct kg_p11_blob *blob,
                               CK_OBJECT_HANDLE *h)
 {
     *h = CK_INVALID_HANDLE;
-    /* RFC 5649: at least one 64-bit block of data plus the AIV, in 64-bit
-     * blocks. Anything else, or a blob made another way, never reaches
-     * the HSM. */
-    if (blob->mechanism != (uint32_t)CKM_AES_KEY_WRAP_PAD || blob->mwk_generation == 0 || blob->len < 16 ||
-        blob->len > sizeof(blob->bytes) || blob->len % 8 != 0) {
+    /* A blob of a mechanism we never wrap with, or not of its shape,
+     * never reaches the HSM. The blob's own mechanism decides, not the
+     * one chosen now: a store written under CKM_AES_KEY_WRAP stays
+     * readable when the token later offers CKM_AES_KEY_WRAP_PAD. */
+    if (blob->mwk_generation == 0 || !kg_p11_blob_shape_ok(blob)) {
         kg_error_set(KG_ERR_HSM_UNWRAP, __FILE__, __LINE__);
         kg_error_detail("blob not unwrappable here: mechanism 0x%x, MWK generation %u, %u bytes "
-                        "(supported: 0x%lx, generation 1 or later)",
-                        blob->mechanism, blob->mwk_generation, blob->len, (unsigned long)CKM_AES_KEY_WRAP_PAD);
+                        "(supported: CKM_AES_KEY_WRAP_PAD, CKM_AES_KEY_WRAP, CKM_AES_CBC_PAD; generation 1 or "
+                        "later)",
+                        blob->mechanism, blob->mwk_generation, blob->len);
         return KG_RESULT_ERROR;
     }
     return kg_p11_mwk_for_generation(p11, s, blob->mwk_generation, h);
+}
+
+kg_result kg_p11_blob_unwrap_params(const struct kg_p11_blob *blob, CK_MECHANISM *mech, const uint8_t **data,
+                                    CK_ULONG *len)
+{
+    KG_ENSURE(kg_p11_blob_shape_ok(blob), KG_ERR_HSM_UNWRAP);
+    *mech = (CK_MECHANISM){ (CK_MECHANISM_TYPE)blob->mechanism, NULL, 0 };
+    *data = blob->bytes;
+    *len = blob->len;
+    if (blob->mechanism == (uint32_t)CKM_AES_CBC_PAD) {
+        /* PKCS#11 does not write through pParameter; the cast drops const. */
+        mech->pParameter = (CK_VOID_PTR)blob->bytes;
+        mech->ulParameterLen = KG_P11_CBC_IV_LEN;
+        *data = blob->bytes + KG_P11_CBC_IV_LEN;
+        *len = blob->len - KG_P11_CBC_IV_LEN;
+    }
+    return KG_RESULT_OK;
 }
 
 static bool kg_p11_aes_bits_ok(uint32_t bits) { return bits == 128 || bits == 192 || bits == 256; }

@@ -44,14 +44,16 @@ struct kg_p11_config {
     uint32_t max_sessions;   /* pool cap; lowered to the token's own limit */
 };
 
-/* Upper bound on a stored blob: RFC 5649 adds at most 15 bytes (8 + pad). */
+/* Upper bound on a stored blob: RFC 5649 adds at most 15 bytes (8 + pad);
+ * CBC-PAD blobs carry a 16-byte IV and up to 16 bytes of padding. */
 #define KG_P11_MAX_BLOB 4096u
 /* Largest symmetric key we generate or accept, bytes. */
 #define KG_P11_MAX_KEY 64u
 
 /* A wrapped key as stored: mechanism and MWK generation travel with it. */
 struct kg_p11_blob {
-    uint32_t mechanism;     /* CKM_ value used to wrap (CKM_AES_KEY_WRAP_PAD) */
+    uint32_t mechanism;     /* CKM_ value used to wrap: CKM_AES_KEY_WRAP_PAD, CKM_AES_KEY_WRAP, or
+                             * CKM_AES_CBC_PAD (bytes = 16-byte IV, then the ciphertext) */
     uint32_t mwk_generation;
     uint32_t len;
     uint8_t bytes[KG_P11_MAX_BLOB];
@@ -82,12 +84,78 @@ enum kg_p11_key_kind {
  * A stored key, as the gateway hands it to the key operations below: all
  * borrowed from the caller's kg_object for the duration of one call.
  */
+/* Length of a blob's binding tag: HMAC-SHA-256. */
+#define KG_P11_BLOB_TAG_LEN 32u
+
+/*
+ * What a stored blob is bound to (kg_p11_blob_seal / kg_p11_blob_verify):
+ * the object's UID and its security-relevant attributes, with the blob
+ * itself (bytes, mechanism, MWK generation). All borrowed from the
+ * caller's kg_object. `tag` is the stored seal, NULL when the row has none
+ * (written before blob binding: refused at use until `kmipgw init` seals).
+ */
+struct kg_p11_binding {
+    const char *uid;
+    uint32_t object_type; /* KMIP Object Type */
+    uint32_t algorithm;   /* KMIP Cryptographic Algorithm */
+    int32_t length;       /* Cryptographic Length, bits */
+    uint32_t storage;     /* enum kg_p11_storage */
+    const char *owner_group;
+    const struct kg_p11_blob *blob;
+    const uint8_t *tag;   /* KG_P11_BLOB_TAG_LEN bytes, or NULL */
+};
+
 struct kg_p11_key_ref {
     enum kg_p11_key_kind kind;
     enum kg_p11_storage storage;
     const struct kg_p11_blob *blob; /* WRAPPED and PUBLIC */
     const char *resident_id;        /* RESIDENT: the CKA_ID (the object's UID text) */
+    /* WRAPPED and PUBLIC blobs read from the store: what the blob is bound
+     * to (bind.blob must be `blob`); kg_p11_key_load verifies it before
+     * anything else touches the blob. The gateway always sets it
+     * (kg_op_key_ref). bind.uid NULL (unbound) only for a blob the caller
+     * has just made itself and never stored (tests, kg_p11_export_plaintext). */
+    struct kg_p11_binding bind;
 };
+
+/* ---- blob binding (kg_p11_bind.c) -----------------------------------------
+ * One MAC key on the token, label "<mwk_label>-mac", CKA_ID "1": a 256-bit
+ * CKK_GENERIC_SECRET token object, sensitive, never extractable, CKA_SIGN
+ * and CKA_VERIFY only. It serves every MWK generation: it never leaves the
+ * HSM so it needs no rotation with the MWK, the tag covers the blob's MWK
+ * generation anyway, and rotate-master re-seals every blob it re-wraps. */
+
+/*
+ * Create the MAC key unless one with the label exists (looked up on the
+ * token, not in a cache: idempotent across processes). *created tells
+ * which. Errors: mapped CK_RV; KG_ERR_HSM when the label names several
+ * objects or one with the wrong attributes.
+ */
+kg_result kg_p11_init_mac(struct kg_p11 *p11, bool *created) KG_WARN_UNUSED;
+
+/* Is the MAC key on the token? KG_ERR_HSM_NO_MWK ("run kmipgw init") if
+ * not; serve and rotate-master check this at start. */
+kg_result kg_p11_mac_check(struct kg_p11 *p11) KG_WARN_UNUSED;
+
+/*
+ * HMAC-SHA-256 inside the HSM (C_Sign, CKM_SHA256_HMAC, the MAC key) over
+ * a fixed length-prefixed encoding of "kmipgw-blob-v1", b->uid,
+ * object_type, algorithm, length, storage, owner_group, blob mechanism,
+ * MWK generation and blob bytes, into tag[KG_P11_BLOB_TAG_LEN] (caller's
+ * buffer; the tag is no secret). b->tag is ignored. Errors:
+ * KG_ERR_INVALID_FIELD (uid/group missing or too long, blob empty),
+ * KG_ERR_HSM_NO_MWK (no MAC key), mapped CK_RV.
+ */
+kg_result kg_p11_blob_seal(struct kg_p11 *p11, const struct kg_p11_binding *b,
+                           uint8_t tag[KG_P11_BLOB_TAG_LEN]) KG_WARN_UNUSED;
+
+/*
+ * Check b->tag against the binding inside the HSM (C_Verify). A missing
+ * tag, a tag that does not match (another object's blob, a changed
+ * attribute or bit) is KG_ERR_HSM_BLOB_TAMPERED with a text naming b->uid;
+ * other errors as kg_p11_blob_seal.
+ */
+kg_result kg_p11_blob_verify(struct kg_p11 *p11, const struct kg_p11_binding *b) KG_WARN_UNUSED;
 
 /*
  * Load the module, find the token, log in with `pin`, open the pool and find
@@ -163,6 +231,12 @@ kg_result kg_p11_mwk_retire(struct kg_p11 *p11, uint32_t generation) KG_WARN_UNU
 kg_result kg_p11_rewrap(struct kg_p11 *p11, enum kg_p11_key_kind kind, const struct kg_p11_blob *old_blob,
                         struct kg_p11_blob *new_blob) KG_WARN_UNUSED;
 
+/* kg_p11_rewrap of a stored key: `ref` (WRAPPED, with ref->bind) is
+ * verified first (KG_ERR_HSM_BLOB_TAMPERED); the caller seals new_blob
+ * with kg_p11_blob_seal before storing it. */
+kg_result kg_p11_rewrap_ref(struct kg_p11 *p11, const struct kg_p11_key_ref *ref,
+                            struct kg_p11_blob *new_blob) KG_WARN_UNUSED;
+
 /*
  * Generate an AES key of `bits` (128, 192 or 256) inside the HSM and return
  * it wrapped under the MWK (RFC 5649: bits/8 + 8 bytes). No plaintext exists
@@ -218,6 +292,47 @@ kg_result kg_p11_export_plaintext(struct kg_p11 *p11, const struct kg_p11_blob *
  */
 kg_result kg_p11_export_key(struct kg_p11 *p11, const struct kg_p11_key_ref *ref, size_t bytes,
                             struct kg_secret **out) KG_WARN_UNUSED;
+
+/* ---- what the token can do (kg_p11_mech.c) ----------------------------------
+ * Read once at kg_p11_open (C_GetMechanismList / C_GetMechanismInfo). The
+ * gateway asks before touching the HSM, so a request for what the token
+ * lacks is refused as unsupported rather than failing inside it. */
+enum kg_p11_capability {
+    KG_P11_CAN_GENERATE_AES,  /* CKM_AES_KEY_GEN, CKF_GENERATE */
+    KG_P11_CAN_GENERATE_HMAC, /* CKM_GENERIC_SECRET_KEY_GEN */
+    KG_P11_CAN_GENERATE_RSA,  /* CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR */
+    KG_P11_CAN_GENERATE_EC,   /* CKM_EC_KEY_PAIR_GEN */
+    KG_P11_CAN_AES_GCM,       /* CKM_AES_GCM, encrypt and decrypt */
+    KG_P11_CAN_AES_CBC_PAD,   /* CKM_AES_CBC_PAD, encrypt and decrypt */
+    KG_P11_CAN_HMAC_SHA1,     /* CKM_SHA*_HMAC, sign and verify */
+    KG_P11_CAN_HMAC_SHA224,
+    KG_P11_CAN_HMAC_SHA256,
+    KG_P11_CAN_HMAC_SHA384,
+    KG_P11_CAN_HMAC_SHA512,
+    KG_P11_CAN_RSA_SIGN,      /* CKM_SHA256_RSA_PKCS */
+    KG_P11_CAN_RSA_PSS,       /* CKM_SHA256_RSA_PKCS_PSS */
+    KG_P11_CAN_ECDSA,         /* CKM_ECDSA */
+    KG_P11_CAN_WRAP_AES_KW,   /* CKM_AES_KEY_WRAP, wrap and unwrap (wrapped Get) */
+    KG_P11_CAN_WRAP_AES_KWP,  /* CKM_AES_KEY_WRAP_PAD */
+    KG_P11_CAN_WRAP_RSA_OAEP, /* CKM_RSA_PKCS_OAEP */
+    KG_P11_CAN_COUNT
+};
+
+/* Does the open token offer `cap` (its mechanism, with the flags that
+ * capability needs)? False for a NULL p11 or an unknown capability. */
+bool kg_p11_can(const struct kg_p11 *p11, enum kg_p11_capability cap);
+
+/* kg_p11_can, and `bits` is within the mechanism's key-size range (AES
+ * ranges are read in bytes as PKCS#11 says, RSA and EC in bits; a token
+ * reporting 0..0 allows any size). bits 0 checks no size. */
+bool kg_p11_can_bits(const struct kg_p11 *p11, enum kg_p11_capability cap, uint32_t bits);
+
+/* The CKM_ value new blobs are wrapped with under the MWK (0 if none was
+ * chosen), and its name for the start-up log, e.g. "CKM_AES_KEY_WRAP_PAD
+ * (RFC 5649)". Static strings. */
+uint32_t kg_p11_mwk_wrap_mechanism(const struct kg_p11 *p11);
+const char *kg_p11_mwk_wrap_mechanism_text(const struct kg_p11 *p11);
+const char *kg_p11_mech_name(uint32_t mechanism);
 
 /* Pool figures for logs and tests. */
 struct kg_p11_stats {

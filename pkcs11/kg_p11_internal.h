@@ -177,6 +177,20 @@ struct kg_p11_mwk_gen {
     CK_OBJECT_HANDLE h;
 };
 
+/* One mechanism kmipgw may use, as the token described it at open
+ * (kg_p11_mech.c). `present` false: not listed, or refused by
+ * C_GetMechanismInfo. */
+struct kg_p11_mech_entry {
+    CK_MECHANISM_TYPE type;
+    bool present;
+    CK_FLAGS flags;
+    CK_ULONG min_size, max_size;
+};
+/* How many mechanisms kg_p11_mech.c tracks. */
+#define KG_P11_MECH_TRACKED 18u
+/* At most this many MWK wrapping mechanisms are acceptable at once. */
+#define KG_P11_WRAP_MECHS_MAX 3u
+
 /* The open token. Defined here so that the key files of pkcs11/ share it;
  * nothing outside pkcs11/ sees inside. */
 struct kg_p11 {
@@ -212,7 +226,45 @@ struct kg_p11 {
     uint64_t mwk_epoch;      /* pool epoch the table was read under */
     uint64_t mwk_checked_ms; /* CLOCK_MONOTONIC ms of the last lookup */
     uint32_t mwk_generation; /* current generation; atomic reads (kg_p11_mwk_generation) */
+
+    /* The blob MAC key (kg_p11_bind.c), cached under mwk_lock for the pool
+     * epoch it was found under, like the MWK table. */
+    CK_OBJECT_HANDLE mac_h;
+    uint64_t mac_epoch;
+    bool mac_known;
+
+    /* What the token offers (read once at open, then read-only) and the
+     * MWK wrapping mechanisms chosen from it, best first: wrap_mechs[0]
+     * wraps new blobs; the next one takes keys the first cannot wrap
+     * (CKM_AES_KEY_WRAP and an encoding not a multiple of 8 bytes). */
+    struct kg_p11_mech_entry mechs[KG_P11_MECH_TRACKED];
+    uint32_t wrap_mechs[KG_P11_WRAP_MECHS_MAX];
+    uint32_t n_wrap_mechs;
+    /* Every blob carries the HSM-computed MAC over blob, UID and security
+     * attributes (the bind helper's seal, verified before any unwrap):
+     * only then is CKM_AES_CBC_PAD, which has no integrity of its own, an
+     * acceptable MWK wrapping. Set before kg_p11_mech_choose_wrap runs. */
+    bool blob_mac_ready;
 };
+
+/* ---- kg_p11_mech.c -------------------------------------------------------- */
+
+/* Read the token's mechanisms into p11->mechs (bounded: at most
+ * KG_P11_MECH_LIST_MAX listed entries are looked at). Mapped CK_RV errors. */
+kg_result kg_p11_mech_read(struct kg_p11 *p11) KG_WARN_UNUSED;
+
+/* Choose p11->wrap_mechs from p11->mechs in the documented order
+ * (kg_p11_mech.c). KG_ERR_HSM_MECHANISM, naming what was looked for, when
+ * none is acceptable or the token cannot generate an AES-256 MWK. */
+kg_result kg_p11_mech_choose_wrap(struct kg_p11 *p11) KG_WARN_UNUSED;
+
+/* Does the token list `mechanism` with all of `flags`, and `bits` (0: any)
+ * within its range (read as an AES range when `aes_size`)? */
+bool kg_p11_mech_offers(const struct kg_p11 *p11, CK_MECHANISM_TYPE mechanism, CK_FLAGS flags, bool aes_size,
+                        uint32_t bits);
+
+/* Bytes of IV in front of a CKM_AES_CBC_PAD blob. */
+#define KG_P11_CBC_IV_LEN 16u
 
 /* Forget every stored byte of `blob` (mechanism, generation, length). */
 void kg_p11_blob_clear(struct kg_p11_blob *blob);
@@ -242,14 +294,24 @@ kg_result kg_p11_mwk_for_generation(struct kg_p11 *p11, CK_SESSION_HANDLE s, uin
 kg_result kg_p11_mwk_for_blob(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct kg_p11_blob *blob,
                               CK_OBJECT_HANDLE *h) KG_WARN_UNUSED;
 
+/* How to C_UnwrapKey `blob` with its own mechanism: *mech (its parameter,
+ * the CBC-PAD IV, borrowed from the blob) and the wrapped bytes. Blob
+ * shape as kg_p11_mwk_for_blob checks it, else KG_ERR_HSM_UNWRAP. */
+kg_result kg_p11_blob_unwrap_params(const struct kg_p11_blob *blob, CK_MECHANISM *mech, const uint8_t **data,
+                                    CK_ULONG *len) KG_WARN_UNUSED;
+
 /* An operation found MWK handle `h` invalid: look it up again next time. */
 void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h);
 
 /* Does `rv` say an object handle is not valid (any more)? */
 bool kg_p11_rv_is_stale_handle(CK_RV rv);
 
-/* Wrap `key` (any extractable key) under MWK handle `mwk` with
- * CKM_AES_KEY_WRAP_PAD into `out`, stamped with that handle's generation. */
+/* Wrap `key` (any extractable key) under MWK handle `mwk` into `out` with
+ * the chosen mechanism (p11->wrap_mechs[0]; the next one when that is
+ * CKM_AES_KEY_WRAP and the key's encoding is not a multiple of 8 bytes),
+ * stamped with the mechanism and that handle's generation. CBC-PAD blobs
+ * get a fresh random IV from the HSM in front. KG_ERR_HSM_MECHANISM when
+ * no mechanism was chosen. */
 kg_result kg_p11_wrap_under_mwk(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk,
                                 CK_OBJECT_HANDLE key, struct kg_p11_blob *out) KG_WARN_UNUSED;
 
@@ -300,6 +362,9 @@ enum kg_p11_use {
  */
 kg_result kg_p11_key_load(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct kg_p11_key_ref *ref, unsigned uses,
                           CK_OBJECT_HANDLE *h, CK_OBJECT_HANDLE *to_destroy) KG_WARN_UNUSED;
+
+/* kg_p11_blob_verify on session `s` (kg_p11_key_load's first step). */
+kg_result kg_p11_blob_verify_on(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct kg_p11_binding *b) KG_WARN_UNUSED;
 
 /* The one token object of class `cls` with CKA_ID `id` (text), else KG_ERR_HSM. */
 kg_result kg_p11_find_resident(struct kg_p11 *p11, CK_SESSION_HANDLE s, const char *id, CK_OBJECT_CLASS cls,

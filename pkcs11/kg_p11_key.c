@@ -89,10 +89,98 @@ static void kg_p11_use_template(CK_OBJECT_CLASS cls, unsigned uses, CK_BBOOL *ye
     *n = i;
 }
 
+/* Does the object's CK_BBOOL `a->type` read back as *a->pValue? */
+static kg_result kg_p11_key_flag_is(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE *a,
+                                    bool *same)
+{
+    CK_BBOOL got = 2; /* neither TRUE nor FALSE: a token that writes nothing never matches */
+    CK_ATTRIBUTE q = { a->type, &got, sizeof(got) };
+
+    KG_GUARD(KG_P11_CHECK(p11->fn->C_GetAttributeValue(s, h, &q, 1), "C_GetAttributeValue"));
+    *same = q.ulValueLen == sizeof(got) && got == *(const CK_BBOOL *)a->pValue;
+    return KG_RESULT_OK;
+}
+
+/*
+ * Read back every CK_BBOOL of `tmpl` (the template the object was asked
+ * for) from the new object `h` and make the object match it or refuse it.
+ * The only repair done is the one-way tightening PKCS#11 allows on any
+ * key: CKA_SENSITIVE FALSE -> TRUE and CKA_EXTRACTABLE TRUE -> FALSE, by
+ * C_SetAttributeValue (openCryptoki 3.8.1 leaves those two at FALSE/TRUE
+ * on every unwrapped key, whatever the template said). Any other
+ * difference (a use flag, CKA_PRIVATE, CKA_TOKEN, or a wanted loosening
+ * the token will not do) is an error. The caller owns `h` and destroys
+ * it on error.
+ */
+static kg_result kg_p11_key_enforce(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                                    const CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+    for (CK_ULONG i = 0; i < n; i++) {
+        bool same = false;
+
+        if (tmpl[i].ulValueLen != sizeof(CK_BBOOL) || tmpl[i].type == CKA_CLASS || tmpl[i].type == CKA_KEY_TYPE) {
+            continue;
+        }
+        KG_GUARD(kg_p11_key_flag_is(p11, s, h, &tmpl[i], &same));
+        if (!same && ((tmpl[i].type == CKA_SENSITIVE && *(const CK_BBOOL *)tmpl[i].pValue == CK_TRUE) ||
+                      (tmpl[i].type == CKA_EXTRACTABLE && *(const CK_BBOOL *)tmpl[i].pValue == CK_FALSE))) {
+            /* The cast drops const only: C_SetAttributeValue reads the template. */
+            CK_RV rv = p11->fn->C_SetAttributeValue(s, h, (CK_ATTRIBUTE_PTR)&tmpl[i], 1);
+
+            if (rv != CKR_OK) {
+                kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
+                kg_error_detail("unwrapped key: the token will not make it %s (C_SetAttributeValue: %s); refused",
+                                tmpl[i].type == CKA_SENSITIVE ? "sensitive" : "non-extractable", kg_p11_rv_name(rv));
+                return KG_RESULT_ERROR;
+            }
+            KG_GUARD(kg_p11_key_flag_is(p11, s, h, &tmpl[i], &same));
+        }
+        if (!same) {
+            kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
+            kg_error_detail("unwrapped key: attribute 0x%lx is not %s as asked; refused", (unsigned long)tmpl[i].type,
+                            *(const CK_BBOOL *)tmpl[i].pValue == CK_TRUE ? "TRUE" : "FALSE");
+            return KG_RESULT_ERROR;
+        }
+    }
+    return KG_RESULT_OK;
+}
+
+/* `tmpl` without its CKA_SENSITIVE and CKA_EXTRACTABLE entries, into `out` (cap n). */
+static CK_ULONG kg_p11_key_without_one_way(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE *out)
+{
+    CK_ULONG m = 0;
+
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (tmpl[i].type != CKA_SENSITIVE && tmpl[i].type != CKA_EXTRACTABLE) {
+            out[m++] = tmpl[i];
+        }
+    }
+    return m;
+}
+
+/*
+ * Unwrap the blob under the MWK into a session object with exactly the
+ * template of kg_p11_use_template.
+ *
+ * openCryptoki 3.8.1 (soft token, probed by hand) treats CKA_SENSITIVE and
+ * CKA_EXTRACTABLE of C_UnwrapKey's template as read-only attributes: the
+ * permissive values (SENSITIVE=FALSE, EXTRACTABLE=TRUE) are refused with
+ * CKR_ATTRIBUTE_READ_ONLY, and the restrictive ones are accepted but the
+ * object comes out non-sensitive and extractable all the same. The use
+ * flags, CKA_PRIVATE and CKA_TOKEN are honoured. So: the full template
+ * first (SoftHSM honours it all); on CKR_ATTRIBUTE_READ_ONLY once more
+ * without those two; and in both cases every flag is read back and the
+ * object tightened or refused (kg_p11_key_enforce), so no token default is
+ * ever trusted. On success the caller owns *h; on error nothing is left.
+ */
 static kg_result kg_p11_key_unwrap(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct kg_p11_key_ref *ref,
                                    CK_OBJECT_CLASS cls, CK_KEY_TYPE type, unsigned uses, CK_OBJECT_HANDLE *h)
 {
+    /* The blob's own mechanism (and CBC-PAD IV), not the one new blobs
+     * get: a store written under another stays readable. */
     CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+    const uint8_t *wrapped = NULL;
+    CK_ULONG wrapped_len = 0;
     CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
     CK_BBOOL yes = CK_TRUE;
     CK_BBOOL no = CK_FALSE;
@@ -100,18 +188,32 @@ static kg_result kg_p11_key_unwrap(struct kg_p11 *p11, CK_SESSION_HANDLE s, cons
         { CKA_CLASS, &cls, sizeof(cls) },
         { CKA_KEY_TYPE, &type, sizeof(type) },
     };
+    CK_ATTRIBUTE fewer[14];
     CK_ULONG n = 2;
     CK_RV rv;
+    kg_result rc = KG_RESULT_OK;
 
     KG_ENSURE(ref->blob != NULL, KG_ERR_INTERNAL);
     kg_p11_use_template(cls, uses, &yes, &no, tmpl, &n);
     KG_GUARD(kg_p11_mwk_for_blob(p11, s, ref->blob, &mwk));
+    KG_GUARD(kg_p11_blob_unwrap_params(ref->blob, &mech, &wrapped, &wrapped_len));
     /* PKCS#11 does not write through pWrappedKey; the cast only drops const. */
-    rv = p11->fn->C_UnwrapKey(s, &mech, mwk, (CK_BYTE_PTR)ref->blob->bytes, ref->blob->len, tmpl, n, h);
+    rv = p11->fn->C_UnwrapKey(s, &mech, mwk, (CK_BYTE_PTR)wrapped, wrapped_len, tmpl, n, h);
+    if (rv == CKR_ATTRIBUTE_READ_ONLY) {
+        rv = p11->fn->C_UnwrapKey(s, &mech, mwk, (CK_BYTE_PTR)wrapped, wrapped_len, fewer,
+                                  kg_p11_key_without_one_way(tmpl, n, fewer), h);
+    }
     if (kg_p11_rv_is_stale_handle(rv)) {
         kg_p11_mwk_forget(p11, mwk);
     }
-    return KG_P11_CHECK_UNWRAP(rv);
+    KG_GUARD(KG_P11_CHECK_UNWRAP(rv));
+    rc = kg_p11_key_enforce(p11, s, *h, tmpl, n);
+    if (kg_failed(rc)) {
+        /* Best effort: a session object goes with its session anyway. */
+        (void)p11->fn->C_DestroyObject(s, *h);
+        *h = CK_INVALID_HANDLE;
+    }
+    return rc;
 }
 
 kg_result kg_p11_find_resident(struct kg_p11 *p11, CK_SESSION_HANDLE s, const char *id, CK_OBJECT_CLASS cls,
@@ -252,6 +354,21 @@ kg_result kg_p11_key_load(struct kg_p11 *p11, CK_SESSION_HANDLE s, const struct 
     *h = CK_INVALID_HANDLE;
     *to_destroy = CK_INVALID_HANDLE;
     KG_GUARD(kg_p11_key_kind_class(ref->kind, &cls, &type));
+    if (ref->bind.uid == NULL && ref->storage == KG_P11_STORED_WRAPPED && ref->blob != NULL &&
+        ref->blob->mechanism == (uint32_t)CKM_AES_CBC_PAD) {
+        /* Key wrap (RFC 3394/5649) checks its own integrity; CBC-PAD does
+         * not, so its blobs are used only with their binding verified. */
+        kg_error_set(KG_ERR_HSM_BLOB_TAMPERED, __FILE__, __LINE__);
+        kg_error_detail("CBC-PAD blob used without its binding: refused");
+        return KG_RESULT_ERROR;
+    }
+    if (ref->bind.uid != NULL && ref->storage != KG_P11_STORED_RESIDENT) {
+        /* First, before the blob reaches the HSM in any other way: a blob
+         * swapped in from another row or altered is refused here, so it
+         * can never be used (or exported) as this object's key. */
+        KG_ENSURE(ref->bind.blob == ref->blob, KG_ERR_INTERNAL);
+        KG_GUARD(kg_p11_blob_verify_on(p11, s, &ref->bind));
+    }
     switch (ref->storage) {
     case KG_P11_STORED_WRAPPED:
         KG_ENSURE(cls != CKO_PUBLIC_KEY, KG_ERR_INTERNAL);

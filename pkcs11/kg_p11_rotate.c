@@ -20,13 +20,25 @@ kg_result kg_p11_rewrap(struct kg_p11 *p11, enum kg_p11_key_kind kind, const str
                         struct kg_p11_blob *new_blob)
 {
     struct kg_p11_key_ref ref = { .kind = kind, .storage = KG_P11_STORED_WRAPPED, .blob = old_blob };
+
+    return kg_p11_rewrap_ref(p11, &ref, new_blob);
+}
+
+/* The stored form: kg_p11_key_load checks ref->bind before the unwrap, so
+ * a swapped or altered blob is never re-wrapped into a valid-looking one. */
+kg_result kg_p11_rewrap_ref(struct kg_p11 *p11, const struct kg_p11_key_ref *ref, struct kg_p11_blob *new_blob)
+{
+    const struct kg_p11_blob *old_blob = ref != NULL ? ref->blob : NULL;
+    enum kg_p11_key_kind kind = ref != NULL ? ref->kind : KG_P11_KEY_AES;
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE to_destroy = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
     kg_result rc = KG_RESULT_OK;
 
-    KG_ENSURE(p11 != NULL && old_blob != NULL && new_blob != NULL && old_blob != new_blob, KG_ERR_INTERNAL);
+    KG_ENSURE(p11 != NULL && old_blob != NULL && new_blob != NULL && old_blob != new_blob &&
+                  ref->storage == KG_P11_STORED_WRAPPED,
+              KG_ERR_INTERNAL);
     kg_p11_blob_clear(new_blob);
     if (!kg_p11_kind_has_blob(kind)) {
         kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
@@ -35,7 +47,7 @@ kg_result kg_p11_rewrap(struct kg_p11 *p11, enum kg_p11_key_kind kind, const str
     }
     KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
     KG_GOTO_GUARD(rc, kg_p11_mwk_handle(p11, s, &mwk));
-    KG_GOTO_GUARD(rc, kg_p11_key_load(p11, s, &ref, KG_P11_USE_EXTRACT, &key, &to_destroy));
+    KG_GOTO_GUARD(rc, kg_p11_key_load(p11, s, ref, KG_P11_USE_EXTRACT, &key, &to_destroy));
     KG_GOTO_GUARD(rc, kg_p11_wrap_under_mwk(p11, s, mwk, key, new_blob));
     if (new_blob->mwk_generation <= old_blob->mwk_generation) {
         /* Nothing to rotate to: refuse rather than rewrite a blob in place. */

@@ -96,6 +96,9 @@ enum kg_error {
     KG_ERR_HSM_MECHANISM = KG_ERR(KG_ERR_T_HSM, 6),
     KG_ERR_HSM_UNWRAP = KG_ERR(KG_ERR_T_HSM, 7),
     KG_ERR_HSM_BUSY = KG_ERR(KG_ERR_T_HSM, 8),
+    /* A stored blob failed its binding check (kg_p11_blob_verify): swapped
+     * between objects, altered, or never sealed. Never unwrapped. */
+    KG_ERR_HSM_BLOB_TAMPERED = KG_ERR(KG_ERR_T_HSM, 20),
 
     KG_ERR_NOMEM = KG_ERR(KG_ERR_T_INTERNAL, 1),
     KG_ERR_INTERNAL = KG_ERR(KG_ERR_T_INTERNAL, 2),

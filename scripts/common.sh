@@ -3,11 +3,12 @@
 
 KG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Debian packages kmipgw needs to build, test and run against SoftHSM.
+# Debian packages kmipgw needs to build, test and run against SoftHSM (and, for
+# scripts/test, openCryptoki's soft token: scripts/ock-token).
 KG_PACKAGES=(
   build-essential pkg-config meson ninja-build
   libssl-dev openssl
-  libp11-dev libp11-kit-dev softhsm2
+  libp11-dev libp11-kit-dev softhsm2 opencryptoki
   libsqlite3-dev libyaml-dev libcunit1-dev libcrypt-dev libxml2-dev
   python3 python3-pykmip
 )

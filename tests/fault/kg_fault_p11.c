@@ -32,6 +32,22 @@
  *   COUNT     apply to that many matching calls only; default unlimited,
  *             except sessions-lost, which defaults to 1
  *
+ * Mechanism filter (issue 9): a line
+ *
+ *   hide-mechanism CKM_<NAME>|NUMBER
+ *
+ * makes the module look like a token without that mechanism: it is left
+ * out of C_GetMechanismList, C_GetMechanismInfo answers
+ * CKR_MECHANISM_INVALID, and so does every call given it (C_WrapKey,
+ * C_UnwrapKey, C_GenerateKey, C_EncryptInit, ...). At most
+ * KF_MAX_HIDDEN lines; they count as no rule for the others. And
+ *
+ *   add-mechanism-flags CKM_<NAME>|NUMBER FLAGS
+ *
+ * ORs FLAGS (a number, e.g. 0x60000 for CKF_WRAP|CKF_UNWRAP) into the
+ * mechanism's C_GetMechanismInfo answer: SoftHSM 2.6.1 wraps with
+ * CKM_AES_CBC_PAD but does not say so, where openCryptoki does.
+ *
  * A line "sessions-lost" alone means "* sessions-lost 1". The first rule
  * that matches and has count left decides. The file is looked at (stat) on
  * every call and parsed again when its inode, size, mtime or ctime change;
@@ -59,6 +75,7 @@
 
 #define KF_DEFAULT_REAL "/usr/lib/softhsm/libsofthsm2.so"
 #define KF_MAX_RULES 64
+#define KF_MAX_HIDDEN 32
 #define KF_HANG_POLL_MS 50
 #define KF_ANY (-1)
 #define KF_UNLIMITED (-1L)
@@ -122,6 +139,11 @@ static struct {
     struct stat seen;
     struct kf_rule rules[KF_MAX_RULES];
     unsigned n_rules;
+    CK_MECHANISM_TYPE hidden[KF_MAX_HIDDEN]; /* hide-mechanism lines */
+    unsigned n_hidden;
+    CK_MECHANISM_TYPE flagged[KF_MAX_HIDDEN]; /* add-mechanism-flags lines */
+    CK_FLAGS added_flags[KF_MAX_HIDDEN];
+    unsigned n_flagged;
 
     struct kf_session *sessions;
     size_t n_sessions, cap_sessions;
@@ -194,6 +216,44 @@ static bool kf_parse_rv(const char *word, CK_RV *rv)
         return false; /* CKR_OK without a call would hand back garbage */
     }
     *rv = (CK_RV)v;
+    return true;
+}
+
+/* The mechanisms a test may hide by name (others by number). */
+static const struct {
+    const char *name;
+    CK_MECHANISM_TYPE mech;
+} kf_mech_names[] = {
+#define KF_MECH(x) { #x, x },
+    KF_MECH(CKM_AES_KEY_WRAP) KF_MECH(CKM_AES_KEY_WRAP_PAD) KF_MECH(CKM_AES_CBC_PAD) KF_MECH(CKM_AES_CBC)
+    KF_MECH(CKM_AES_ECB) KF_MECH(CKM_AES_GCM) KF_MECH(CKM_AES_KEY_GEN) KF_MECH(CKM_GENERIC_SECRET_KEY_GEN)
+    KF_MECH(CKM_RSA_PKCS_KEY_PAIR_GEN) KF_MECH(CKM_EC_KEY_PAIR_GEN) KF_MECH(CKM_SHA_1_HMAC)
+    KF_MECH(CKM_SHA224_HMAC) KF_MECH(CKM_SHA256_HMAC) KF_MECH(CKM_SHA384_HMAC) KF_MECH(CKM_SHA512_HMAC)
+    KF_MECH(CKM_RSA_PKCS) KF_MECH(CKM_RSA_PKCS_OAEP) KF_MECH(CKM_SHA256_RSA_PKCS) KF_MECH(CKM_SHA256_RSA_PKCS_PSS)
+    KF_MECH(CKM_ECDSA)
+#undef KF_MECH
+};
+
+static bool kf_parse_mech(const char *word, CK_MECHANISM_TYPE *mech)
+{
+    char *end = NULL;
+    unsigned long v;
+
+    for (size_t i = 0; i < sizeof(kf_mech_names) / sizeof(kf_mech_names[0]); i++) {
+        if (strcmp(kf_mech_names[i].name, word) == 0) {
+            *mech = kf_mech_names[i].mech;
+            return true;
+        }
+    }
+    if (word[0] < '0' || word[0] > '9') {
+        return false;
+    }
+    errno = 0;
+    v = strtoul(word, &end, 0);
+    if (errno != 0 || end == word || *end != '\0') {
+        return false;
+    }
+    *mech = (CK_MECHANISM_TYPE)v;
     return true;
 }
 
@@ -285,13 +345,46 @@ static void kf_parse_file(void)
     int lineno = 0;
 
     kf.n_rules = 0;
+    kf.n_hidden = 0;
+    kf.n_flagged = 0;
     if (f == NULL) {
         return;
     }
     while (fgets(line, sizeof(line), f) != NULL) {
         struct kf_rule r;
+        char word[32];
+        char arg[64];
+        char extra[2];
+        CK_MECHANISM_TYPE mech = 0;
+
+        char flags[32];
+        char *end = NULL;
 
         lineno++;
+        if (sscanf(line, " %31s %63s %31s %1s", word, arg, flags, extra) == 3 &&
+            strcmp(word, "add-mechanism-flags") == 0) {
+            unsigned long v = strtoul(flags, &end, 0);
+
+            if (!kf_parse_mech(arg, &mech) || end == flags || *end != '\0') {
+                kf_log("control line %d: want add-mechanism-flags MECHANISM FLAGS; ignored", lineno);
+            } else if (kf.n_flagged == KF_MAX_HIDDEN) {
+                kf_log("control line %d: more than %d flag lines; ignored", lineno, KF_MAX_HIDDEN);
+            } else {
+                kf.flagged[kf.n_flagged] = mech;
+                kf.added_flags[kf.n_flagged++] = (CK_FLAGS)v;
+            }
+            continue;
+        }
+        if (sscanf(line, " %31s %63s %1s", word, arg, extra) == 2 && strcmp(word, "hide-mechanism") == 0) {
+            if (!kf_parse_mech(arg, &mech)) {
+                kf_log("control line %d: unknown mechanism '%s'; ignored", lineno, arg);
+            } else if (kf.n_hidden == KF_MAX_HIDDEN) {
+                kf_log("control line %d: more than %d hidden mechanisms; ignored", lineno, KF_MAX_HIDDEN);
+            } else {
+                kf.hidden[kf.n_hidden++] = mech;
+            }
+            continue;
+        }
         if (kf_parse_line(line, lineno, &r)) {
             if (kf.n_rules == KF_MAX_RULES) {
                 kf_log("control line %d: more than %d rules; ignored", lineno, KF_MAX_RULES);
@@ -330,7 +423,45 @@ static void kf_refresh(void)
         kf_parse_file();
     } else {
         kf.n_rules = 0;
+        kf.n_hidden = 0;
+        kf.n_flagged = 0;
     }
+}
+
+/* The flags add-mechanism-flags lines add to `mech` (0: none). */
+static CK_FLAGS kf_added_flags(CK_MECHANISM_TYPE mech)
+{
+    CK_FLAGS add = 0;
+
+    if (kf.control == NULL) {
+        return 0;
+    }
+    pthread_mutex_lock(&kf.lock);
+    kf_refresh();
+    for (unsigned i = 0; i < kf.n_flagged; i++) {
+        if (kf.flagged[i] == mech) {
+            add |= kf.added_flags[i];
+        }
+    }
+    pthread_mutex_unlock(&kf.lock);
+    return add;
+}
+
+/* Is `mech` hidden by the control file now? */
+static bool kf_hidden(CK_MECHANISM_TYPE mech)
+{
+    bool hidden = false;
+
+    if (kf.control == NULL) {
+        return false;
+    }
+    pthread_mutex_lock(&kf.lock);
+    kf_refresh();
+    for (unsigned i = 0; i < kf.n_hidden && !hidden; i++) {
+        hidden = kf.hidden[i] == mech;
+    }
+    pthread_mutex_unlock(&kf.lock);
+    return hidden;
 }
 
 /* The first rule for `fn` with count left (`hanging`: a hang rule matches
@@ -618,6 +749,45 @@ static bool kf_intercept(enum kf_fn fn, CK_RV *rv)
         return kf.real->n(a1, a2, a3, a4, a5, a6, a7, a8);                                                   \
     }
 
+/* The calls that take a mechanism (always the second argument): a hidden
+ * one is CKR_MECHANISM_INVALID, as from a token that lacks it. */
+#define KF_MECH_BEGIN(n, m)                                                                                  \
+    KF_BEGIN(n)                                                                                              \
+    if ((m) != NULL && kf_hidden((m)->mechanism)) {                                                          \
+        kf_log("%s: mechanism 0x%lx hidden -> CKR_MECHANISM_INVALID", #n, (unsigned long)(m)->mechanism);  \
+        return CKR_MECHANISM_INVALID;                                                                        \
+    }
+#define KF_MWRAP2(n, T1, T2)                                                                                 \
+    static CK_RV kf_##n(T1 a1, T2 a2)                                                                        \
+    {                                                                                                        \
+        KF_MECH_BEGIN(n, a2)                                                                                 \
+        return kf.real->n(a1, a2);                                                                           \
+    }
+#define KF_MWRAP3(n, T1, T2, T3)                                                                             \
+    static CK_RV kf_##n(T1 a1, T2 a2, T3 a3)                                                                 \
+    {                                                                                                        \
+        KF_MECH_BEGIN(n, a2)                                                                                 \
+        return kf.real->n(a1, a2, a3);                                                                       \
+    }
+#define KF_MWRAP5(n, T1, T2, T3, T4, T5)                                                                     \
+    static CK_RV kf_##n(T1 a1, T2 a2, T3 a3, T4 a4, T5 a5)                                                   \
+    {                                                                                                        \
+        KF_MECH_BEGIN(n, a2)                                                                                 \
+        return kf.real->n(a1, a2, a3, a4, a5);                                                               \
+    }
+#define KF_MWRAP6(n, T1, T2, T3, T4, T5, T6)                                                                 \
+    static CK_RV kf_##n(T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6)                                            \
+    {                                                                                                        \
+        KF_MECH_BEGIN(n, a2)                                                                                 \
+        return kf.real->n(a1, a2, a3, a4, a5, a6);                                                           \
+    }
+#define KF_MWRAP8(n, T1, T2, T3, T4, T5, T6, T7, T8)                                                         \
+    static CK_RV kf_##n(T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8)                              \
+    {                                                                                                        \
+        KF_MECH_BEGIN(n, a2)                                                                                 \
+        return kf.real->n(a1, a2, a3, a4, a5, a6, a7, a8);                                                   \
+    }
+
 typedef CK_SESSION_HANDLE SH;
 typedef CK_OBJECT_HANDLE OH;
 typedef CK_ULONG UL;
@@ -631,8 +801,6 @@ KF_WRAP1(C_GetInfo, CK_INFO_PTR)
 KF_WRAP3(C_GetSlotList, CK_BBOOL, CK_SLOT_ID_PTR, ULP)
 KF_WRAP2(C_GetSlotInfo, CK_SLOT_ID, CK_SLOT_INFO_PTR)
 KF_WRAP2(C_GetTokenInfo, CK_SLOT_ID, CK_TOKEN_INFO_PTR)
-KF_WRAP3(C_GetMechanismList, CK_SLOT_ID, CK_MECHANISM_TYPE_PTR, ULP)
-KF_WRAP3(C_GetMechanismInfo, CK_SLOT_ID, CK_MECHANISM_TYPE, CK_MECHANISM_INFO_PTR)
 KF_WRAP4(C_InitToken, CK_SLOT_ID, CK_UTF8CHAR_PTR, UL, CK_UTF8CHAR_PTR)
 KF_WRAP3(C_InitPIN, SH, CK_UTF8CHAR_PTR, UL)
 KF_WRAP5(C_SetPIN, SH, CK_UTF8CHAR_PTR, UL, CK_UTF8CHAR_PTR, UL)
@@ -650,40 +818,40 @@ KF_WRAP4(C_SetAttributeValue, SH, OH, AP, UL)
 KF_WRAP3(C_FindObjectsInit, SH, AP, UL)
 KF_WRAP4(C_FindObjects, SH, CK_OBJECT_HANDLE_PTR, UL, ULP)
 KF_WRAP1(C_FindObjectsFinal, SH)
-KF_WRAP3(C_EncryptInit, SH, MP, OH)
+KF_MWRAP3(C_EncryptInit, SH, MP, OH)
 KF_WRAP5(C_Encrypt, SH, BP, UL, BP, ULP)
 KF_WRAP5(C_EncryptUpdate, SH, BP, UL, BP, ULP)
 KF_WRAP3(C_EncryptFinal, SH, BP, ULP)
-KF_WRAP3(C_DecryptInit, SH, MP, OH)
+KF_MWRAP3(C_DecryptInit, SH, MP, OH)
 KF_WRAP5(C_Decrypt, SH, BP, UL, BP, ULP)
 KF_WRAP5(C_DecryptUpdate, SH, BP, UL, BP, ULP)
 KF_WRAP3(C_DecryptFinal, SH, BP, ULP)
-KF_WRAP2(C_DigestInit, SH, MP)
+KF_MWRAP2(C_DigestInit, SH, MP)
 KF_WRAP5(C_Digest, SH, BP, UL, BP, ULP)
 KF_WRAP3(C_DigestUpdate, SH, BP, UL)
 KF_WRAP2(C_DigestKey, SH, OH)
 KF_WRAP3(C_DigestFinal, SH, BP, ULP)
-KF_WRAP3(C_SignInit, SH, MP, OH)
+KF_MWRAP3(C_SignInit, SH, MP, OH)
 KF_WRAP5(C_Sign, SH, BP, UL, BP, ULP)
 KF_WRAP3(C_SignUpdate, SH, BP, UL)
 KF_WRAP3(C_SignFinal, SH, BP, ULP)
-KF_WRAP3(C_SignRecoverInit, SH, MP, OH)
+KF_MWRAP3(C_SignRecoverInit, SH, MP, OH)
 KF_WRAP5(C_SignRecover, SH, BP, UL, BP, ULP)
-KF_WRAP3(C_VerifyInit, SH, MP, OH)
+KF_MWRAP3(C_VerifyInit, SH, MP, OH)
 KF_WRAP5(C_Verify, SH, BP, UL, BP, UL)
 KF_WRAP3(C_VerifyUpdate, SH, BP, UL)
 KF_WRAP3(C_VerifyFinal, SH, BP, UL)
-KF_WRAP3(C_VerifyRecoverInit, SH, MP, OH)
+KF_MWRAP3(C_VerifyRecoverInit, SH, MP, OH)
 KF_WRAP5(C_VerifyRecover, SH, BP, UL, BP, ULP)
 KF_WRAP5(C_DigestEncryptUpdate, SH, BP, UL, BP, ULP)
 KF_WRAP5(C_DecryptDigestUpdate, SH, BP, UL, BP, ULP)
 KF_WRAP5(C_SignEncryptUpdate, SH, BP, UL, BP, ULP)
 KF_WRAP5(C_DecryptVerifyUpdate, SH, BP, UL, BP, ULP)
-KF_WRAP5(C_GenerateKey, SH, MP, AP, UL, CK_OBJECT_HANDLE_PTR)
-KF_WRAP8(C_GenerateKeyPair, SH, MP, AP, UL, AP, UL, CK_OBJECT_HANDLE_PTR, CK_OBJECT_HANDLE_PTR)
-KF_WRAP6(C_WrapKey, SH, MP, OH, OH, BP, ULP)
-KF_WRAP8(C_UnwrapKey, SH, MP, OH, BP, UL, AP, UL, CK_OBJECT_HANDLE_PTR)
-KF_WRAP6(C_DeriveKey, SH, MP, OH, AP, UL, CK_OBJECT_HANDLE_PTR)
+KF_MWRAP5(C_GenerateKey, SH, MP, AP, UL, CK_OBJECT_HANDLE_PTR)
+KF_MWRAP8(C_GenerateKeyPair, SH, MP, AP, UL, AP, UL, CK_OBJECT_HANDLE_PTR, CK_OBJECT_HANDLE_PTR)
+KF_MWRAP6(C_WrapKey, SH, MP, OH, OH, BP, ULP)
+KF_MWRAP8(C_UnwrapKey, SH, MP, OH, BP, UL, AP, UL, CK_OBJECT_HANDLE_PTR)
+KF_MWRAP6(C_DeriveKey, SH, MP, OH, AP, UL, CK_OBJECT_HANDLE_PTR)
 KF_WRAP3(C_SeedRandom, SH, BP, UL)
 KF_WRAP3(C_GenerateRandom, SH, BP, UL)
 KF_WRAP1(C_GetFunctionStatus, SH)
@@ -697,6 +865,60 @@ static CK_RV kf_C_Finalize(CK_VOID_PTR reserved_)
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }
     return kf.real->C_Finalize(reserved_);
+}
+
+/* The mechanism list without the hidden ones, in the module's order;
+ * the two-call length pattern works on the filtered count. */
+static CK_RV kf_C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+{
+    CK_MECHANISM_TYPE *all = NULL;
+    CK_ULONG n = 0;
+    CK_ULONG kept = 0;
+    CK_RV rv;
+
+    KF_BEGIN(C_GetMechanismList)
+    if (count == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    rv = kf.real->C_GetMechanismList(slot, NULL, &n);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    all = calloc(n > 0 ? n : 1, sizeof(*all));
+    if (all == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    rv = kf.real->C_GetMechanismList(slot, all, &n);
+    if (rv == CKR_OK) {
+        for (CK_ULONG i = 0; i < n; i++) {
+            if (!kf_hidden(all[i])) {
+                all[kept++] = all[i];
+            }
+        }
+        if (list != NULL && *count < kept) {
+            rv = CKR_BUFFER_TOO_SMALL;
+        } else if (list != NULL) {
+            memcpy(list, all, kept * sizeof(*all));
+        }
+        *count = kept;
+    }
+    free(all);
+    return rv;
+}
+
+static CK_RV kf_C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO_PTR info)
+{
+    KF_BEGIN(C_GetMechanismInfo)
+    CK_RV rv;
+
+    if (kf_hidden(mech)) {
+        return CKR_MECHANISM_INVALID;
+    }
+    rv = kf.real->C_GetMechanismInfo(slot, mech, info);
+    if (rv == CKR_OK && info != NULL) {
+        info->flags |= kf_added_flags(mech);
+    }
+    return rv;
 }
 
 /* The session calls also keep the figures of the status file. */

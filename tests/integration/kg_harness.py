@@ -13,6 +13,12 @@ Environment:
     KGTEST_SERVER=pykmip   run Debian's PyKMIP server instead of kmipgw on the same devenv
                     PKI. Only to check this harness and the client code: PyKMIP does
                     not implement the gateway's behaviour, so most tests fail there.
+    KGTEST_TOKEN=opencryptoki   use the openCryptoki soft token that
+                    `scripts/ock-token start $KGTEST_OCK_DIR` runs instead of a SoftHSM
+                    token per Gateway. The token is shared, so each Gateway gets its own
+                    master wrapping key label (kgtest-<its dir>), its own copy of the PIN in
+                    DIR/hsm.pin, and runs `kmipgw init` itself. Default: softhsm.
+    KGTEST_OCK_DIR  the directory given to scripts/ock-token start (it holds token.env)
 
 Everything is loopback-only and every socket operation has a timeout.
 """
@@ -54,11 +60,53 @@ def server_kind():
     return os.environ.get("KGTEST_SERVER", "kmipgw")
 
 
+TOKENS = ("softhsm", "opencryptoki")
+
+# Test modules that reach into the SoftHSM token itself (its files or softhsm2-util);
+# under another token run.py marks their classes skipped with this reason.
+SOFTHSM_ONLY = {
+    "test_resident": "counts SoftHSM's object files in DIR/tokens",
+    "test_tls_hsm": "imports the TLS key with softhsm2-util",
+}
+
+
+def token_kind():
+    kind = os.environ.get("KGTEST_TOKEN", "softhsm")
+    if kind not in TOKENS:
+        raise HarnessError("KGTEST_TOKEN must be one of %s, not %r" % (", ".join(TOKENS), kind))
+    return kind
+
+
+def ock_token():
+    """The openCryptoki token's settings from $KGTEST_OCK_DIR/token.env (written by
+    scripts/ock-token start): a dict with module, slot, token_label, pin_file, token_dir."""
+    base = os.environ.get("KGTEST_OCK_DIR")
+    if not base:
+        raise HarnessError("KGTEST_TOKEN=opencryptoki needs KGTEST_OCK_DIR (the directory of "
+                           "scripts/ock-token start DIR)")
+    env = os.path.join(base, "token.env")
+    try:
+        with open(env) as f:
+            pairs = [line.rstrip("\n").partition("=") for line in f if "=" in line]
+    except OSError as e:
+        raise HarnessError("no openCryptoki token in %s (%s): run scripts/ock-token start %s"
+                           % (base, e, base)) from None
+    conf = {k: v for k, _, v in pairs}
+    missing = [k for k in ("module", "token_label", "pin_file", "token_dir") if not conf.get(k)]
+    if missing:
+        raise HarnessError("%s lacks %s" % (env, ", ".join(missing)))
+    return conf
+
+
 def free_port():
     """A loopback port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class HarnessError(RuntimeError):
+    pass
 
 
 _LIVE = set()  # Gateways with a process, stopped at exit whatever happens
@@ -68,10 +116,6 @@ _LIVE = set()  # Gateways with a process, stopped at exit whatever happens
 def _stop_all():
     for gw in list(_LIVE):
         gw.stop(timeout=3.0)
-
-
-class HarnessError(RuntimeError):
-    pass
 
 
 class ConnectionClosed(Exception):
@@ -183,8 +227,10 @@ class Gateway:
         if self.kind == "kmipgw" and not os.access(self.bin, os.X_OK):
             raise HarnessError("kmipgw binary not found at %s (build it: meson setup build && "
                                "ninja -C build, or set KMIPGW_BIN)" % self.bin)
+        self.token = token_kind()
+        self.ock = ock_token() if self.token == "opencryptoki" else None
         env = dict(os.environ, KMIPGW_PORT=str(self.port), KMIPGW_HSM="softhsm")
-        if self.kind == "kmipgw":
+        if self.kind == "kmipgw" and self.ock is None:
             env["KMIPGW_BIN"] = self.bin
         else:
             env["KMIPGW_BIN"] = os.path.join(self.dir, "no-kmipgw")  # devenv skips init
@@ -197,8 +243,33 @@ class Gateway:
         if self.kind == "kmipgw" and not os.path.exists(os.path.join(self.dir, "policy.yaml")):
             raise HarnessError("devenv wrote no policy.yaml (conf/policy.yaml missing?):\n%s"
                                % self.devenv_output)
+        if self.ock is not None:
+            self._use_ock()
         if os.environ.get("KGTEST_KEEP"):
             sys.stderr.write("kgtest: devenv %s kept in %s\n" % (name, self.dir))
+
+    def _use_ock(self):
+        """Point gateway.yaml at the shared openCryptoki token and make this gateway's MWK.
+        devenv skipped `kmipgw init` (it would have run on its SoftHSM token)."""
+        with open(self.ock["pin_file"]) as f:
+            pin = f.readline().rstrip("\n")
+        fd = os.open(self.path("hsm.pin"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pin)
+        self.set_config("hsm", "module", self.ock["module"])
+        self.set_config("hsm", "token_label", self.ock["token_label"])
+        self.set_config("hsm", "pin_file", "hsm.pin")
+        # One token for every gateway: a label of its own keeps each MWK (and its
+        # generations under rotate-master) apart.
+        self.set_config("hsm", "mwk_label", "kgtest-" + os.path.basename(self.dir))
+        if self.kind != "kmipgw":
+            return
+        r = subprocess.run([self.bin, "init", "--config", self.path("gateway.yaml")],
+                           env=self.env(), cwd=self.dir, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=120)
+        if r.returncode != 0:
+            raise HarnessError("kmipgw init on the openCryptoki token failed (%d):\n%s"
+                               % (r.returncode, r.stdout.decode(errors="replace")))
 
     # --- paths -----------------------------------------------------------------------
     def path(self, *parts):
@@ -450,14 +521,19 @@ class Gateway:
 
     # --- files holding the gateway's state -------------------------------------------
     def state_files(self):
-        """Store (with WAL/SHM), audit log, stderr log and every token file."""
+        """Store (with WAL/SHM), audit log, stderr log and every token file (under
+        openCryptoki the shared token's files too)."""
         files = []
         for name in ("kmipgw.db", "kmipgw.db-wal", "kmipgw.db-shm", "audit.log"):
             if os.path.exists(self.path(name)):
                 files.append(self.path(name))
         files.append(self.log_path)
-        for base, _, names in os.walk(self.path("tokens")):
-            files.extend(os.path.join(base, n) for n in names)
+        token_dirs = [self.path("tokens")]
+        if self.ock is not None:
+            token_dirs.append(self.ock["token_dir"])
+        for top in token_dirs:
+            for base, _, names in os.walk(top):
+                files.extend(os.path.join(base, n) for n in names)
         return files
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Run every integration test module (tests/integration/test_*.py).
 
-    /usr/bin/python3 tests/integration/run.py [-k PATTERN] [MODULE ...]
+    /usr/bin/python3 tests/integration/run.py [-k PATTERN] [--suite NAME] [MODULE ...]
 
 Each test class builds its own devenv (scripts/devenv in a temp dir, free
 loopback port) and runs build/gateway/kmipgw (or $KMIPGW_BIN) against SoftHSM.
@@ -9,7 +9,12 @@ Prints unittest's usual report and, last, exactly one line
 
     kgtest-summary: integration <passed> <failed>
 
-(skipped tests count as neither); exits non-zero if anything failed.
+(skipped tests count as neither; --suite NAME replaces "integration", so that runs
+against different tokens can be told apart); exits non-zero if anything failed.
+
+KGTEST_TOKEN=opencryptoki (with KGTEST_OCK_DIR, see kg_harness.py) runs the gateways on
+the openCryptoki soft token that scripts/ock-token started; test modules that reach into
+SoftHSM itself (kg_harness.SOFTHSM_ONLY) are then skipped with their reason.
 
 Needs Debian's python3-pykmip, so /usr/bin/python3: when started by another
 interpreter without PyKMIP, it re-executes itself with /usr/bin/python3.
@@ -38,10 +43,38 @@ def ensure_pykmip():
         sys.exit(1)
 
 
+SUITE = "integration"
+
+
 def summary(passed, failed):
     sys.stdout.flush()
     sys.stderr.flush()
-    print("kgtest-summary: integration %d %d" % (passed, failed), flush=True)
+    print("kgtest-summary: %s %d %d" % (SUITE, passed, failed), flush=True)
+
+
+def suite_name(text):
+    # One word: scripts/test splits the summary line on blanks.
+    if not text or not all(c.isalnum() or c in "-_." for c in text):
+        raise argparse.ArgumentTypeError("a suite name is letters, digits, - _ . only")
+    return text
+
+
+def each_test(suite):
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            yield from each_test(t)
+        else:
+            yield t
+
+
+def skip_softhsm_only(suite, only):
+    """Mark the classes of modules in `only` ({module: reason}) skipped, setUpClass included."""
+    for t in each_test(suite):
+        module = type(t).__module__.rpartition(".")[2]
+        if module in only:
+            cls = type(t)
+            cls.__unittest_skip__ = True
+            cls.__unittest_skip_why__ = "SoftHSM only: %s" % only[module]
 
 
 class CountingResult(unittest.TextTestResult):
@@ -64,7 +97,11 @@ def main():
     ap.add_argument("-k", dest="patterns", action="append",
                     help="only tests whose name matches this substring/glob (repeatable)")
     ap.add_argument("-q", dest="quiet", action="store_true", help="less output")
+    ap.add_argument("--suite", type=suite_name, default="integration",
+                    help="name printed in the kgtest-summary line (default integration)")
     args = ap.parse_args()
+    global SUITE
+    SUITE = args.suite
 
     ensure_pykmip()
     sys.path.insert(0, HERE)
@@ -95,6 +132,18 @@ def main():
         suite = loader.loadTestsFromNames(names)
     else:
         suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+    try:
+        token = kg_harness.token_kind()
+        if token == "opencryptoki":
+            conf = kg_harness.ock_token()
+            sys.stderr.write("run.py: openCryptoki token '%s' via %s\n"
+                             % (conf["token_label"], conf["module"]))
+    except kg_harness.HarnessError as e:
+        sys.stderr.write("run.py: %s\n" % e)
+        summary(0, 1)
+        return 1
+    if token != "softhsm":
+        skip_softhsm_only(suite, kg_harness.SOFTHSM_ONLY)
 
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1 if args.quiet else 2,
                                      resultclass=CountingResult)

@@ -26,6 +26,7 @@ class Rotate(GatewayTestCase):
     keys = {}          # uid -> plaintext, registered in test_1
     spare_uid = None   # a key whose generation-1 blob test_1 keeps for test_3
     spare_blob = None
+    spare_mac = None   # its blob binding tag: an old row comes back whole, tag included
 
     # --- helpers -------------------------------------------------------------------------
     def rotate(self, *args, config=None, env=None):
@@ -83,7 +84,8 @@ class Rotate(GatewayTestCase):
         self.assertEqual(self.blobs_by_generation(), {1: N_KEYS})
         cls.spare_uid = sorted(cls.keys)[-1]
         with self.db() as c:
-            cls.spare_blob = c.execute("SELECT blob FROM objects WHERE uid = ?", (cls.spare_uid,)).fetchone()[0]
+            cls.spare_blob, cls.spare_mac = c.execute("SELECT blob, blob_mac FROM objects WHERE uid = ?",
+                                                      (cls.spare_uid,)).fetchone()
 
         # Clients keep reading keys for the whole rotation.
         stop = threading.Event()
@@ -166,7 +168,8 @@ class Rotate(GatewayTestCase):
         damaged = bytearray(self.spare_blob)
         damaged[5] ^= 0x40
         with self.db() as c:
-            c.execute("UPDATE objects SET blob = ?, mwk_generation = 1 WHERE uid = ?", (bytes(damaged), uid))
+            c.execute("UPDATE objects SET blob = ?, mwk_generation = 1, blob_mac = ? WHERE uid = ?",
+                      (bytes(damaged), self.spare_mac, uid))
         rc, out, err = self.rotate("--retire-old")
         self.assertEqual(rc, 1, out + err)
         self.assertIn("%s: not re-wrapped" % uid, err)
@@ -176,7 +179,7 @@ class Rotate(GatewayTestCase):
 
         # Generation 1 is still on the token: the intact blob unwraps under it.
         with self.db() as c:
-            c.execute("UPDATE objects SET blob = ? WHERE uid = ?", (self.spare_blob, uid))
+            c.execute("UPDATE objects SET blob = ?, blob_mac = ? WHERE uid = ?", (self.spare_blob, self.spare_mac, uid))
         self.assertEqual(self.get_bytes(uid), self.keys[uid])
 
         rc, out, err = self.rotate("--retire-old")
@@ -188,7 +191,8 @@ class Rotate(GatewayTestCase):
 
         # Only generation 3 is left: a blob of generation 1 no longer unwraps.
         with self.db() as c:
-            c.execute("UPDATE objects SET blob = ?, mwk_generation = 1 WHERE uid = ?", (self.spare_blob, uid))
+            c.execute("UPDATE objects SET blob = ?, mwk_generation = 1, blob_mac = ? WHERE uid = ?",
+                      (self.spare_blob, self.spare_mac, uid))
         self.assertIsNone(self.get_bytes(uid))
         rc, out, err = self.rotate("--retire-old")
         self.assertEqual(rc, 1, out + err)

@@ -1624,6 +1624,9 @@ static bool env_setup(void)
     if (kg_failed(kg_p11_init_mwk(env.gw.p11, &created)) || !created) {
         return env_fail("kg_p11_init_mwk");
     }
+    if (kg_failed(kg_p11_init_mac(env.gw.p11, &created)) || !created) {
+        return env_fail("kg_p11_init_mac");
+    }
     snprintf(path, sizeof(path), "%s/t.db", env.dir);
     if (kg_failed(kg_store_open(path, &env.store))) {
         return env_fail("kg_store_open");

@@ -118,8 +118,8 @@ static void test_gcm_nist_wrapped_and_resident(void)
     size_t key_len, iv_len, pt_len, aad_len, want_len, ct_len = 0, tag_len = 0, out_len = 0, iv_out_len = 0;
     struct kg_secret *secret = NULL;
     struct kg_p11_blob blob;
-    struct kg_p11_key_ref wrapped = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &blob, NULL };
-    struct kg_p11_key_ref resident = { KG_P11_KEY_AES, KG_P11_STORED_RESIDENT, NULL, "gcm-nist-16" };
+    struct kg_p11_key_ref wrapped = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &blob, NULL, { 0 } };
+    struct kg_p11_key_ref resident = { KG_P11_KEY_AES, KG_P11_STORED_RESIDENT, NULL, "gcm-nist-16", { 0 } };
     const struct kg_p11_key_ref *refs[2] = { &wrapped, &resident };
 
     hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308", key, &key_len);
@@ -189,7 +189,7 @@ static void test_gcm_cbc_random_iv(void)
 {
     HSM_OR_SKIP(p11);
     struct kg_p11_blob blob;
-    struct kg_p11_key_ref ref = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &blob, NULL };
+    struct kg_p11_key_ref ref = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &blob, NULL, { 0 } };
     uint8_t data[100], ct[200], out[200], tag[16], iv[64], iv2[64];
     size_t ct_len, out_len, tag_len, iv_len, iv2_len;
 
@@ -238,9 +238,9 @@ static void test_hmac_rfc4231_and_generated(void)
     uint8_t key[131], want256[32], want512[64], mac[KG_P11_CRYPTO_MAX_MAC];
     size_t n, mac_len = 0;
     bool valid = true;
-    struct kg_p11_key_ref resident = { KG_P11_KEY_HMAC, KG_P11_STORED_RESIDENT, NULL, "hmac-rfc4231-6" };
+    struct kg_p11_key_ref resident = { KG_P11_KEY_HMAC, KG_P11_STORED_RESIDENT, NULL, "hmac-rfc4231-6", { 0 } };
     struct kg_p11_blob blob;
-    struct kg_p11_key_ref wrapped = { KG_P11_KEY_HMAC, KG_P11_STORED_WRAPPED, &blob, NULL };
+    struct kg_p11_key_ref wrapped = { KG_P11_KEY_HMAC, KG_P11_STORED_WRAPPED, &blob, NULL, { 0 } };
 
     memset(key, 0xaa, sizeof(key));
     hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", want256, &n);
@@ -290,7 +290,7 @@ static void test_resident_generate_flags_destroy(void)
     HSM_OR_SKIP(p11);
     const char *id = "0f9d6ad4-resident-test";
     struct kg_p11_blob blob;
-    struct kg_p11_key_ref ref = { KG_P11_KEY_AES, KG_P11_STORED_RESIDENT, NULL, id };
+    struct kg_p11_key_ref ref = { KG_P11_KEY_AES, KG_P11_STORED_RESIDENT, NULL, id, { 0 } };
     struct kg_p11_cipher_params cp = { KG_P11_CIPHER_AES_GCM, NULL, 0, NULL, 0, 0 };
     uint8_t ct[64], tag[16], iv[64], out[64];
     size_t ct_len, tag_len, iv_len, out_len;
@@ -338,7 +338,7 @@ static void test_resident_generate_flags_destroy(void)
     uint8_t k[16] = { 1 };
     CU_ASSERT_FATAL(make_resident_secret(p11, CKK_AES, k, sizeof(k), "dup-id"));
     CU_ASSERT_FATAL(make_resident_secret(p11, CKK_AES, k, sizeof(k), "dup-id"));
-    struct kg_p11_key_ref dup = { KG_P11_KEY_AES, KG_P11_STORED_RESIDENT, NULL, "dup-id" };
+    struct kg_p11_key_ref dup = { KG_P11_KEY_AES, KG_P11_STORED_RESIDENT, NULL, "dup-id", { 0 } };
     CU_ASSERT(kg_failed(kg_p11_resident_destroy(p11, &dup)));
     CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
     CU_ASSERT_EQUAL(token_objects(p11, "dup-id"), 2);
@@ -351,7 +351,7 @@ static void test_resident_generate_flags_destroy(void)
     CU_ASSERT_FATAL(kg_ok(kg_secret_from(k, sizeof(k), &secret)));
     CU_ASSERT(kg_ok(kg_p11_resident_import(p11, KG_P11_KEY_HMAC, secret, kg_p11_uses_of_mask(0x80), "imp-hmac")));
     kg_secret_free(secret);
-    struct kg_p11_key_ref imp = { KG_P11_KEY_HMAC, KG_P11_STORED_RESIDENT, NULL, "imp-hmac" };
+    struct kg_p11_key_ref imp = { KG_P11_KEY_HMAC, KG_P11_STORED_RESIDENT, NULL, "imp-hmac", { 0 } };
     /* SoftHSM wants an HMAC key at least as long as the hash (16 < 32 bytes). */
     CU_ASSERT(kg_failed(kg_p11_mac(p11, &imp, KG_P11_HASH_SHA256, (const uint8_t *)"m", 1, mac, &mac_len)));
     CU_ASSERT_EQUAL(token_objects(p11, "imp-hmac"), 1);
@@ -454,9 +454,9 @@ static void sign_verify_case(struct kg_p11 *p11, bool ec, enum kg_p11_sig scheme
                              const char *pub_id)
 {
     struct kg_p11_key_ref priv = { ec ? KG_P11_KEY_EC_PRIVATE : KG_P11_KEY_RSA_PRIVATE, KG_P11_STORED_RESIDENT, NULL,
-                                   priv_id };
+                                   priv_id, { 0 } };
     struct kg_p11_key_ref pub = { ec ? KG_P11_KEY_EC_PUBLIC : KG_P11_KEY_RSA_PUBLIC, KG_P11_STORED_RESIDENT, NULL,
-                                  pub_id };
+                                  pub_id, { 0 } };
     static const uint8_t data[] = "signed by the HSM";
     uint8_t sig[KG_P11_CRYPTO_MAX_SIG];
     size_t sig_len = 0;
@@ -509,7 +509,7 @@ static void test_sign_verify_rsa_ec(void)
     sign_verify_case(p11, false, KG_P11_SIG_RSA_PKCS1, "rsa-priv", "rsa-pub");
     sign_verify_case(p11, true, KG_P11_SIG_ECDSA, "ec-priv", "ec-pub");
     /* ECDSA with an RSA key is refused before the HSM. */
-    struct kg_p11_key_ref rsa = { KG_P11_KEY_RSA_PRIVATE, KG_P11_STORED_RESIDENT, NULL, "rsa-priv" };
+    struct kg_p11_key_ref rsa = { KG_P11_KEY_RSA_PRIVATE, KG_P11_STORED_RESIDENT, NULL, "rsa-priv", { 0 } };
     uint8_t sig[KG_P11_CRYPTO_MAX_SIG];
     size_t sig_len;
     CU_ASSERT(kg_failed(kg_p11_sign(p11, &rsa, KG_P11_SIG_ECDSA, KG_P11_HASH_SHA256, (const uint8_t *)"x", 1, sig,

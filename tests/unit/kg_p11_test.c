@@ -1779,6 +1779,135 @@ static void test_hsm_rewrap_private_key(void)
     kg_p11_close(p11);
 }
 
+/*
+ * openCryptoki 3.8.1's C_UnwrapKey, imitated over SoftHSM: CKA_SENSITIVE=FALSE
+ * and CKA_EXTRACTABLE=TRUE are refused (CKR_ATTRIBUTE_READ_ONLY), and
+ * whatever else was asked the object comes out non-sensitive and
+ * extractable. ock_mode 1 also refuses every C_SetAttributeValue (no
+ * tightening after the unwrap); 2 turns CKA_SIGN on behind our back.
+ */
+static CK_FUNCTION_LIST_PTR ock_real;
+static int ock_mode;
+static int ock_unwraps;
+
+static CK_RV ock_unwrap(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_BYTE_PTR w, CK_ULONG wl,
+                        CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_HANDLE_PTR h)
+{
+    static CK_BBOOL yes = CK_TRUE;
+    static CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE t[20];
+    CK_ULONG m_n = 0;
+
+    ock_unwraps++;
+    if (n + 2 > sizeof(t) / sizeof(t[0])) {
+        return CKR_TEMPLATE_INCONSISTENT;
+    }
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_BBOOL v = tmpl[i].ulValueLen == 1 ? *(CK_BBOOL *)tmpl[i].pValue : CK_FALSE;
+
+        if ((tmpl[i].type == CKA_SENSITIVE && !v) || (tmpl[i].type == CKA_EXTRACTABLE && v)) {
+            return CKR_ATTRIBUTE_READ_ONLY;
+        }
+        if (tmpl[i].type == CKA_SENSITIVE || tmpl[i].type == CKA_EXTRACTABLE) {
+            continue;
+        }
+        t[m_n] = tmpl[i];
+        if (ock_mode == 2 && tmpl[i].type == CKA_SIGN) {
+            t[m_n].pValue = &yes;
+        }
+        m_n++;
+    }
+    t[m_n++] = (CK_ATTRIBUTE){ CKA_SENSITIVE, &no, 1 };
+    t[m_n++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &yes, 1 };
+    return ock_real->C_UnwrapKey(s, m, k, w, wl, t, m_n, h);
+}
+
+static CK_RV ock_set(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+    return ock_mode == 1 ? CKR_ATTRIBUTE_READ_ONLY : ock_real->C_SetAttributeValue(s, h, t, n);
+}
+
+/* Secret-key session objects visible on `s` now. */
+static long ock_session_secrets(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &no, 1 } };
+    CK_OBJECT_HANDLE objs[64];
+    CK_ULONG n = 0;
+
+    if (fn->C_FindObjectsInit(s, t, 2) != CKR_OK) {
+        return -1;
+    }
+    if (fn->C_FindObjects(s, objs, 64, &n) != CKR_OK) {
+        n = 0;
+    }
+    (void)fn->C_FindObjectsFinal(s);
+    return (long)n;
+}
+
+static void test_hsm_unwrap_ock_template(void)
+{
+    struct kg_p11 *p11 = NULL;
+    struct kg_p11_pool *pool = NULL;
+    CK_FUNCTION_LIST ock_fl;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE to_destroy = CK_INVALID_HANDLE;
+    CK_BBOOL sensitive = 9;
+    CK_BBOOL extractable = 9;
+    CK_ATTRIBUTE get[] = { { CKA_SENSITIVE, &sensitive, 1 }, { CKA_EXTRACTABLE, &extractable, 1 } };
+    struct kg_p11_blob blob;
+    struct kg_p11_key_ref ref = { .kind = KG_P11_KEY_AES, .storage = KG_P11_STORED_WRAPPED, .blob = &blob };
+    long before;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    pool = kg_p11_pool_of(p11);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &blob)));
+    ock_real = p11->fn;
+    ock_fl = *ock_real;
+    ock_fl.C_UnwrapKey = ock_unwrap;
+    ock_fl.C_SetAttributeValue = ock_set;
+    p11->fn = &ock_fl;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    before = ock_session_secrets(ock_real, s);
+
+    /* An encrypting key: the token hands it back readable; it is made
+     * sensitive and non-extractable before anyone gets it. */
+    ock_mode = 0;
+    ock_unwraps = 0;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_key_load(p11, s, &ref, KG_P11_USE_ENCRYPT, &h, &to_destroy)));
+    CU_ASSERT(ock_real->C_GetAttributeValue(s, h, get, 2) == CKR_OK);
+    CU_ASSERT_EQUAL(sensitive, CK_TRUE);
+    CU_ASSERT_EQUAL(extractable, CK_FALSE);
+    CU_ASSERT_EQUAL(ock_unwraps, 1);
+    CU_ASSERT(ock_real->C_DestroyObject(s, to_destroy) == CKR_OK);
+
+    /* An extracting key: refused once, unwrapped without the two, and
+     * read back extractable (what was asked). */
+    ock_unwraps = 0;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_key_load(p11, s, &ref, KG_P11_USE_EXTRACT, &h, &to_destroy)));
+    CU_ASSERT(ock_real->C_GetAttributeValue(s, h, get, 2) == CKR_OK);
+    CU_ASSERT_EQUAL(extractable, CK_TRUE);
+    CU_ASSERT_EQUAL(ock_unwraps, 2);
+    CU_ASSERT(ock_real->C_DestroyObject(s, to_destroy) == CKR_OK);
+
+    /* A token that will not tighten, or that adds a use: refused, and no
+     * object is left behind. */
+    for (ock_mode = 1; ock_mode <= 2; ock_mode++) {
+        CU_ASSERT(kg_failed(kg_p11_key_load(p11, s, &ref, KG_P11_USE_ENCRYPT, &h, &to_destroy)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM);
+        CU_ASSERT_EQUAL(h, CK_INVALID_HANDLE);
+        CU_ASSERT_EQUAL(to_destroy, CK_INVALID_HANDLE);
+        CU_ASSERT_EQUAL(ock_session_secrets(ock_real, s), before);
+    }
+    p11->fn = ock_real;
+    kg_p11_session_release(pool, s);
+    kg_p11_close(p11);
+}
+
 int main(void)
 {
     static const struct kg_test_case cases[] = {
@@ -1811,6 +1940,7 @@ int main(void)
         KG_TEST(test_hsm_concurrent_small_pool),
         KG_TEST(test_hsm_mwk_generations),
         KG_TEST(test_hsm_rewrap_private_key),
+        KG_TEST(test_hsm_unwrap_ock_template),
     };
     int failed = kg_test_run("p11", cases, sizeof(cases) / sizeof(cases[0]));
 

@@ -90,9 +90,9 @@ static void check_known_answer(struct kg_p11 *p11, enum kg_p11_wrap_mech mech, c
                                const char *key_hex, const char *want_hex)
 {
     static struct kg_p11_blob kek_blob, key_blob;
-    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL };
+    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL, { 0 } };
     struct kg_p11_key_ref key = { type == CKK_AES ? KG_P11_KEY_AES : KG_P11_KEY_HMAC, KG_P11_STORED_WRAPPED,
-                                  &key_blob, NULL };
+                                  &key_blob, NULL, { 0 } };
     uint8_t out[KG_P11_MAX_WRAPPED];
     char got[2 * KG_P11_MAX_WRAPPED + 1];
     size_t len = 0;
@@ -176,8 +176,8 @@ static void test_rfc5649_known_answers(void)
 static void test_rfc5649_through_mwk(void)
 {
     static struct kg_p11_blob kek_blob, key_blob;
-    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL };
-    struct kg_p11_key_ref key = { KG_P11_KEY_HMAC, KG_P11_STORED_WRAPPED, &key_blob, NULL };
+    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL, { 0 } };
+    struct kg_p11_key_ref key = { KG_P11_KEY_HMAC, KG_P11_STORED_WRAPPED, &key_blob, NULL, { 0 } };
     uint8_t out[KG_P11_MAX_WRAPPED];
     char got[2 * KG_P11_MAX_WRAPPED + 1];
     size_t len = 0;
@@ -197,7 +197,7 @@ static void test_rfc5649_through_mwk(void)
 static void test_unwrap_import_round_trip(void)
 {
     static struct kg_p11_blob kek_blob, imported;
-    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL };
+    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL, { 0 } };
     /* RFC 3394 4.1's ciphertext: unwraps to 00112233...ff. */
     uint8_t wrapped[24] = { 0x1f, 0xa6, 0x8b, 0x0a, 0x81, 0x12, 0xb4, 0x47, 0xae, 0xf3, 0x4b, 0xd8,
                             0xfb, 0x5a, 0x7b, 0x82, 0x9d, 0x3e, 0x86, 0x23, 0x71, 0xd2, 0xcf, 0xe5 };
@@ -245,10 +245,10 @@ static void test_unwrap_import_round_trip(void)
 static void test_wrap_refusals(void)
 {
     static struct kg_p11_blob kek_blob, key_blob, odd_blob;
-    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL };
-    struct kg_p11_key_ref key = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &key_blob, NULL };
-    struct kg_p11_key_ref odd = { KG_P11_KEY_HMAC, KG_P11_STORED_WRAPPED, &odd_blob, NULL };
-    struct kg_p11_key_ref resident = { KG_P11_KEY_AES, KG_P11_STORED_RESIDENT, NULL, "no-such-resident" };
+    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL, { 0 } };
+    struct kg_p11_key_ref key = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &key_blob, NULL, { 0 } };
+    struct kg_p11_key_ref odd = { KG_P11_KEY_HMAC, KG_P11_STORED_WRAPPED, &odd_blob, NULL, { 0 } };
+    struct kg_p11_key_ref resident = { KG_P11_KEY_AES, KG_P11_STORED_RESIDENT, NULL, "no-such-resident", { 0 } };
     uint8_t out[KG_P11_MAX_WRAPPED];
     size_t len = 99;
 
@@ -290,8 +290,8 @@ static EVP_PKEY *rsa_pair(uint8_t **spki, int *spki_len)
 static void test_rsa_oaep_wrap(void)
 {
     static struct kg_p11_blob pub_blob, key_blob;
-    struct kg_p11_key_ref pub = { KG_P11_KEY_RSA_PUBLIC, KG_P11_STORED_PUBLIC, &pub_blob, NULL };
-    struct kg_p11_key_ref key = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &key_blob, NULL };
+    struct kg_p11_key_ref pub = { KG_P11_KEY_RSA_PUBLIC, KG_P11_STORED_PUBLIC, &pub_blob, NULL, { 0 } };
+    struct kg_p11_key_ref key = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &key_blob, NULL, { 0 } };
     enum kg_p11_key_kind kind = 0;
     uint32_t bits = 0;
     uint8_t *spki = NULL;
@@ -423,9 +423,9 @@ static void test_ttlv_framed(void)
     static struct kg_p11_blob kek_blob, key_blob;
     static const char kek_hex[] = "000102030405060708090a0b0c0d0e0f";
     static const char key_hex[] = "00112233445566778899aabbccddeeff01020304"; /* 20 bytes: 4 of padding */
-    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL };
-    struct kg_p11_key_ref key = { KG_P11_KEY_HMAC, KG_P11_STORED_WRAPPED, &key_blob, NULL };
-    struct kg_p11_key_ref resident = { KG_P11_KEY_HMAC, KG_P11_STORED_RESIDENT, NULL, "nope" };
+    struct kg_p11_key_ref kek = { KG_P11_KEY_AES, KG_P11_STORED_WRAPPED, &kek_blob, NULL, { 0 } };
+    struct kg_p11_key_ref key = { KG_P11_KEY_HMAC, KG_P11_STORED_WRAPPED, &key_blob, NULL, { 0 } };
+    struct kg_p11_key_ref resident = { KG_P11_KEY_HMAC, KG_P11_STORED_RESIDENT, NULL, "nope", { 0 } };
     /* Raw Key Value of 20 bytes: header, Key Material header, key, 4 zeros. */
     static const uint8_t prefix[16] = { 0x42, 0x00, 0x45, 0x01, 0, 0, 0, 32, 0x42, 0x00, 0x43, 0x08, 0, 0, 0, 20 };
     static const uint8_t suffix[4] = { 0, 0, 0, 0 };

@@ -153,7 +153,9 @@ static bool same_object(const struct kg_object *a, const struct kg_object *b)
            a->algorithm == b->algorithm && a->length == b->length && a->usage_mask == b->usage_mask &&
            a->blob.mechanism == b->blob.mechanism && a->blob.mwk_generation == b->blob.mwk_generation &&
            a->storage == b->storage && a->blob.len == b->blob.len &&
-           memcmp(a->blob.bytes, b->blob.bytes, a->blob.len) == 0;
+           memcmp(a->blob.bytes, b->blob.bytes, a->blob.len) == 0 &&
+           a->registered_wrapping_len == b->registered_wrapping_len &&
+           memcmp(a->registered_wrapping, b->registered_wrapping, a->registered_wrapping_len) == 0;
 }
 
 static double now_ms(void)
@@ -324,6 +326,59 @@ static void test_migrate_from_v0(void)
     kg_store_close(store);
 }
 
+/*
+ * Another process that opens the store and closes it again (a backup, the
+ * sqlite3 shell) must not take it for unused: if our connections lost
+ * their POSIX locks (any close() of a descriptor of the file drops them
+ * all), that process would checkpoint and delete the WAL we still append
+ * to, and the next commits would vanish for every other reader.
+ */
+static int child_count(const char *path, const char *uid)
+{
+    pid_t pid = fork();
+    int status = 0;
+
+    if (pid == 0) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int found = 0;
+
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(db, "SELECT count(*) FROM objects WHERE uid = ?1 OR ?1 = ''", -1, &st, NULL) ==
+                SQLITE_OK &&
+            sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+            found = sqlite3_column_int(st, 0);
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        _exit(found > 0 ? 0 : 1);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+        return -1;
+    }
+    return WEXITSTATUS(status) == 0 ? 1 : 0;
+}
+
+static void test_other_process_never_steals_the_wal(void)
+{
+    char path[256];
+    struct kg_store *a = fresh_store("otherproc", path, sizeof(path));
+    struct kg_store *b = NULL;
+    struct kg_object o1, o2;
+
+    CU_ASSERT_FATAL(a != NULL);
+    make_obj(&o1, 1, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    make_obj(&o2, 2, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    CU_ASSERT(insert_committed(a, &o1));
+    /* A second connection of this process, as every worker opens one. */
+    CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &b)));
+    CU_ASSERT_EQUAL(child_count(path, ""), 1); /* opens, reads, closes */
+    CU_ASSERT(insert_committed(a, &o2));
+    CU_ASSERT_EQUAL(child_count(path, o2.uid), 1);
+    kg_store_close(b);
+    kg_store_close(a);
+}
+
 /* A version 1 file (before key storage kinds) keeps its keys as wrapped. */
 static void test_migrate_from_v1(void)
 {
@@ -359,6 +414,98 @@ static void test_migrate_from_v1(void)
     CU_ASSERT_EQUAL(raw_int(raw, "PRAGMA user_version"), KG_STORE_SCHEMA_VERSION);
     CU_ASSERT_EQUAL(raw_int(raw, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'objects_mwk_generation'"), 1);
     sqlite3_close(raw);
+}
+
+/* A version 2 file (before registered wrapping) reads as never registered wrapped. */
+static void test_migrate_from_v2(void)
+{
+    char path[256];
+    struct kg_store *store = NULL;
+    struct kg_object got;
+    sqlite3 *raw;
+
+    db_path(path, sizeof(path), "v2");
+    remove_db(path);
+    raw = raw_open(path);
+    CU_ASSERT_FATAL(raw != NULL);
+    CU_ASSERT(raw_exec(raw, "CREATE TABLE objects (uid TEXT PRIMARY KEY NOT NULL, created_seq INTEGER NOT NULL UNIQUE,"
+                            " object_type INTEGER NOT NULL, state INTEGER NOT NULL, owner_group TEXT NOT NULL,"
+                            " creator TEXT NOT NULL, algorithm INTEGER NOT NULL, length INTEGER NOT NULL,"
+                            " usage_mask INTEGER NOT NULL, blob BLOB, blob_mechanism INTEGER NOT NULL,"
+                            " mwk_generation INTEGER NOT NULL, storage INTEGER NOT NULL DEFAULT 0) STRICT;"
+                            "CREATE TABLE attributes (uid TEXT NOT NULL REFERENCES objects(uid) ON DELETE CASCADE,"
+                            " name TEXT NOT NULL, idx INTEGER NOT NULL, value BLOB NOT NULL,"
+                            " PRIMARY KEY (uid, name, idx)) STRICT;"
+                            "INSERT INTO objects VALUES ('old2', 1, 2, 2, 'vsphere', 'c', 3, 128, 12,"
+                            " x'00112233445566778899aabbccddeeff', 4234, 1, 0);"
+                            "PRAGMA user_version = 2;") == SQLITE_OK);
+    sqlite3_close(raw);
+
+    CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &store)));
+    CU_ASSERT(kg_ok(kg_store_get_object(store, "old2", &got)));
+    CU_ASSERT_EQUAL(got.storage, KG_P11_STORED_WRAPPED);
+    CU_ASSERT_EQUAL(got.blob.len, 16);
+    CU_ASSERT_EQUAL(got.registered_wrapping_len, 0);
+    kg_store_close(store);
+    raw = raw_open(path);
+    CU_ASSERT_FATAL(raw != NULL);
+    CU_ASSERT_EQUAL(raw_int(raw, "PRAGMA user_version"), KG_STORE_SCHEMA_VERSION);
+    CU_ASSERT_EQUAL(raw_int(raw, "SELECT COUNT(*) FROM pragma_table_info('objects')"
+                                 " WHERE name = 'registered_wrapping'"), 1);
+    CU_ASSERT_EQUAL(raw_int(raw, "SELECT registered_wrapping IS NULL FROM objects WHERE uid = 'old2'"), 1);
+    sqlite3_close(raw);
+}
+
+/* Registered wrapping round-trips, and is bounded on the way in and out. */
+static void test_registered_wrapping(void)
+{
+    char path[256];
+    struct kg_store *store = fresh_store("regwrap", path, sizeof(path));
+    struct kg_object o, plain, got;
+    sqlite3 *raw;
+    char sql[256];
+
+    CU_ASSERT_FATAL(store != NULL);
+    make_obj(&o, 1, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 128);
+    o.registered_wrapping_len = KG_STORE_REG_WRAPPING_MAX; /* the bound itself fits */
+    for (uint32_t i = 0; i < o.registered_wrapping_len; i++) {
+        o.registered_wrapping[i] = (uint8_t)(0xA0u + i);
+    }
+    CU_ASSERT(insert_committed(store, &o));
+    CU_ASSERT(kg_ok(kg_store_get_object(store, o.uid, &got)));
+    CU_ASSERT(same_object(&o, &got));
+    CU_ASSERT_EQUAL(got.registered_wrapping_len, KG_STORE_REG_WRAPPING_MAX);
+
+    /* Not registered wrapped: NULL in the file, length 0 back. */
+    make_obj(&plain, 2, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 128);
+    CU_ASSERT(insert_committed(store, &plain));
+    CU_ASSERT(kg_ok(kg_store_get_object(store, plain.uid, &got)));
+    CU_ASSERT_EQUAL(got.registered_wrapping_len, 0);
+
+    /* Over the bound on insert: refused, nothing written. */
+    make_obj(&o, 3, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 128);
+    o.registered_wrapping_len = KG_STORE_REG_WRAPPING_MAX + 1;
+    CU_ASSERT(!insert_committed(store, &o));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_INVALID_FIELD);
+    CU_ASSERT(kg_failed(kg_store_get_object(store, o.uid, &got)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_NOT_FOUND);
+    kg_store_close(store);
+
+    /* Over the bound in the file: not written by us. */
+    raw = raw_open(path);
+    CU_ASSERT_FATAL(raw != NULL);
+    make_uid(o.uid, 1);
+    snprintf(sql, sizeof(sql), "UPDATE objects SET registered_wrapping = zeroblob(%d) WHERE uid = '%s'",
+             KG_STORE_REG_WRAPPING_MAX + 1, o.uid);
+    CU_ASSERT(raw_exec(raw, sql) == SQLITE_OK);
+    sqlite3_close(raw);
+    store = NULL;
+    CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &store)));
+    CU_ASSERT(kg_failed(kg_store_get_object(store, o.uid, &got)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_STORE);
+    make_uid(plain.uid, 2); /* the neighbour still loads */
+    CU_ASSERT(kg_ok(kg_store_get_object(store, plain.uid, &got)));
+    kg_store_close(store);
 }
 
 /* A step that fails part way leaves the file exactly as it was. */
@@ -427,6 +574,9 @@ static void *open_race_thread(void *arg)
 
     r->ok = kg_ok(kg_store_open(r->path, &store)) && kg_ok(kg_store_schema_version(store, &version)) &&
             version == KG_STORE_SCHEMA_VERSION;
+    if (!r->ok) {
+        fprintf(stderr, "open race: %s %s\n", kg_error_name(kg_errno()), kg_error_text());
+    }
     kg_store_close(store);
     return NULL;
 }
@@ -1306,7 +1456,7 @@ static void test_overlong_columns_rejected(void)
 
 #define ROW(uid, seq, state, group, creator, blob)                                                             \
     "INSERT INTO objects VALUES ('" uid "', " #seq ", 2, " state ", " group ", " creator ", 3, 256, 12, " blob \
-    ", 4234, 1, 0);"
+    ", 4234, 1, 0, NULL, NULL);" /* ..., storage, registered_wrapping, blob_mac */
 
     CU_ASSERT_FATAL(store != NULL);
     /* owner_group of KG_GROUP_MAX + 1 characters. */
@@ -1336,7 +1486,7 @@ static void test_overlong_columns_rejected(void)
     CU_ASSERT(plant(path, ROW("t", 7, "4294967296", "'vsphere'", "'c'", "NULL")));
     expect_get_fails(store, "t");
     /* A storage kind this build does not know. */
-    CU_ASSERT(plant(path, "INSERT INTO objects VALUES ('k', 9, 2, 2, 'vsphere', 'c', 3, 256, 12, NULL, 4234, 1, 3);"));
+    CU_ASSERT(plant(path, "INSERT INTO objects VALUES ('k', 9, 2, 2, 'vsphere', 'c', 3, 256, 12, NULL, 4234, 1, 3, NULL, NULL);"));
     expect_get_fails(store, "k");
     CU_ASSERT(strstr(kg_error_text(), "storage") != NULL);
 
@@ -1532,6 +1682,9 @@ int main(void)
         KG_TEST(test_refuse_newer_schema),
         KG_TEST(test_migrate_from_v0),
         KG_TEST(test_migrate_from_v1),
+        KG_TEST(test_other_process_never_steals_the_wal),
+        KG_TEST(test_migrate_from_v2),
+        KG_TEST(test_registered_wrapping),
         KG_TEST(test_migration_is_atomic),
         KG_TEST(test_open_rejects_garbage),
         KG_TEST(test_concurrent_first_open),

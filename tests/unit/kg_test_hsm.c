@@ -81,7 +81,8 @@ struct kg_p11 *kg_test_hsm(const char *label)
         return NULL;
     }
     if (kg_failed(kg_p11_open(&cfg, pin, false, &kg_test_hsm_p11)) ||
-        kg_failed(kg_p11_init_mwk(kg_test_hsm_p11, &created))) {
+        kg_failed(kg_p11_init_mwk(kg_test_hsm_p11, &created)) ||
+        kg_failed(kg_p11_init_mac(kg_test_hsm_p11, &created))) {
         fprintf(stderr, "\nhsm: %s %s\n", kg_error_name(kg_errno()), kg_error_text());
         kg_p11_close(kg_test_hsm_p11);
         kg_test_hsm_p11 = NULL;
