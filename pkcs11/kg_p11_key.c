@@ -90,6 +90,9 @@ static void kg_p11_use_template(CK_OBJECT_CLASS cls, unsigned uses, CK_BBOOL *ye
 }
 
 /* Does the object's CK_BBOOL `a->type` read back as *a->pValue? */
+/* Most CK_BBOOL attributes a temporary object's template carries. */
+#define KG_P11_MAX_FLAGS 16
+
 static kg_result kg_p11_key_flag_is(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE *a,
                                     bool *same)
 {
@@ -115,30 +118,45 @@ static kg_result kg_p11_key_flag_is(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_
 static kg_result kg_p11_key_enforce(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
                                     const CK_ATTRIBUTE *tmpl, CK_ULONG n)
 {
-    for (CK_ULONG i = 0; i < n; i++) {
-        bool same = false;
+    CK_ATTRIBUTE q[KG_P11_MAX_FLAGS];
+    CK_BBOOL got[KG_P11_MAX_FLAGS];
+    const CK_ATTRIBUTE *want[KG_P11_MAX_FLAGS];
+    CK_ULONG m = 0;
 
+    for (CK_ULONG i = 0; i < n; i++) {
         if (tmpl[i].ulValueLen != sizeof(CK_BBOOL) || tmpl[i].type == CKA_CLASS || tmpl[i].type == CKA_KEY_TYPE) {
             continue;
         }
-        KG_GUARD(kg_p11_key_flag_is(p11, s, h, &tmpl[i], &same));
-        if (!same && ((tmpl[i].type == CKA_SENSITIVE && *(const CK_BBOOL *)tmpl[i].pValue == CK_TRUE) ||
-                      (tmpl[i].type == CKA_EXTRACTABLE && *(const CK_BBOOL *)tmpl[i].pValue == CK_FALSE))) {
+        KG_ENSURE(m < KG_P11_MAX_FLAGS, KG_ERR_INTERNAL);
+        got[m] = 2; /* neither TRUE nor FALSE: a token that writes nothing never matches */
+        q[m] = (CK_ATTRIBUTE){ tmpl[i].type, &got[m], sizeof(got[m]) };
+        want[m] = &tmpl[i];
+        m++;
+    }
+    /* Every flag in one call: a token that honours the template (SoftHSM)
+     * costs one round trip per key use, not one per flag. */
+    KG_GUARD(KG_P11_CHECK(p11->fn->C_GetAttributeValue(s, h, q, m), "C_GetAttributeValue"));
+    for (CK_ULONG j = 0; j < m; j++) {
+        const CK_ATTRIBUTE *a = want[j];
+        bool same = q[j].ulValueLen == sizeof(CK_BBOOL) && got[j] == *(const CK_BBOOL *)a->pValue;
+
+        if (!same && ((a->type == CKA_SENSITIVE && *(const CK_BBOOL *)a->pValue == CK_TRUE) ||
+                      (a->type == CKA_EXTRACTABLE && *(const CK_BBOOL *)a->pValue == CK_FALSE))) {
             /* The cast drops const only: C_SetAttributeValue reads the template. */
-            CK_RV rv = p11->fn->C_SetAttributeValue(s, h, (CK_ATTRIBUTE_PTR)&tmpl[i], 1);
+            CK_RV rv = p11->fn->C_SetAttributeValue(s, h, (CK_ATTRIBUTE_PTR)a, 1);
 
             if (rv != CKR_OK) {
                 kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
                 kg_error_detail("unwrapped key: the token will not make it %s (C_SetAttributeValue: %s); refused",
-                                tmpl[i].type == CKA_SENSITIVE ? "sensitive" : "non-extractable", kg_p11_rv_name(rv));
+                                a->type == CKA_SENSITIVE ? "sensitive" : "non-extractable", kg_p11_rv_name(rv));
                 return KG_RESULT_ERROR;
             }
-            KG_GUARD(kg_p11_key_flag_is(p11, s, h, &tmpl[i], &same));
+            KG_GUARD(kg_p11_key_flag_is(p11, s, h, a, &same));
         }
         if (!same) {
             kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
-            kg_error_detail("unwrapped key: attribute 0x%lx is not %s as asked; refused", (unsigned long)tmpl[i].type,
-                            *(const CK_BBOOL *)tmpl[i].pValue == CK_TRUE ? "TRUE" : "FALSE");
+            kg_error_detail("unwrapped key: attribute 0x%lx is not %s as asked; refused", (unsigned long)a->type,
+                            *(const CK_BBOOL *)a->pValue == CK_TRUE ? "TRUE" : "FALSE");
             return KG_RESULT_ERROR;
         }
     }
