@@ -300,6 +300,12 @@ kg_result kg_p11_mwk_for_blob(struct kg_p11 *p11, CK_SESSION_HANDLE s, const str
 kg_result kg_p11_blob_unwrap_params(const struct kg_p11_blob *blob, CK_MECHANISM *mech, const uint8_t **data,
                                     CK_ULONG *len) KG_WARN_UNUSED;
 
+/* The generation of MWK handle `mwk` (kg_p11_mwk.c): from the table, else
+ * (the table was read again since the caller got the handle) from the
+ * object's CKA_ID. */
+kg_result kg_p11_mwk_generation_of(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE mwk,
+                                   uint32_t *generation) KG_WARN_UNUSED;
+
 /* An operation found MWK handle `h` invalid: look it up again next time. */
 void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h);
 
