@@ -19,6 +19,22 @@
 #define KG_P11_GCM_IV_DEFAULT 12u
 #define KG_P11_AES_BLOCK 16u
 
+/*
+ * The answer of a C_*Init: a mechanism the token does not offer is the
+ * client asking for what this HSM cannot do (KG_ERR_UNSUPPORTED_ALGORITHM,
+ * which KMIP answers as such and which leaves the session in the pool), not
+ * an HSM failure; anything else is mapped as usual.
+ */
+static kg_result kg_p11_crypto_init_rv(CK_RV rv, const char *what)
+{
+    if (rv == CKR_MECHANISM_INVALID) {
+        kg_error_set(KG_ERR_UNSUPPORTED_ALGORITHM, __FILE__, __LINE__);
+        kg_error_detail("%s: the HSM does not offer this mechanism", what);
+        return KG_RESULT_ERROR;
+    }
+    return KG_P11_CHECK(rv, what);
+}
+
 static kg_result kg_p11_bad(int err, const char *what)
 {
     kg_error_set(err, __FILE__, __LINE__);
@@ -110,7 +126,7 @@ kg_result kg_p11_encrypt(struct kg_p11 *p11, const struct kg_p11_key_ref *key, c
     }
     KG_GOTO_GUARD(rc, kg_p11_cipher_mech(params, iv, nonce_len, want_tag, &gcm, &mech));
     KG_GOTO_GUARD(rc, kg_p11_key_load(p11, s, key, KG_P11_USE_ENCRYPT, &h, &tmp));
-    KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_EncryptInit(s, &mech, h), "C_EncryptInit"));
+    KG_GOTO_GUARD(rc, kg_p11_crypto_init_rv(p11->fn->C_EncryptInit(s, &mech, h), "C_EncryptInit"));
     n = out_cap;
     KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_Encrypt(s, (CK_BYTE_PTR)in, in_len, out, &n), "C_Encrypt"));
     if (is_gcm) {
@@ -183,7 +199,7 @@ kg_result kg_p11_decrypt(struct kg_p11 *p11, const struct kg_p11_key_ref *key, c
 
     KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
     KG_GOTO_GUARD(rc, kg_p11_key_load(p11, s, key, KG_P11_USE_DECRYPT, &h, &tmp));
-    KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_DecryptInit(s, &mech, h), "C_DecryptInit"));
+    KG_GOTO_GUARD(rc, kg_p11_crypto_init_rv(p11->fn->C_DecryptInit(s, &mech, h), "C_DecryptInit"));
     n = out_cap;
     rv = p11->fn->C_Decrypt(s, is_gcm ? joined : (CK_BYTE_PTR)in, joined_len, out, &n);
     if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE) {
@@ -257,14 +273,14 @@ static kg_result kg_p11_sign_once(struct kg_p11 *p11, const struct kg_p11_key_re
     KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
     KG_GOTO_GUARD(rc, kg_p11_key_load(p11, s, key, verify ? KG_P11_USE_VERIFY : KG_P11_USE_SIGN, &h, &tmp));
     if (verify) {
-        KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_VerifyInit(s, mech, h), "C_VerifyInit"));
+        KG_GOTO_GUARD(rc, kg_p11_crypto_init_rv(p11->fn->C_VerifyInit(s, mech, h), "C_VerifyInit"));
         rv = p11->fn->C_Verify(s, (CK_BYTE_PTR)data, data_len, sig, *sig_len);
         *valid = rv == CKR_OK;
         if (rv != CKR_SIGNATURE_INVALID && rv != CKR_SIGNATURE_LEN_RANGE) {
             KG_GOTO_GUARD(rc, KG_P11_CHECK(rv, "C_Verify"));
         }
     } else {
-        KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_SignInit(s, mech, h), "C_SignInit"));
+        KG_GOTO_GUARD(rc, kg_p11_crypto_init_rv(p11->fn->C_SignInit(s, mech, h), "C_SignInit"));
         KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_Sign(s, (CK_BYTE_PTR)data, data_len, sig, &n), "C_Sign"));
         *sig_len = n;
     }
@@ -467,7 +483,7 @@ static kg_result kg_p11_ecdsa_verify(struct kg_p11 *p11, const struct kg_p11_key
     if (!kg_p11_ecdsa_from_der(sig, sig_len, half, raw)) {
         goto out; /* *valid stays false */
     }
-    KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_VerifyInit(s, &mech, h), "C_VerifyInit"));
+    KG_GOTO_GUARD(rc, kg_p11_crypto_init_rv(p11->fn->C_VerifyInit(s, &mech, h), "C_VerifyInit"));
     rv = p11->fn->C_Verify(s, (CK_BYTE_PTR)md, md_len, raw, 2 * half);
     *valid = rv == CKR_OK;
     if (rv != CKR_SIGNATURE_INVALID && rv != CKR_SIGNATURE_LEN_RANGE) {

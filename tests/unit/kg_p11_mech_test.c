@@ -12,6 +12,7 @@
 #include "kg_test.h"
 
 #include "kg_p11.h"
+#include "kg_p11_crypto.h"
 #include "kg_p11_internal.h"
 
 #include <ftw.h>
@@ -432,6 +433,19 @@ static void test_capabilities_follow_token(void)
     CU_ASSERT(kg_p11_can(p11, KG_P11_CAN_GENERATE_AES));
     CU_ASSERT(kg_p11_can(p11, KG_P11_CAN_GENERATE_RSA));
     CU_ASSERT(kg_p11_can(p11, KG_P11_CAN_HMAC_SHA384));
+    {
+        /* Asked anyway, a missing mechanism is "not supported", not an HSM failure. */
+        struct kg_p11_blob blob;
+        struct kg_p11_key_ref ref = { .kind = KG_P11_KEY_AES, .storage = KG_P11_STORED_WRAPPED, .blob = &blob };
+        struct kg_p11_cipher_params gcm = { .cipher = KG_P11_CIPHER_AES_GCM };
+        uint8_t in[16] = { 0 }, out[64], tag[KG_P11_CRYPTO_GCM_TAG_MAX], iv[KG_P11_CRYPTO_MAX_IV];
+        size_t out_len = 0, tag_len = 0, iv_len = 0;
+
+        CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &blob)));
+        CU_ASSERT(kg_failed(kg_p11_encrypt(p11, &ref, &gcm, in, sizeof(in), out, sizeof(out), &out_len, tag, &tag_len,
+                                           iv, &iv_len)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_UNSUPPORTED_ALGORITHM);
+    }
     kg_p11_close(p11);
     hide(NULL);
 }
