@@ -12,49 +12,75 @@
 #define EDITABLE (SET | ADD | MOD | DEL)
 
 /* KMIP 1.4 section 3, with who may change what (each attribute's "Rules"
- * table). Attributes not listed are refused rather than stored blindly. */
+ * table) and the 1.x minor version that introduced it. Attributes not
+ * listed are refused rather than stored blindly. */
 static const struct kg_attr_def kg_attr_defs[] = {
-    { "Unique Identifier", KG_TTLV_TEXT_STRING, KG_ATTR_DERIVED },
-    { "Object Type", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED },
-    { "State", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED },
-    { "Cryptographic Algorithm", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED },
-    { "Cryptographic Length", KG_TTLV_INTEGER, KG_ATTR_DERIVED },
-    { "Cryptographic Usage Mask", KG_TTLV_INTEGER, KG_ATTR_DERIVED },
-    { "Name", KG_TTLV_STRUCTURE, KG_ATTR_MULTI | EDITABLE },
-    { "Cryptographic Parameters", KG_TTLV_STRUCTURE, KG_ATTR_MULTI | EDITABLE },
-    { "Operation Policy Name", KG_TTLV_TEXT_STRING, EDITABLE },
-    { "Usage Limits", KG_TTLV_STRUCTURE, SET | ADD | MOD },
-    { "Initial Date", KG_TTLV_DATE_TIME, 0 },
-    { "Activation Date", KG_TTLV_DATE_TIME, SET | ADD | MOD },
-    { "Process Start Date", KG_TTLV_DATE_TIME, SET | ADD | MOD },
-    { "Protect Stop Date", KG_TTLV_DATE_TIME, SET | ADD | MOD },
-    { "Deactivation Date", KG_TTLV_DATE_TIME, SET | ADD | MOD },
-    { "Destroy Date", KG_TTLV_DATE_TIME, 0 },
-    { "Compromise Occurrence Date", KG_TTLV_DATE_TIME, 0 },
-    { "Compromise Date", KG_TTLV_DATE_TIME, 0 },
-    { "Revocation Reason", KG_TTLV_STRUCTURE, 0 },
-    { "Archive Date", KG_TTLV_DATE_TIME, 0 },
-    { "Object Group", KG_TTLV_TEXT_STRING, KG_ATTR_MULTI | EDITABLE },
-    { "Fresh", KG_TTLV_BOOLEAN, SET | ADD | MOD },
-    { "Link", KG_TTLV_STRUCTURE, KG_ATTR_MULTI | EDITABLE },
-    { "Application Specific Information", KG_TTLV_STRUCTURE, KG_ATTR_MULTI | EDITABLE },
-    { "Contact Information", KG_TTLV_TEXT_STRING, EDITABLE },
-    { "Last Change Date", KG_TTLV_DATE_TIME, 0 },
-    { "Original Creation Date", KG_TTLV_DATE_TIME, 0 },
-    { "Description", KG_TTLV_TEXT_STRING, EDITABLE },
-    { "Comment", KG_TTLV_TEXT_STRING, EDITABLE },
+    { "Unique Identifier", KG_TTLV_TEXT_STRING, KG_ATTR_DERIVED, 0 },
+    { "Object Type", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
+    { "State", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
+    { "Cryptographic Algorithm", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
+    { "Cryptographic Length", KG_TTLV_INTEGER, KG_ATTR_DERIVED, 0 },
+    { "Cryptographic Usage Mask", KG_TTLV_INTEGER, KG_ATTR_DERIVED, 0 },
+    /* Section 3.48 to 3.51: where the key lives says them (see below). */
+    { "Sensitive", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
+    { "Always Sensitive", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
+    { "Extractable", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
+    { "Never Extractable", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
+    { "Name", KG_TTLV_STRUCTURE, KG_ATTR_MULTI | EDITABLE, 0 },
+    { "Cryptographic Parameters", KG_TTLV_STRUCTURE, KG_ATTR_MULTI | EDITABLE, 0 },
+    /* Set by the server at creation, over the key in the HSM (3.17). */
+    { "Digest", KG_TTLV_STRUCTURE, KG_ATTR_MULTI, 0 },
+    { "Operation Policy Name", KG_TTLV_TEXT_STRING, EDITABLE, 0 },
+    { "Lease Time", KG_TTLV_INTERVAL, 0, 0 },
+    /* Count is the server's; Modify and Delete only until Get Usage
+     * Allocation draws on it (kg_op_attributes.c). */
+    { "Usage Limits", KG_TTLV_STRUCTURE, EDITABLE, 0 },
+    { "Initial Date", KG_TTLV_DATE_TIME, 0, 0 },
+    { "Activation Date", KG_TTLV_DATE_TIME, SET | ADD | MOD, 0 },
+    { "Process Start Date", KG_TTLV_DATE_TIME, SET | ADD | MOD, 0 },
+    { "Protect Stop Date", KG_TTLV_DATE_TIME, SET | ADD | MOD, 0 },
+    { "Deactivation Date", KG_TTLV_DATE_TIME, SET | ADD | MOD, 0 },
+    { "Destroy Date", KG_TTLV_DATE_TIME, 0, 0 },
+    { "Compromise Occurrence Date", KG_TTLV_DATE_TIME, 0, 0 },
+    { "Compromise Date", KG_TTLV_DATE_TIME, 0, 0 },
+    { "Revocation Reason", KG_TTLV_STRUCTURE, 0, 0 },
+    { "Archive Date", KG_TTLV_DATE_TIME, 0, 0 },
+    { "Object Group", KG_TTLV_TEXT_STRING, KG_ATTR_MULTI | EDITABLE, 0 },
+    /* Initially set by client or server, then the server's alone (3.34). */
+    { "Fresh", KG_TTLV_BOOLEAN, SET, 1 },
+    { "Link", KG_TTLV_STRUCTURE, KG_ATTR_MULTI | EDITABLE, 0 },
+    { "Application Specific Information", KG_TTLV_STRUCTURE, KG_ATTR_MULTI | EDITABLE, 0 },
+    { "Contact Information", KG_TTLV_TEXT_STRING, EDITABLE, 0 },
+    { "Last Change Date", KG_TTLV_DATE_TIME, 0, 0 },
+    { "Alternative Name", KG_TTLV_STRUCTURE, KG_ATTR_MULTI | EDITABLE, 2 },
+    /* A client may give it for a key it made (Register, or Add later);
+     * never changed once set (3.43). The server's for keys it makes. */
+    { "Original Creation Date", KG_TTLV_DATE_TIME, SET | ADD, 2 },
+    /* 3.44 came with KMIP 1.3, but the 1.3 profile vectors (SKFF-M-9-13)
+     * list no Random Number Generator for a server-made key while the 1.4
+     * ones do: shown from 1.4. Server-set only: a template naming an RNG
+     * would oblige the server to use it, which kmipgw cannot choose. */
+    { "Random Number Generator", KG_TTLV_STRUCTURE, 0, 4 },
+    { "Description", KG_TTLV_TEXT_STRING, EDITABLE, 4 },
+    { "Comment", KG_TTLV_TEXT_STRING, EDITABLE, 4 },
 };
 
 /* Custom attributes: "x-" names belong to clients; "y-" names are the
  * server's (KMIP 1.4 section 3.39), so clients may read but not set them. */
-static const struct kg_attr_def kg_attr_client_custom = { "x-", 0, KG_ATTR_MULTI | EDITABLE };
-static const struct kg_attr_def kg_attr_server_custom = { "y-", 0, KG_ATTR_MULTI };
+static const struct kg_attr_def kg_attr_client_custom = { "x-", 0, KG_ATTR_MULTI | EDITABLE, 0 };
+static const struct kg_attr_def kg_attr_server_custom = { "y-", 0, KG_ATTR_MULTI, 0 };
 
 const char *const kg_attr_derived_names[] = {
     "Unique Identifier", "Object Type", "State",
     "Cryptographic Algorithm", "Cryptographic Length", "Cryptographic Usage Mask",
+    "Sensitive", "Always Sensitive", "Extractable", "Never Extractable",
 };
 const uint32_t kg_attr_derived_count = sizeof(kg_attr_derived_names) / sizeof(kg_attr_derived_names[0]);
+
+bool kg_attr_in_version(const struct kg_attr_def *def, int32_t major, int32_t minor)
+{
+    return def != NULL && (major > 1 || minor >= (int32_t)def->since);
+}
 
 const struct kg_attr_def *kg_attr_lookup(const char *name, uint32_t len)
 {
@@ -138,9 +164,48 @@ static kg_result kg_attr_begin(struct kg_ttlv_writer *w, const char *name)
     return KG_RESULT_OK;
 }
 
+static bool kg_attr_is_key(const struct kg_object *obj)
+{
+    return obj->object_type == KG_OBJ_SYMMETRIC_KEY || obj->object_type == KG_OBJ_PRIVATE_KEY ||
+           obj->object_type == KG_OBJ_PUBLIC_KEY;
+}
+
+/*
+ * Sensitive, Always Sensitive, Extractable and Never Extractable (KMIP 1.4
+ * sections 3.48 to 3.51) as they truly are for `obj`, in KMIP's sense (may
+ * a Get return the key, and in plaintext?), which is not PKCS#11's
+ * CKA_SENSITIVE: every key is sensitive inside the HSM, yet a wrapped one
+ * leaves it through Get when policy allows.
+ *   resident  a token object no operation ever exports (kg_p11_key_load
+ *             refuses extraction): sensitive and never extractable, always;
+ *   wrapped / public  Get can return them: not sensitive, extractable. The
+ *             object's own flag is all KMIP's Sensitive states; whether a
+ *             given client gets plaintext is policy's decision per group.
+ * Storage never changes over an object's life, so the "Always" and
+ * "Never" forms follow from the same fact. *value gets the answer; false
+ * when `name` is none of the four.
+ */
+static bool kg_attr_exposure(const struct kg_object *obj, const char *name, bool *value)
+{
+    bool resident = obj->storage == KG_P11_STORED_RESIDENT;
+
+    if (strcmp(name, "Sensitive") == 0 || strcmp(name, "Always Sensitive") == 0 ||
+        strcmp(name, "Never Extractable") == 0) {
+        *value = resident;
+        return true;
+    }
+    if (strcmp(name, "Extractable") == 0) {
+        *value = !resident;
+        return true;
+    }
+    return false;
+}
+
 kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object *obj, const char *name,
                                 bool *written)
 {
+    bool flag = false;
+
     *written = true;
     if (strcmp(name, "Unique Identifier") == 0) {
         KG_GUARD(kg_attr_begin(w, name));
@@ -160,6 +225,9 @@ kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object
     } else if (strcmp(name, "Cryptographic Usage Mask") == 0 && obj->usage_mask != 0) {
         KG_GUARD(kg_attr_begin(w, name));
         KG_GUARD(kg_ttlv_write_int(w, KG_TAG_ATTRIBUTE_VALUE, obj->usage_mask));
+    } else if (kg_attr_is_key(obj) && kg_attr_exposure(obj, name, &flag)) {
+        KG_GUARD(kg_attr_begin(w, name));
+        KG_GUARD(kg_ttlv_write_bool(w, KG_TAG_ATTRIBUTE_VALUE, flag));
     } else {
         *written = false;
         return KG_RESULT_OK;
@@ -181,4 +249,188 @@ kg_result kg_attr_store_date(struct kg_store *store, const char *uid, const char
 out:
     kg_ttlv_writer_cleanup(&w);
     return rc;
+}
+
+/* ---- forms that depend on the protocol version -------------------------- */
+
+/* A reader over a stored or request value item `raw`, its first item in *it. */
+static kg_result kg_attr_open_value(const uint8_t *raw, uint32_t raw_len, struct kg_ttlv_budget *b,
+                                    struct kg_ttlv_reader *r, struct kg_ttlv_item *it)
+{
+    kg_ttlv_budget_init(b, NULL);
+    KG_GUARD(kg_ttlv_reader_init(r, raw, raw_len, b));
+    KG_GUARD(kg_ttlv_read(r, it));
+    KG_ENSURE(it->type == KG_TTLV_STRUCTURE, KG_ERR_BAD_ATTRIBUTE);
+    return KG_RESULT_OK;
+}
+
+/* ---- what the server sets on a new object ------------------------------ */
+
+/* RNG Algorithm Unspecified (KMIP 1.4 section 9.1.3.2.40), what Query
+ * answers for the RNGs too (kg_op_query.c). */
+#define KG_ATTR_RNG_UNSPECIFIED 0x01u
+
+/* Store the value `w` holds as the one instance of `name`, and empty `w`
+ * for the next value (every Structure in it is closed by then). */
+static kg_result kg_attr_store_one(struct kg_store *store, const char *uid, const char *name,
+                                   struct kg_ttlv_writer *w)
+{
+    int32_t index;
+
+    KG_ENSURE(w->depth == 0, KG_ERR_INTERNAL);
+    KG_GUARD(kg_store_delete_attr_all(store, uid, name));
+    KG_GUARD(kg_store_add_attr(store, uid, name, w->buf, w->len, &index));
+    w->len = 0;
+    return KG_RESULT_OK;
+}
+
+static kg_result kg_attr_store_new_rows(struct kg_store *store, const char *uid, const struct kg_attr_new *n,
+                                        struct kg_ttlv_writer *w)
+{
+    if (!n->fresh_given) {
+        KG_GUARD(kg_ttlv_write_bool(w, KG_TAG_ATTRIBUTE_VALUE, true));
+        KG_GUARD(kg_attr_store_one(store, uid, "Fresh", w));
+    }
+    KG_GUARD(kg_ttlv_write_interval(w, KG_TAG_ATTRIBUTE_VALUE, KG_ATTR_LEASE_TIME));
+    KG_GUARD(kg_attr_store_one(store, uid, "Lease Time", w));
+    if (n->generated) {
+        /* The same instant as Initial Date (section 3.43); a client's
+         * value in the template does not count for a key made here. */
+        KG_GUARD(kg_attr_store_date(store, uid, "Original Creation Date", n->now));
+        KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_ATTRIBUTE_VALUE));
+        KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_RNG_ALGORITHM, KG_ATTR_RNG_UNSPECIFIED));
+        KG_GUARD(kg_ttlv_end_struct(w));
+        KG_GUARD(kg_attr_store_one(store, uid, "Random Number Generator", w));
+    }
+    return KG_RESULT_OK;
+}
+
+kg_result kg_attr_store_new(struct kg_store *w, const char *uid, const struct kg_attr_new *n)
+{
+    struct kg_ttlv_writer tw;
+    kg_result rc;
+
+    KG_GUARD(kg_ttlv_writer_init(&tw, KG_ATTR_VALUE_MAX, false));
+    rc = kg_attr_store_new_rows(w, uid, n, &tw);
+    kg_ttlv_writer_cleanup(&tw);
+    return rc;
+}
+
+/* Is a stored Fresh row True? */
+static bool kg_attr_fresh_fn(void *arg, const struct kg_attr *a)
+{
+    static const uint8_t yes[16] = { 0x42, 0x00, 0x0B, KG_TTLV_BOOLEAN, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1 };
+
+    *(bool *)arg = a->value_len == sizeof(yes) && memcmp(a->value, yes, sizeof(yes)) == 0;
+    return false;
+}
+
+kg_result kg_attr_mark_served(struct kg_store *w, const char *uid)
+{
+    struct kg_ttlv_writer tw;
+    bool fresh = false;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_GUARD(kg_store_each_attr(w, uid, "Fresh", kg_attr_fresh_fn, &fresh));
+    if (!fresh) {
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_ttlv_writer_init(&tw, 16, false));
+    KG_GOTO_GUARD(rc, kg_ttlv_write_bool(&tw, KG_TAG_ATTRIBUTE_VALUE, false));
+    KG_GOTO_GUARD(rc, kg_attr_store_one(w, uid, "Fresh", &tw));
+out:
+    kg_ttlv_writer_cleanup(&tw);
+    return rc;
+}
+
+/* ---- Usage Limits -------------------------------------------------------- */
+
+struct kg_attr_limits {
+    bool has_total, has_count, has_unit;
+    int64_t total, count;
+    uint32_t unit;
+};
+
+/* Read a Usage Limits value: each field at most once, in any order. */
+static kg_result kg_attr_limits_read(const uint8_t *raw, uint32_t raw_len, struct kg_attr_limits *l)
+{
+    struct kg_ttlv_budget b;
+    struct kg_ttlv_reader r, c;
+    struct kg_ttlv_item it;
+
+    memset(l, 0, sizeof(*l));
+    KG_GUARD(kg_attr_open_value(raw, raw_len, &b, &r, &it));
+    KG_GUARD(kg_ttlv_child(&r, &it, &c));
+    while (!kg_ttlv_reader_done(&c)) {
+        KG_GUARD(kg_ttlv_read(&c, &it));
+        if (it.tag == KG_TAG_USAGE_LIMITS_TOTAL && !l->has_total) {
+            KG_GUARD(kg_ttlv_get_long(&it, &l->total));
+            l->has_total = true;
+        } else if (it.tag == KG_TAG_USAGE_LIMITS_COUNT && !l->has_count) {
+            KG_GUARD(kg_ttlv_get_long(&it, &l->count));
+            l->has_count = true;
+        } else if (it.tag == KG_TAG_USAGE_LIMITS_UNIT && !l->has_unit) {
+            KG_GUARD(kg_ttlv_get_enum(&it, &l->unit));
+            l->has_unit = true;
+        } else {
+            kg_error_set(KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
+            kg_error_detail("Usage Limits has an unexpected or repeated field 0x%06X", it.tag);
+            return KG_RESULT_ERROR;
+        }
+    }
+    return KG_RESULT_OK;
+}
+
+kg_result kg_attr_usage_limits(const struct kg_attr_in *in, bool creating, uint8_t *out, uint32_t cap,
+                               uint32_t *len)
+{
+    struct kg_attr_limits l;
+    struct kg_ttlv_writer w;
+    kg_result rc = KG_RESULT_OK;
+
+    *len = 0;
+    if (kg_failed(kg_attr_limits_read(in->value.raw, in->value.raw_len, &l))) {
+        int err = kg_errno();
+
+        /* A malformed value is the client's: an attribute error, whatever
+         * the codec called it. */
+        kg_error_set(kg_error_category_of(err) == KG_ERR_T_FIELD ? err : KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_detail("Usage Limits is malformed");
+        return KG_RESULT_ERROR;
+    }
+    if (!l.has_total || !l.has_unit || l.total < 0) {
+        kg_error_set(KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_detail("Usage Limits needs Usage Limits Total (not negative) and Usage Limits Unit");
+        return KG_RESULT_ERROR;
+    }
+    if (l.has_count && !creating) {
+        kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_detail("Usage Limits Count is kept by the server");
+        return KG_RESULT_ERROR;
+    }
+    /* Count starts at Total (section 3.21); a client's Count at creation
+     * is ignored, as the section says. */
+    KG_GUARD(kg_ttlv_writer_init(&w, cap, false));
+    KG_GOTO_GUARD(rc, kg_ttlv_begin_struct(&w, KG_TAG_ATTRIBUTE_VALUE));
+    KG_GOTO_GUARD(rc, kg_ttlv_write_long(&w, KG_TAG_USAGE_LIMITS_TOTAL, l.total));
+    KG_GOTO_GUARD(rc, kg_ttlv_write_long(&w, KG_TAG_USAGE_LIMITS_COUNT, l.total));
+    KG_GOTO_GUARD(rc, kg_ttlv_write_enum(&w, KG_TAG_USAGE_LIMITS_UNIT, l.unit));
+    KG_GOTO_GUARD(rc, kg_ttlv_end_struct(&w));
+    memcpy(out, w.buf, w.len);
+    *len = w.len;
+out:
+    kg_ttlv_writer_cleanup(&w);
+    return rc;
+}
+
+bool kg_attr_usage_limits_used(const uint8_t *value, uint32_t value_len)
+{
+    struct kg_attr_limits l;
+    bool used = true;
+
+    if (kg_ok(kg_attr_limits_read(value, value_len, &l)) && l.has_total && l.has_count) {
+        used = l.count != l.total;
+    }
+    kg_error_clear();
+    return used;
 }

@@ -6,7 +6,14 @@
  * value, padding), so any type, custom ones included, round-trips unchanged.
  * A few attributes are derived from the object row instead of stored:
  * Unique Identifier, Object Type, State, Cryptographic Algorithm,
- * Cryptographic Length, Cryptographic Usage Mask.
+ * Cryptographic Length, Cryptographic Usage Mask, and the KMIP 1.4
+ * Sensitive, Always Sensitive, Extractable and Never Extractable, which
+ * follow from where the key lives (kg_attr_write_derived).
+ *
+ * Every attribute belongs to the protocol versions from the one that
+ * introduced it: a 1.0 client is never shown Fresh (1.1) nor a 1.1 client
+ * Original Creation Date (1.2). Get Attributes and Get Attribute List
+ * filter with kg_attr_in_version.
  */
 #ifndef KG_ATTR_H
 #define KG_ATTR_H
@@ -31,6 +38,7 @@ struct kg_attr_def {
     const char *name;
     uint8_t type;   /* enum kg_ttlv_type; 0 = any (custom attributes) */
     uint32_t flags;
+    uint8_t since;  /* the KMIP 1.x minor version that introduced it */
 };
 
 /* The definition of attribute `name`, a generic one for custom x-/y- names,
@@ -65,6 +73,10 @@ kg_result kg_attr_write(struct kg_ttlv_writer *w, const char *name, int32_t inde
 kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object *obj, const char *name,
                                 bool *written) KG_WARN_UNUSED;
 
+/* Is `def` an attribute of protocol version major.minor? Custom and all
+ * 1.0 attributes are in every version; any 2.x has every 1.x attribute. */
+bool kg_attr_in_version(const struct kg_attr_def *def, int32_t major, int32_t minor);
+
 /* Names of the derived attributes, for Get Attribute List and "all". */
 extern const char *const kg_attr_derived_names[];
 extern const uint32_t kg_attr_derived_count;
@@ -72,5 +84,53 @@ extern const uint32_t kg_attr_derived_count;
 /* Store the Date-Time attribute `name` = `when`, replacing any value. */
 kg_result kg_attr_store_date(struct kg_store *store, const char *uid, const char *name,
                              int64_t when) KG_WARN_UNUSED;
+
+/* The Lease Time (KMIP 1.4 section 3.20) the server sets on new objects:
+ * the longest lease it grants, which is what Obtain Lease grants
+ * (kg_op_usage.c): 0, no lease interval (section 4.17), as kmipgw keeps no
+ * leases and checks state and dates at every use instead. */
+#define KG_ATTR_LEASE_TIME 0u
+
+/* What the server itself sets on a new object (kg_attr_store_new). */
+struct kg_attr_new {
+    int64_t now;
+    bool generated;         /* the server made the key material (Create, Re-key) */
+    bool fresh_given;       /* the client's template set Fresh: its value stands */
+};
+
+/*
+ * In the change that inserts object `uid`: store the attributes the server
+ * sets at creation (KMIP 1.4 section 3): Fresh
+ * True (unless the client set it), Lease Time, and for keys the server
+ * generated, Original Creation Date (= Initial Date, n->now) and Random
+ * Number Generator (RNG Algorithm Unspecified: the HSM's generator, whose
+ * details kmipgw does not know). Initial and Last Change Date are the
+ * caller's, as before. Nothing secret is handled.
+ */
+kg_result kg_attr_store_new(struct kg_store *w, const char *uid, const struct kg_attr_new *n) KG_WARN_UNUSED;
+
+/*
+ * The object has been served to a client (a Get returned its key): Fresh
+ * becomes False (KMIP 1.4 section 3.34). Inside a change; a no-op when the
+ * object has no Fresh or it is False already, so only a first serve writes.
+ */
+kg_result kg_attr_mark_served(struct kg_store *w, const char *uid) KG_WARN_UNUSED;
+
+/*
+ * Usage Limits (KMIP 1.4 section 3.21) as the server stores it, from the
+ * client's value `in` (an Attribute Value structure): Usage Limits Total
+ * (Long Integer, >= 0), Usage Limits Count = Total, Usage Limits Unit,
+ * written into caller storage out[0..cap) (*len its length). The client's
+ * Count is ignored when `creating` (the rule for Create and Register) and
+ * refused otherwise (Add and Modify may not set it): KG_ERR_READ_ONLY_ATTRIBUTE.
+ * A missing Total or Unit, or a field twice, is KG_ERR_BAD_ATTRIBUTE.
+ */
+kg_result kg_attr_usage_limits(const struct kg_attr_in *in, bool creating, uint8_t *out, uint32_t cap,
+                               uint32_t *len) KG_WARN_UNUSED;
+
+/* Has stored Usage Limits `value` been drawn on (Count below Total, by Get
+ * Usage Allocation)? Then the client may no longer change or delete it.
+ * An unreadable value counts as drawn on: refuse rather than guess. */
+bool kg_attr_usage_limits_used(const uint8_t *value, uint32_t value_len);
 
 #endif

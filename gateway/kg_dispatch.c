@@ -25,8 +25,8 @@ static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
     [KG_OP_REKEY_KEY_PAIR] = { .execute = kg_op_rekey_key_pair, .facts = kg_op_rekey_key_pair_facts },
     [KG_OP_REGISTER] = { .execute = kg_op_register, .facts = kg_op_register_facts },
     [KG_OP_GET] = { .execute = kg_op_get, .facts = kg_op_get_facts, .targets_object = true },
-    [KG_OP_GET_ATTRIBUTES] = { .execute = kg_op_get_attributes, .targets_object = true },
-    [KG_OP_GET_ATTRIBUTE_LIST] = { .execute = kg_op_get_attribute_list, .targets_object = true },
+    [KG_OP_GET_ATTRIBUTES] = { .execute = kg_op_get_attributes, .targets_object = true, .archived_ok = true },
+    [KG_OP_GET_ATTRIBUTE_LIST] = { .execute = kg_op_get_attribute_list, .targets_object = true, .archived_ok = true },
     [KG_OP_ADD_ATTRIBUTE] = { .execute = kg_op_add_attribute, .targets_object = true },
     [KG_OP_MODIFY_ATTRIBUTE] = { .execute = kg_op_modify_attribute, .targets_object = true },
     [KG_OP_DELETE_ATTRIBUTE] = { .execute = kg_op_delete_attribute, .targets_object = true },
@@ -34,6 +34,14 @@ static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
     [KG_OP_REVOKE] = { .execute = kg_op_revoke, .targets_object = true },
     [KG_OP_DESTROY] = { .execute = kg_op_destroy, .targets_object = true },
     [KG_OP_LOCATE] = { .execute = kg_op_locate },
+    [KG_OP_CHECK] = { .execute = kg_op_check, .targets_object = true },
+    [KG_OP_OBTAIN_LEASE] = { .execute = kg_op_obtain_lease, .targets_object = true },
+    [KG_OP_GET_USAGE_ALLOCATION] = { .execute = kg_op_get_usage_allocation, .targets_object = true },
+    [KG_OP_ARCHIVE] = { .execute = kg_op_archive, .targets_object = true },
+    [KG_OP_RECOVER] = { .execute = kg_op_recover, .targets_object = true, .archived_ok = true },
+    /* Poll and Cancel have no entry: asynchronous operations are optional
+     * (KMIP 1.4 section 4.26) and kmipgw answers every request at once, so
+     * there is nothing to poll or cancel: Operation Not Supported. */
     [KG_OP_ENCRYPT] = { .execute = kg_op_encrypt, .targets_object = true },
     [KG_OP_DECRYPT] = { .execute = kg_op_decrypt, .targets_object = true },
     [KG_OP_SIGN] = { .execute = kg_op_sign, .targets_object = true },
@@ -193,6 +201,11 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
         return kg_dispatch_deny(d, hidden);
     }
     ctx->group = d->group;
+    /* Only after policy: an archived object out of scope stays Item Not
+     * Found, and a denied caller learns nothing of its archival. */
+    if (ctx->has_object && !op->archived_ok) {
+        KG_GUARD(kg_op_refuse_archived(ctx));
+    }
     return KG_RESULT_OK;
 }
 

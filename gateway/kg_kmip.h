@@ -234,6 +234,15 @@ enum kg_query_function {
     KG_QUERY_OPERATIONS = 0x01,
     KG_QUERY_OBJECTS = 0x02,
     KG_QUERY_SERVER_INFORMATION = 0x03,
+    KG_QUERY_APPLICATION_NAMESPACES = 0x04,
+    KG_QUERY_EXTENSION_LIST = 0x05,
+    KG_QUERY_EXTENSION_MAP = 0x06,
+    KG_QUERY_ATTESTATION_TYPES = 0x07,
+    KG_QUERY_RNGS = 0x08,
+    KG_QUERY_VALIDATIONS = 0x09,
+    KG_QUERY_PROFILES = 0x0A,
+    KG_QUERY_CAPABILITIES = 0x0B,
+    KG_QUERY_CLIENT_REGISTRATION_METHODS = 0x0C,
 };
 
 enum kg_credential_type {
@@ -276,6 +285,12 @@ enum kg_batch_error_continuation {
     KG_BATCH_CONTINUE = 0x01,
     KG_BATCH_STOP = 0x02,
     KG_BATCH_UNDO = 0x03,
+};
+
+/* Object Group Member (Locate, KMIP 1.4 section 9.1.3.2.33). */
+enum kg_object_group_member {
+    KG_GROUP_MEMBER_FRESH = 0x01,
+    KG_GROUP_MEMBER_DEFAULT = 0x02,
 };
 
 struct kg_tag_name {

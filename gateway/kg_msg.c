@@ -272,6 +272,10 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_PERMISSION_DENIED;
     case KG_ERR_AUTHENTICATION:
         return KG_REASON_AUTHENTICATION_NOT_SUCCESSFUL;
+    case KG_ERR_OBJECT_ARCHIVED:
+        return KG_REASON_OBJECT_ARCHIVED;
+    case KG_ERR_ILLEGAL_OPERATION:
+        return KG_REASON_ILLEGAL_OPERATION;
     default:
         break;
     }

@@ -17,12 +17,25 @@ struct kg_attr_emit {
     /* Get Attribute List: the previous name, to list each name once. */
     char last[KG_ATTR_NAME_MAX + 1];
     bool names_only;
+    struct kg_version version; /* the client's: what it is shown */
 };
+
+/* Is `name` an attribute of the client's protocol version? A stored name
+ * the table no longer knows is shown as it is. */
+static bool kg_attr_shown(const char *name, struct kg_version v)
+{
+    const struct kg_attr_def *def = kg_attr_lookup(name, (uint32_t)strlen(name));
+
+    return def == NULL || kg_attr_in_version(def, v.major, v.minor);
+}
 
 static bool kg_attr_emit_row(void *p, const struct kg_attr *a)
 {
     struct kg_attr_emit *e = p;
 
+    if (!kg_attr_shown(a->name, e->version)) {
+        return true;
+    }
     if (e->names_only) {
         if (strcmp(e->last, a->name) == 0) {
             return true;
@@ -42,9 +55,22 @@ static kg_result kg_attr_emit_all(struct kg_op_ctx *ctx, const char *name, struc
     return e->rc;
 }
 
+/* Write derived attribute `name` if the client's version has it. */
+static kg_result kg_attr_derived_for(struct kg_op_ctx *ctx, struct kg_ttlv_writer *out, const char *name,
+                                     bool *written)
+{
+    if (!kg_attr_shown(name, ctx->version)) {
+        /* Not an attribute of this version: absent from the answer, and
+         * no stored row of it is looked for either. */
+        *written = true;
+        return KG_RESULT_OK;
+    }
+    return kg_attr_write_derived(out, &ctx->object, name, written);
+}
+
 kg_result kg_op_get_attributes(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
-    struct kg_attr_emit e = { .out = out };
+    struct kg_attr_emit e = { .out = out, .version = ctx->version };
     char name[KG_ATTR_NAME_MAX + 1];
     struct kg_ttlv_item it;
     const char *text;
@@ -65,14 +91,14 @@ kg_result kg_op_get_attributes(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
         }
         memcpy(name, text, len);
         name[len] = '\0';
-        KG_GUARD(kg_attr_write_derived(out, &ctx->object, name, &written));
+        KG_GUARD(kg_attr_derived_for(ctx, out, name, &written));
         if (!written) {
             KG_GUARD(kg_attr_emit_all(ctx, name, &e));
         }
     }
     if (count == 0) {
         for (uint32_t i = 0; i < kg_attr_derived_count; i++) {
-            KG_GUARD(kg_attr_write_derived(out, &ctx->object, kg_attr_derived_names[i], &written));
+            KG_GUARD(kg_attr_derived_for(ctx, out, kg_attr_derived_names[i], &written));
         }
         KG_GUARD(kg_attr_emit_all(ctx, NULL, &e));
     }
@@ -81,7 +107,7 @@ kg_result kg_op_get_attributes(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
 
 kg_result kg_op_get_attribute_list(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
-    struct kg_attr_emit e = { .out = out, .names_only = true };
+    struct kg_attr_emit e = { .out = out, .names_only = true, .version = ctx->version };
     struct kg_ttlv_writer scratch;
     kg_result rc = KG_RESULT_OK;
     bool written;
@@ -93,7 +119,10 @@ kg_result kg_op_get_attribute_list(struct kg_op_ctx *ctx, struct kg_ttlv_reader 
      * without a length has no Cryptographic Length): write it to scratch. */
     KG_GUARD(kg_ttlv_writer_init(&scratch, 1024, false));
     for (uint32_t i = 0; i < kg_attr_derived_count; i++) {
-        KG_GOTO_GUARD(rc, kg_attr_write_derived(&scratch, &ctx->object, kg_attr_derived_names[i], &written));
+        written = false;
+        if (kg_attr_shown(kg_attr_derived_names[i], ctx->version)) {
+            KG_GOTO_GUARD(rc, kg_attr_write_derived(&scratch, &ctx->object, kg_attr_derived_names[i], &written));
+        }
         if (written) {
             const char *n = kg_attr_derived_names[i];
             KG_GOTO_GUARD(rc, kg_ttlv_write_text(out, KG_TAG_ATTRIBUTE_NAME, n, (uint32_t)strlen(n)));
@@ -137,6 +166,12 @@ static bool kg_attr_find_row(void *p, const struct kg_attr *a)
  * objects, which only keep their metadata for the record. */
 static kg_result kg_attr_check_change(const struct kg_op_ctx *ctx, const struct kg_attr_in *a, uint32_t flag)
 {
+    if (!kg_attr_in_version(a->def, ctx->version.major, ctx->version.minor)) {
+        kg_error_set(KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_detail("'%s' is not an attribute of KMIP %d.%d", a->name, (int)ctx->version.major,
+                        (int)ctx->version.minor);
+        return KG_RESULT_ERROR;
+    }
     if (!(a->def->flags & flag)) {
         kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
         kg_error_detail("attribute '%s' may not be changed by a client this way", a->name);
@@ -156,6 +191,52 @@ static kg_result kg_attr_read_one(struct kg_ttlv_reader *in, bool need_value, st
     KG_GUARD(kg_attr_read(in, &it, need_value, a));
     KG_GUARD(kg_ttlv_reader_finish(in));
     return KG_RESULT_OK;
+}
+
+/* Room for a Usage Limits value as the server stores it (three fields). */
+#define KG_USAGE_LIMITS_MAX 64u
+
+static bool kg_is_usage_limits(const struct kg_attr_in *a)
+{
+    return strcmp(a->name, "Usage Limits") == 0;
+}
+
+/*
+ * Usage Limits as given to Add or Modify becomes the server's form (Count =
+ * Total) in `buf`, and a->value points at it from then on (for the store
+ * and the response). Other attributes are left alone.
+ */
+static kg_result kg_usage_limits_in(struct kg_attr_in *a, uint8_t buf[KG_USAGE_LIMITS_MAX])
+{
+    uint32_t len = 0;
+
+    if (!kg_is_usage_limits(a)) {
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_attr_usage_limits(a, false, buf, KG_USAGE_LIMITS_MAX, &len));
+    a->value.raw = buf;
+    a->value.raw_len = len;
+    return KG_RESULT_OK;
+}
+
+/* Refuse to change or delete Usage Limits instance `index` once Get Usage
+ * Allocation has drawn on it (KMIP 1.4 Table 102). Inside the change. */
+static kg_result kg_usage_limits_unused(struct kg_store *w, const struct kg_op_ctx *ctx, int32_t index)
+{
+    struct kg_attr *row = calloc(1, sizeof(*row));
+    struct kg_attr_find f = { .index = -1, .copy = row, .want = index };
+    kg_result rc = KG_RESULT_OK;
+
+    KG_ENSURE(row != NULL, KG_ERR_NOMEM);
+    KG_GOTO_GUARD(rc, kg_store_each_attr(w, ctx->object.uid, "Usage Limits", kg_attr_find_row, &f));
+    if (f.index >= 0 && kg_attr_usage_limits_used(row->value, row->value_len)) {
+        kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_detail("Usage Limits may not change once Get Usage Allocation has used it");
+        rc = KG_RESULT_ERROR;
+    }
+out:
+    free(row);
+    return rc;
 }
 
 /* Stamp Last Change Date in the same change as the edit it records. */
@@ -195,6 +276,7 @@ static kg_result kg_add_apply(struct kg_store *w, const struct kg_op_ctx *ctx, c
 
 kg_result kg_op_add_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
+    uint8_t limits[KG_USAGE_LIMITS_MAX];
     struct kg_attr_in a;
     struct kg_store *w;
     int32_t index = 0;
@@ -202,6 +284,7 @@ kg_result kg_op_add_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, 
 
     KG_GUARD(kg_attr_read_one(in, true, &a));
     KG_GUARD(kg_attr_check_change(ctx, &a, KG_ATTR_CLIENT_ADD));
+    KG_GUARD(kg_usage_limits_in(&a, limits));
     KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
     KG_GUARD(kg_change_end(ctx->gw->committer, kg_add_apply(w, ctx, &a, &index, &unchanged)));
     KG_GUARD(kg_op_write_uid(ctx, out));
@@ -209,19 +292,30 @@ kg_result kg_op_add_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, 
     return KG_RESULT_OK;
 }
 
+/* Apply Modify Attribute of instance `index`. */
+static kg_result kg_modify_apply(struct kg_store *w, const struct kg_op_ctx *ctx, const struct kg_attr_in *a,
+                                 int32_t index)
+{
+    if (kg_is_usage_limits(a)) {
+        KG_GUARD(kg_usage_limits_unused(w, ctx, index));
+    }
+    KG_GUARD(kg_store_set_attr(w, ctx->object.uid, a->name, index, a->value.raw, a->value.raw_len));
+    return kg_attr_touch(w, ctx, KG_RESULT_OK);
+}
+
 kg_result kg_op_modify_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
+    uint8_t limits[KG_USAGE_LIMITS_MAX];
     struct kg_attr_in a;
     struct kg_store *w;
     int32_t index;
 
     KG_GUARD(kg_attr_read_one(in, true, &a));
     KG_GUARD(kg_attr_check_change(ctx, &a, KG_ATTR_CLIENT_MODIFY));
+    KG_GUARD(kg_usage_limits_in(&a, limits));
     index = a.has_index ? a.index : 0;
     KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
-    KG_GUARD(kg_change_end(ctx->gw->committer,
-                           kg_attr_touch(w, ctx, kg_store_set_attr(w, ctx->object.uid, a.name, index, a.value.raw,
-                                                                   a.value.raw_len))));
+    KG_GUARD(kg_change_end(ctx->gw->committer, kg_modify_apply(w, ctx, &a, index)));
     KG_GUARD(kg_op_write_uid(ctx, out));
     KG_GUARD(kg_attr_write(out, a.name, index, a.value.raw, a.value.raw_len));
     return KG_RESULT_OK;
@@ -235,6 +329,9 @@ static kg_result kg_delete_apply(struct kg_store *w, const struct kg_op_ctx *ctx
 
     KG_GUARD(kg_store_each_attr(w, ctx->object.uid, a->name, kg_attr_find_row, &f));
     KG_ENSURE(f.index >= 0, KG_ERR_ATTRIBUTE_NOT_FOUND);
+    if (kg_is_usage_limits(a)) {
+        KG_GUARD(kg_usage_limits_unused(w, ctx, a->index));
+    }
     return kg_attr_touch(w, ctx, kg_store_delete_attr(w, ctx->object.uid, a->name, a->index));
 }
 

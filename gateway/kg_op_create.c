@@ -13,6 +13,38 @@
 #include "kg_ops.h"
 #include "kg_p11_crypto.h"
 
+kg_result kg_op_template_add(struct kg_template *t, const struct kg_attr_in *a)
+{
+    if (strcmp(a->name, "Cryptographic Algorithm") == 0) {
+        KG_ENSURE(!t->has_algorithm, KG_ERR_INVALID_FIELD);
+        KG_GUARD(kg_ttlv_get_enum(&a->value, &t->algorithm));
+        t->has_algorithm = true;
+    } else if (strcmp(a->name, "Cryptographic Length") == 0) {
+        KG_ENSURE(!t->has_length, KG_ERR_INVALID_FIELD);
+        KG_GUARD(kg_ttlv_get_int(&a->value, &t->length));
+        t->has_length = true;
+    } else if (strcmp(a->name, "Cryptographic Usage Mask") == 0) {
+        KG_ENSURE(!t->has_usage_mask, KG_ERR_INVALID_FIELD);
+        KG_GUARD(kg_ttlv_get_int(&a->value, &t->usage_mask));
+        t->has_usage_mask = true;
+    } else if (strcmp(a->name, "Object Type") == 0) {
+        KG_GUARD(kg_ttlv_get_enum(&a->value, &t->object_type));
+    } else {
+        if (!(a->def->flags & KG_ATTR_CLIENT_SET)) {
+            kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
+            kg_error_detail("attribute '%s' is set by the server", a->name);
+            return KG_RESULT_ERROR;
+        }
+        /* Single-valued attributes may appear once. */
+        for (uint32_t i = 0; i < t->extra_count && !(a->def->flags & KG_ATTR_MULTI); i++) {
+            KG_ENSURE(strcmp(t->extra[i].name, a->name) != 0, KG_ERR_INVALID_FIELD);
+        }
+        KG_ENSURE(t->extra_count < KG_TEMPLATE_MAX_ATTRS, KG_ERR_INVALID_FIELD);
+        t->extra[t->extra_count++] = *a;
+    }
+    return KG_RESULT_OK;
+}
+
 kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *t)
 {
     struct kg_ttlv_item ta, it;
@@ -37,54 +69,42 @@ kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *t)
         KG_ENSURE(it.tag == KG_TAG_ATTRIBUTE && it.type == KG_TTLV_STRUCTURE, KG_ERR_INVALID_FIELD);
         struct kg_attr_in a;
         KG_GUARD(kg_attr_read(&r, &it, true, &a));
-        if (strcmp(a.name, "Cryptographic Algorithm") == 0) {
-            KG_ENSURE(!t->has_algorithm, KG_ERR_INVALID_FIELD);
-            KG_GUARD(kg_ttlv_get_enum(&a.value, &t->algorithm));
-            t->has_algorithm = true;
-        } else if (strcmp(a.name, "Cryptographic Length") == 0) {
-            KG_ENSURE(!t->has_length, KG_ERR_INVALID_FIELD);
-            KG_GUARD(kg_ttlv_get_int(&a.value, &t->length));
-            t->has_length = true;
-        } else if (strcmp(a.name, "Cryptographic Usage Mask") == 0) {
-            KG_ENSURE(!t->has_usage_mask, KG_ERR_INVALID_FIELD);
-            KG_GUARD(kg_ttlv_get_int(&a.value, &t->usage_mask));
-            t->has_usage_mask = true;
-        } else if (strcmp(a.name, "Object Type") == 0) {
-            KG_GUARD(kg_ttlv_get_enum(&a.value, &t->object_type));
-        } else {
-            if (!(a.def->flags & KG_ATTR_CLIENT_SET)) {
-                kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
-                kg_error_detail("attribute '%s' is set by the server", a.name);
-                return KG_RESULT_ERROR;
-            }
-            /* Single-valued attributes may appear once. */
-            for (uint32_t i = 0; i < t->extra_count && !(a.def->flags & KG_ATTR_MULTI); i++) {
-                KG_ENSURE(strcmp(t->extra[i].name, a.name) != 0, KG_ERR_INVALID_FIELD);
-            }
-            KG_ENSURE(t->extra_count < KG_TEMPLATE_MAX_ATTRS, KG_ERR_INVALID_FIELD);
-            t->extra[t->extra_count++] = a;
-        }
+        KG_GUARD(kg_op_template_add(t, &a));
     }
     return KG_RESULT_OK;
 }
 
-static kg_result kg_op_insert_object(struct kg_store *w, const struct kg_op_ctx *ctx, const struct kg_object *obj,
-                                     const struct kg_template *t)
+/* One template attribute as stored: Usage Limits in the server's form
+ * (Count = Total, the client's Count ignored), anything else as given. */
+static kg_result kg_op_insert_extra(struct kg_store *w, const char *uid, const struct kg_attr_in *a)
 {
+    uint8_t limits[64];
+    uint32_t len = 0;
     int32_t index;
 
+    if (strcmp(a->name, "Usage Limits") == 0) {
+        KG_GUARD(kg_attr_usage_limits(a, true, limits, sizeof(limits), &len));
+        return kg_store_add_attr(w, uid, a->name, limits, len, &index);
+    }
+    return kg_store_add_attr(w, uid, a->name, a->value.raw, a->value.raw_len, &index);
+}
+
+static kg_result kg_op_insert_object(struct kg_store *w, const struct kg_op_ctx *ctx, const struct kg_object *obj,
+                                     const struct kg_template *t, const struct kg_attr_new *server_set)
+{
     KG_GUARD(kg_store_insert_object(w, obj));
     for (uint32_t i = 0; i < t->extra_count; i++) {
-        KG_GUARD(kg_store_add_attr(w, obj->uid, t->extra[i].name, t->extra[i].value.raw, t->extra[i].value.raw_len,
-                                   &index));
+        KG_GUARD(kg_op_insert_extra(w, obj->uid, &t->extra[i]));
     }
     KG_GUARD(kg_attr_store_date(w, obj->uid, "Initial Date", ctx->now));
     KG_GUARD(kg_attr_store_date(w, obj->uid, "Last Change Date", ctx->now));
+    KG_GUARD(kg_attr_store_new(w, obj->uid, server_set));
     return KG_RESULT_OK;
 }
 
 kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, const struct kg_template *t)
 {
+    struct kg_attr_new server_set = { 0 };
     struct kg_store *w;
     int64_t activation = 0;
 
@@ -113,10 +133,15 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, c
     /* Bound to its object before it is stored, outside the commit: every
      * row this inserts carries its tag. */
     KG_GUARD(kg_op_seal(ctx->gw->p11, obj));
+    server_set.now = ctx->now;
+    server_set.generated = t->generated;
+    for (uint32_t i = 0; i < t->extra_count; i++) {
+        server_set.fresh_given |= strcmp(t->extra[i].name, "Fresh") == 0;
+    }
     /* Durability: kg_change_end returns once the group commit holding this
      * insert is on disk; only then is the response written. */
     KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
-    return kg_change_end(ctx->gw->committer, kg_op_insert_object(w, ctx, obj, t));
+    return kg_change_end(ctx->gw->committer, kg_op_insert_object(w, ctx, obj, t, &server_set));
 }
 
 kg_result kg_op_check_aes(uint32_t algorithm, int32_t length)
@@ -298,6 +323,7 @@ kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
     obj->algorithm = t->algorithm;
     obj->length = t->length;
     obj->usage_mask = t->usage_mask;
+    t->generated = true; /* Original Creation Date, Random Number Generator */
     KG_GOTO_GUARD(rc, kg_op_new_uid(obj->uid));
     KG_GOTO_GUARD(rc, kg_op_create_material(ctx, kind, t, obj));
     rc = kg_op_store_new_object(ctx, obj, t);

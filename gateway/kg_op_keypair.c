@@ -113,32 +113,7 @@ static kg_result kg_pair_read_template(struct kg_ttlv_reader *in, uint32_t tag, 
             continue;
         }
         KG_GUARD(kg_attr_read(&r, &it, true, &a));
-        if (strcmp(a.name, "Cryptographic Algorithm") == 0) {
-            KG_ENSURE(!t->has_algorithm, KG_ERR_INVALID_FIELD);
-            KG_GUARD(kg_ttlv_get_enum(&a.value, &t->algorithm));
-            t->has_algorithm = true;
-        } else if (strcmp(a.name, "Cryptographic Length") == 0) {
-            KG_ENSURE(!t->has_length, KG_ERR_INVALID_FIELD);
-            KG_GUARD(kg_ttlv_get_int(&a.value, &t->length));
-            t->has_length = true;
-        } else if (strcmp(a.name, "Cryptographic Usage Mask") == 0) {
-            KG_ENSURE(!t->has_usage_mask, KG_ERR_INVALID_FIELD);
-            KG_GUARD(kg_ttlv_get_int(&a.value, &t->usage_mask));
-            t->has_usage_mask = true;
-        } else if (strcmp(a.name, "Object Type") == 0) {
-            KG_GUARD(kg_ttlv_get_enum(&a.value, &t->object_type));
-        } else {
-            if (!(a.def->flags & KG_ATTR_CLIENT_SET)) {
-                kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
-                kg_error_detail("attribute '%s' is set by the server", a.name);
-                return KG_RESULT_ERROR;
-            }
-            for (uint32_t i = 0; i < t->extra_count && !(a.def->flags & KG_ATTR_MULTI); i++) {
-                KG_ENSURE(strcmp(t->extra[i].name, a.name) != 0, KG_ERR_INVALID_FIELD);
-            }
-            KG_ENSURE(t->extra_count < KG_TEMPLATE_MAX_ATTRS, KG_ERR_INVALID_FIELD);
-            t->extra[t->extra_count++] = a;
-        }
+        KG_GUARD(kg_op_template_add(t, &a));
     }
     return KG_RESULT_OK;
 }

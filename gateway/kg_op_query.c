@@ -1,5 +1,11 @@
-/* kg_op_query.c - Query (KMIP 1.4 section 4.25): only what the HSM token
- * behind the gateway can really do (issue 9). */
+/*
+ * kg_op_query.c - Query (KMIP 1.4 section 4.25): what this gateway, on the
+ * token behind it, really offers (issue 9), for every Query Function of
+ * KMIP 1.4. The answer is written in the order of Table 223; a function
+ * whose honest answer is "none" adds nothing (4.25: "the response payload is
+ * empty if there are no values to return"), and Query Function values this
+ * version does not define are ignored the same way.
+ */
 #include <string.h>
 
 #include "kg_kmip.h"
@@ -7,14 +13,16 @@
 
 #define KG_VENDOR "kmipgw"
 
-/*
- * Operations, Objects and Server Information are answered; other query
- * functions are valid requests for things we do not offer, so they add
- * nothing rather than fail (KMIP 1.4 section 4.25: the server returns what
- * it supports of what was asked). The 1.x Server Information structure
- * is vendor-defined and optional; Vendor Identification is what vCenter
- * reads (VSPHERE.md).
- */
+/* Enumerations only Query answers with (KMIP 1.4 section 9.1.3.2). */
+enum {
+    KG_RNG_ALGORITHM_UNSPECIFIED = 0x01,        /* 9.1.3.2.40 */
+    KG_UNWRAP_MODE_PROCESSED = 0x02,            /* 9.1.3.2.43 */
+    KG_DESTROY_ACTION_KEY_MATERIAL_DELETED = 0x02, /* 9.1.3.2.44 */
+    KG_SHREDDING_ALGORITHM_UNSUPPORTED = 0x03,  /* 9.1.3.2.45 */
+    KG_RNG_MODE_UNSPECIFIED = 0x01,             /* 9.1.3.2.46 */
+    KG_CLIENT_REGISTRATION_CLIENT_GENERATED = 0x04, /* 9.1.3.2.47 */
+};
+
 /*
  * Can the token behind this gateway really do `op`? Mechanism discovery
  * (kg_p11_mech.c) decides for the operations that need a particular
@@ -43,35 +51,179 @@ static bool kg_query_token_can(struct kg_p11 *p11, uint32_t op)
     }
 }
 
-kg_result kg_op_query(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+/* Which Query Functions the request named (bit n: function n). */
+static kg_result kg_query_read(struct kg_ttlv_reader *in, uint32_t *want)
 {
-    bool want_ops = false, want_objects = false, want_info = false;
     struct kg_ttlv_item it;
     uint32_t fn;
 
+    *want = 0;
     while (!kg_ttlv_reader_done(in)) {
         KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_QUERY_FUNCTION, KG_TTLV_ENUMERATION, &it));
         KG_GUARD(kg_ttlv_get_enum(&it, &fn));
-        want_ops |= fn == KG_QUERY_OPERATIONS;
-        want_objects |= fn == KG_QUERY_OBJECTS;
-        want_info |= fn == KG_QUERY_SERVER_INFORMATION;
-    }
-    if (want_ops) {
-        for (uint32_t op = 1; op <= KG_OP_MAX; op++) {
-            if (kg_ops_lookup(op) != NULL && kg_query_token_can(ctx->gw->p11, op)) {
-                KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OPERATION, op));
-            }
+        if (fn >= 1 && fn <= KG_QUERY_CLIENT_REGISTRATION_METHODS) {
+            *want |= 1u << fn;
         }
     }
-    if (want_objects) {
-        KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, KG_OBJ_SYMMETRIC_KEY));
-        if (kg_query_token_can(ctx->gw->p11, KG_OP_CREATE_KEY_PAIR)) {
-            KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, KG_OBJ_PUBLIC_KEY));
-            KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, KG_OBJ_PRIVATE_KEY));
+    return KG_RESULT_OK;
+}
+
+static bool kg_query_wants(uint32_t want, uint32_t fn)
+{
+    return (want & (1u << fn)) != 0;
+}
+
+static kg_result kg_query_operations(struct kg_op_ctx *ctx, struct kg_ttlv_writer *out)
+{
+    for (uint32_t op = 1; op <= KG_OP_MAX; op++) {
+        if (kg_ops_lookup(op) != NULL && kg_query_token_can(ctx->gw->p11, op)) {
+            KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OPERATION, op));
         }
     }
-    if (want_info) {
-        KG_GUARD(kg_ttlv_write_text(out, KG_TAG_VENDOR_IDENTIFICATION, KG_VENDOR, (uint32_t)strlen(KG_VENDOR)));
+    return KG_RESULT_OK;
+}
+
+static kg_result kg_query_objects(struct kg_op_ctx *ctx, struct kg_ttlv_writer *out)
+{
+    KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, KG_OBJ_SYMMETRIC_KEY));
+    if (kg_query_token_can(ctx->gw->p11, KG_OP_CREATE_KEY_PAIR)) {
+        KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, KG_OBJ_PUBLIC_KEY));
+        KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, KG_OBJ_PRIVATE_KEY));
+    }
+    return KG_RESULT_OK;
+}
+
+/*
+ * Vendor Identification is what vCenter reads (VSPHERE.md). The 1.x Server
+ * Information structure holds only vendor-defined fields, which would need
+ * extension tags that Query Extension List would then have to name; kmipgw
+ * defines none, so the structure is sent empty, as the 1.4 test cases'
+ * reference server does.
+ */
+static kg_result kg_query_server_information(struct kg_ttlv_writer *out)
+{
+    KG_GUARD(kg_ttlv_write_text(out, KG_TAG_VENDOR_IDENTIFICATION, KG_VENDOR, (uint32_t)strlen(KG_VENDOR)));
+    KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_SERVER_INFORMATION));
+    KG_GUARD(kg_ttlv_end_struct(out));
+    return KG_RESULT_OK;
+}
+
+/*
+ * RNG Parameters (2.1.18). Every key, IV and nonce a client ever sees comes
+ * from the HSM's generator (C_GenerateKey, C_GenerateRandom), and PKCS#11
+ * does not say what that generator is; 4.25 prescribes the answer for that
+ * case: one RNG Parameters with RNG Algorithm Unspecified. OpenSSL's DRBG
+ * only makes Unique Identifiers, which protect nothing, so it is not listed.
+ */
+static kg_result kg_query_rngs(struct kg_ttlv_writer *out)
+{
+    KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_RNG_PARAMETERS));
+    KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_RNG_ALGORITHM, KG_RNG_ALGORITHM_UNSPECIFIED));
+    KG_GUARD(kg_ttlv_end_struct(out));
+    return KG_RESULT_OK;
+}
+
+/*
+ * Profiles (2.1.19) kmipgw conforms to: only those whose mandatory OASIS
+ * test cases all pass against it (tests/conformance, expected_pass.txt), and
+ * only of KMIP versions up to the request's (a 1.2 client knows no 1.3
+ * profile names). Empty until a profile's cases all pass; see the table.
+ */
+struct kg_query_profile {
+    uint32_t name;  /* 9.1.3.2.42 Profile Name */
+    int32_t minor;  /* the KMIP 1.x version the profile is of */
+};
+
+static const struct kg_query_profile kg_query_profiles[] = {
+    { 0, 0 }, /* end */
+};
+
+static kg_result kg_query_profiles_write(const struct kg_op_ctx *ctx, struct kg_ttlv_writer *out)
+{
+    if (ctx->version.major != 1) {
+        return KG_RESULT_OK; /* the 2.x profile names carry a Profile Version */
+    }
+    for (const struct kg_query_profile *p = kg_query_profiles; p->name != 0; p++) {
+        if (p->minor <= ctx->version.minor) {
+            KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_PROFILE_INFORMATION));
+            KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_PROFILE_NAME, p->name));
+            KG_GUARD(kg_ttlv_end_struct(out));
+        }
+    }
+    return KG_RESULT_OK;
+}
+
+/*
+ * Capability Information (2.1.21), each field as kmipgw behaves:
+ *  - no streaming (multi-part Encrypt/Decrypt is refused, kg_op_crypto.c),
+ *    no asynchronous answers (Poll and Cancel are not supported), no
+ *    attestation;
+ *  - Batch Undo no (the dispatcher treats Undo as Stop: a committed item
+ *    cannot be undone), Batch Continue yes; both fields are KMIP 1.4's;
+ *  - Unwrap Mode Processed: a key registered wrapped is unwrapped inside the
+ *    HSM and kept under the master key (kg_op_register.c);
+ *  - Destroy Action Key Material Deleted: Destroy erases the wrapped blob
+ *    (SQLite secure_delete) or the resident token object and keeps the
+ *    object's attributes; not "shredded", as a WAL frame may hold the
+ *    ciphertext until the next checkpoint;
+ *  - Shredding Algorithm Unsupported: nothing is shredded;
+ *  - RNG Mode Unspecified: PKCS#11 does not say how the HSM instantiates
+ *    its generator.
+ */
+static kg_result kg_query_capabilities(const struct kg_op_ctx *ctx, struct kg_ttlv_writer *out)
+{
+    bool v14 = ctx->version.major > 1 || ctx->version.minor >= 4;
+
+    KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_CAPABILITY_INFORMATION));
+    KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_STREAMING_CAPABILITY, false));
+    KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_ASYNCHRONOUS_CAPABILITY, false));
+    KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_ATTESTATION_CAPABILITY, false));
+    if (v14) {
+        KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_BATCH_UNDO_CAPABILITY, false));
+        KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_BATCH_CONTINUE_CAPABILITY, true));
+    }
+    KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_UNWRAP_MODE, KG_UNWRAP_MODE_PROCESSED));
+    KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_DESTROY_ACTION, KG_DESTROY_ACTION_KEY_MATERIAL_DELETED));
+    KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_SHREDDING_ALGORITHM, KG_SHREDDING_ALGORITHM_UNSUPPORTED));
+    KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_RNG_MODE, KG_RNG_MODE_UNSPECIFIED));
+    KG_GUARD(kg_ttlv_end_struct(out));
+    return KG_RESULT_OK;
+}
+
+/*
+ * Answers, in Table 223's order. Functions answered by nothing, and why:
+ * Application Namespaces (kmipgw generates no Application Data, 3.36),
+ * Extension List and Map (it defines no extension tags), Attestation Types
+ * (no attestation), Validations (it asserts no formal validation; 4.25 lets
+ * a server return none). Client Registration Methods: Client Generated —
+ * a client's certificate comes from its own PKI and is admitted by
+ * configuration (tls.client_ca and the policy's OU), never through KMIP.
+ */
+kg_result kg_op_query(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    uint32_t want;
+
+    KG_GUARD(kg_query_read(in, &want));
+    if (kg_query_wants(want, KG_QUERY_OPERATIONS)) {
+        KG_GUARD(kg_query_operations(ctx, out));
+    }
+    if (kg_query_wants(want, KG_QUERY_OBJECTS)) {
+        KG_GUARD(kg_query_objects(ctx, out));
+    }
+    if (kg_query_wants(want, KG_QUERY_SERVER_INFORMATION)) {
+        KG_GUARD(kg_query_server_information(out));
+    }
+    if (kg_query_wants(want, KG_QUERY_RNGS)) {
+        KG_GUARD(kg_query_rngs(out));
+    }
+    if (kg_query_wants(want, KG_QUERY_PROFILES)) {
+        KG_GUARD(kg_query_profiles_write(ctx, out));
+    }
+    if (kg_query_wants(want, KG_QUERY_CAPABILITIES)) {
+        KG_GUARD(kg_query_capabilities(ctx, out));
+    }
+    if (kg_query_wants(want, KG_QUERY_CLIENT_REGISTRATION_METHODS)) {
+        KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_CLIENT_REGISTRATION_METHOD, KG_CLIENT_REGISTRATION_CLIENT_GENERATED));
     }
     return KG_RESULT_OK;
 }

@@ -213,6 +213,8 @@ static bool kg_rekey_not_copied(const char *name)
         "Initial Date", "Last Change Date", "Destroy Date", "Compromise Occurrence Date", "Compromise Date",
         "Revocation Reason", "Archive Date", "Link", "Original Creation Date",
         "Activation Date", "Process Start Date", "Protect Stop Date", "Deactivation Date",
+        /* The server's own, set anew for the new key (kg_attr_store_new). */
+        "Digest", "Random Number Generator", "Fresh", "Lease Time",
     };
 
     for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++) {
@@ -356,8 +358,11 @@ struct kg_rekey_job {
 
 static kg_result kg_rekey_apply(struct kg_store *w, struct kg_rekey_job *job)
 {
+    struct kg_attr_new server_set = { .now = job->ctx->now, .generated = true };
+
     KG_GUARD(kg_op_insert_new(w, job->ctx, job->fresh));
     KG_GUARD(kg_op_rekey_rows(w, job->ctx, job->ctx->object.uid, job->fresh, job->args));
+    KG_GUARD(kg_attr_store_new(w, job->fresh->uid, &server_set));
     return KG_RESULT_OK;
 }
 

@@ -60,6 +60,9 @@ struct kg_op {
     kg_op_execute_fn execute; /* named by kg_policy_operation_name(code) */
     kg_op_facts_fn facts; /* NULL: the operation and its target are all policy needs */
     bool targets_object; /* first payload item is a (possibly omitted) UID */
+    /* The target may be archived (Recover, Get Attributes, Get Attribute
+     * List); any other operation on an archived object is Object Archived. */
+    bool archived_ok;
 };
 
 /* The table entry of `operation`, or NULL: Operation Not Supported. */
@@ -85,6 +88,17 @@ kg_result kg_op_activate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
 kg_result kg_op_revoke(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 kg_result kg_op_destroy(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 kg_result kg_op_locate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+/* Check, Obtain Lease, Get Usage Allocation (kg_op_usage.c). */
+kg_result kg_op_check(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_obtain_lease(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_get_usage_allocation(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                                     struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+/* Archive and Recover (kg_op_archive.c). */
+kg_result kg_op_archive(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_recover(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+/* KG_ERR_OBJECT_ARCHIVED if ctx->object is archived (the dispatcher asks,
+ * after policy, for every operation without archived_ok). */
+kg_result kg_op_refuse_archived(struct kg_op_ctx *ctx) KG_WARN_UNUSED;
 /* Server-side cryptography (kg_op_crypto.c). */
 kg_result kg_op_encrypt(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 kg_result kg_op_decrypt(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
@@ -113,6 +127,8 @@ struct kg_template {
     int32_t usage_mask;
     uint32_t extra_count; /* attributes stored as rows */
     struct kg_attr_in extra[KG_TEMPLATE_MAX_ATTRS];
+    /* Set by the handler for what the server sets (kg_attr_store_new). */
+    bool generated;         /* Create: the server made the key material */
 };
 
 /*
@@ -122,6 +138,14 @@ struct kg_template {
  */
 kg_result kg_op_read_new_key(struct kg_ttlv_reader *in, const char *op, struct kg_template **t,
                              struct kg_object **obj) KG_WARN_UNUSED;
+
+/*
+ * Add one Template-Attribute attribute to *t: the four Create and Register
+ * read themselves (algorithm, length, usage mask, object type; each at most
+ * once), else a client-settable attribute kept as a row (single-valued ones
+ * once). Values borrow from the request.
+ */
+kg_result kg_op_template_add(struct kg_template *t, const struct kg_attr_in *a) KG_WARN_UNUSED;
 
 /* Read an optional Template-Attribute; values borrow from the request. */
 kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *out) KG_WARN_UNUSED;

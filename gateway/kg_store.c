@@ -31,6 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kg_locate_match.h"
+
 #define KG_STORE_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
@@ -231,30 +233,62 @@ struct kg_store {
 
 /*
  * Locate fragments. The SQL is the base, then one fragment per filter in
- * use, then the tail; nothing else is ever appended.
+ * use, then the order and the limit; nothing else is ever appended.
  */
 static const char kg_store_locate_base[] = "SELECT uid FROM objects WHERE 1 = 1";
 static const char kg_store_locate_type[] = " AND object_type = ?";
 static const char kg_store_locate_state[] = " AND state = ?";
 static const char kg_store_locate_alg[] = " AND algorithm = ?";
 static const char kg_store_locate_length[] = " AND length = ?";
+static const char kg_store_locate_uid[] = " AND uid = ?";
+/* Usage mask (KMIP 1.4 section 4.9): every requested bit set, others free. */
+static const char kg_store_locate_mask[] = " AND (usage_mask & ?) = ?";
 static const char kg_store_locate_owner[] = " AND owner_group = ?";
-/* A scope of several groups: " AND owner_group IN (?" then ",?" per extra
- * group, then ")". */
+/* A list of values: head, then ",?" per extra value, then ")". Used for a
+ * scope of several groups and for the hidden states. */
 static const char kg_store_locate_owners_head[] = " AND owner_group IN (?";
+static const char kg_store_locate_hidden_head[] = " AND state NOT IN (?";
 static const char kg_store_locate_owners_more[] = ",?";
 static const char kg_store_locate_owners_tail[] = ")";
+/* Attribute filters, one per enum kg_store_match. EQUAL is answered from the
+ * (name, value, uid) index; the others scan the rows of that name through
+ * the functions kg_store_register_functions installs. */
 static const char kg_store_locate_attr[] =
     " AND uid IN (SELECT uid FROM attributes WHERE name = ? AND value = ?)";
-static const char kg_store_locate_tail[] = " ORDER BY created_seq DESC LIMIT ?";
+static const char kg_store_locate_fields[] =
+    " AND uid IN (SELECT uid FROM attributes WHERE name = ? AND kg_fields_match(value, ?))";
+static const char kg_store_locate_dates[] =
+    " AND uid IN (SELECT uid FROM attributes WHERE name = ? AND kg_date_within(value, ?, ?))";
+/* Storage Status Mask: on-line only (the default) or archival only; both
+ * bits add no fragment. "Archived" is the Archive Date row (kg_store.h). */
+static const char kg_store_locate_online[] =
+    " AND NOT EXISTS (SELECT 1 FROM attributes a WHERE a.uid = objects.uid AND a.name = 'Archive Date')";
+static const char kg_store_locate_archived[] =
+    " AND EXISTS (SELECT 1 FROM attributes a WHERE a.uid = objects.uid AND a.name = 'Archive Date')";
+/* Orders; PREFER_ONLY is kg_store_locate_attr for `prefer` then OLDEST. */
+static const char kg_store_locate_newest[] = " ORDER BY created_seq DESC";
+static const char kg_store_locate_oldest[] = " ORDER BY created_seq ASC";
+static const char kg_store_locate_prefer[] =
+    " ORDER BY uid IN (SELECT uid FROM attributes WHERE name = ? AND value = ?) DESC, created_seq ASC";
+static const char kg_store_locate_limit[] = " LIMIT ? OFFSET ?";
 
-/* Every fragment at once, plus the NUL: the longest SQL Locate can build. */
-#define KG_STORE_LOCATE_SQL_MAX                                                                      \
-    (sizeof(kg_store_locate_base) + sizeof(kg_store_locate_type) + sizeof(kg_store_locate_state) +   \
-     sizeof(kg_store_locate_alg) + sizeof(kg_store_locate_length) + sizeof(kg_store_locate_owner) + \
-     KG_STORE_LOCATE_MAX_ATTRS * sizeof(kg_store_locate_attr) + sizeof(kg_store_locate_tail) +           \
-     sizeof(kg_store_locate_owners_head) + KG_STORE_LOCATE_MAX_OWNERS * sizeof(kg_store_locate_owners_more) + \
-     sizeof(kg_store_locate_owners_tail))
+/* Room for any one attribute filter fragment (their sum: simpler than a max). */
+#define KG_STORE_LOCATE_ATTR_MAX                                                                       \
+    (sizeof(kg_store_locate_attr) + sizeof(kg_store_locate_fields) + sizeof(kg_store_locate_dates))
+
+/* Every fragment at once (more than any query can use), plus the NUL. */
+#define KG_STORE_LOCATE_SQL_MAX                                                                        \
+    (sizeof(kg_store_locate_base) + sizeof(kg_store_locate_type) + sizeof(kg_store_locate_state) +     \
+     sizeof(kg_store_locate_alg) + sizeof(kg_store_locate_length) + sizeof(kg_store_locate_uid) +      \
+     sizeof(kg_store_locate_mask) + sizeof(kg_store_locate_owner) + sizeof(kg_store_locate_owners_head) + \
+     sizeof(kg_store_locate_hidden_head) +                                                             \
+     (KG_STORE_LOCATE_MAX_OWNERS + KG_STORE_LOCATE_MAX_HIDDEN) * sizeof(kg_store_locate_owners_more) +  \
+     2 * sizeof(kg_store_locate_owners_tail) + (KG_STORE_LOCATE_MAX_ATTRS + 1) * KG_STORE_LOCATE_ATTR_MAX + \
+     sizeof(kg_store_locate_online) + sizeof(kg_store_locate_archived) + sizeof(kg_store_locate_newest) + \
+     sizeof(kg_store_locate_oldest) + sizeof(kg_store_locate_prefer) + sizeof(kg_store_locate_limit))
+
+/* Locate's SQL functions, installed on every connection at open. */
+static kg_result kg_store_register_functions(struct kg_store *store) KG_WARN_UNUSED;
 
 /* An empty, non-NULL value: sqlite3_bind_blob with a NULL pointer binds NULL. */
 static const uint8_t kg_store_empty[1];
@@ -619,6 +653,7 @@ kg_result kg_store_open(const char *path, struct kg_store **out)
     if (!existed && chmod(path, 0600) != 0) {
         KG_STORE_GOTO_FAIL(rc, KG_ERR_STORE, "store: cannot make %s private: %s", path, strerror(errno));
     }
+    KG_GOTO_GUARD(rc, kg_store_register_functions(store));
     KG_GOTO_GUARD(rc, kg_store_configure(store));
     KG_GOTO_GUARD(rc, kg_store_migrate(store));
     KG_GOTO_GUARD(rc, kg_store_prepare_all(store));
@@ -1111,6 +1146,16 @@ out:
     return rc;
 }
 
+kg_result kg_store_is_archived(struct kg_store *store, const char *uid, bool *out)
+{
+    uint32_t n = 0;
+
+    *out = false;
+    KG_GUARD(kg_store_count_attr(store, uid, KG_STORE_ARCHIVE_DATE, &n));
+    *out = n > 0;
+    return KG_RESULT_OK;
+}
+
 kg_result kg_store_count_live(struct kg_store *store, const char *owner_group, uint64_t *out)
 {
     kg_result rc = KG_RESULT_OK;
@@ -1141,88 +1186,216 @@ static kg_result kg_store_sql_append(char *buf, size_t size, size_t *len, const 
     return KG_RESULT_OK;
 }
 
-#define KG_STORE_APPEND(rc, buf, len, frag) \
-    KG_GOTO_GUARD(rc, kg_store_sql_append((buf), sizeof(buf), &(len), (frag), sizeof(frag) - 1))
+/* Append the fixed fragment `frag` to the Locate SQL buffer `buf`. */
+#define KG_STORE_APPEND_TO(rc, buf, len, frag) \
+    KG_GOTO_GUARD(rc, kg_store_sql_append((buf), KG_STORE_LOCATE_SQL_MAX, &(len), (frag), sizeof(frag) - 1))
+
+/*
+ * SQL functions for the Locate filters that are not byte equality
+ * (kg_locate_match.h). They read only their arguments; a NULL or empty
+ * argument never matches. Registered per connection, used only in queries
+ * (never in the schema), so other tools can still open the file.
+ */
+static void kg_store_fn_fields_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const uint8_t *stored, *want;
+    int stored_len, want_len;
+
+    (void)argc;
+    stored = sqlite3_value_blob(argv[0]);
+    stored_len = sqlite3_value_bytes(argv[0]);
+    want = sqlite3_value_blob(argv[1]);
+    want_len = sqlite3_value_bytes(argv[1]);
+    sqlite3_result_int(ctx, stored_len > 0 && want_len > 0 &&
+                                kg_locate_fields_match(stored, (size_t)stored_len, want, (size_t)want_len));
+}
+
+static void kg_store_fn_date_within(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const uint8_t *value;
+    int value_len;
+    int64_t when = 0;
+
+    (void)argc;
+    value = sqlite3_value_blob(argv[0]);
+    value_len = sqlite3_value_bytes(argv[0]);
+    sqlite3_result_int(ctx, value_len > 0 && kg_locate_date_of(value, (size_t)value_len, &when) &&
+                                when >= sqlite3_value_int64(argv[1]) && when <= sqlite3_value_int64(argv[2]));
+}
+
+static kg_result kg_store_register_functions(struct kg_store *store)
+{
+    /* DIRECTONLY: not callable from triggers or views a crafted file might hold. */
+    const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY;
+
+    KG_GUARD(KG_STORE_SQL(store,
+                          sqlite3_create_function_v2(store->db, "kg_fields_match", 2, flags, NULL,
+                                                     kg_store_fn_fields_match, NULL, NULL, NULL),
+                          SQLITE_OK, "register kg_fields_match"));
+    KG_GUARD(KG_STORE_SQL(store,
+                          sqlite3_create_function_v2(store->db, "kg_date_within", 3, flags, NULL,
+                                                     kg_store_fn_date_within, NULL, NULL, NULL),
+                          SQLITE_OK, "register kg_date_within"));
+    return KG_RESULT_OK;
+}
 
 /*
  * Compose the SQL from fixed fragments, one per filter in use, so SQLite can
  * use the indexes of the filters that are present (a generic
  * "?1 = 0 OR col = ?1" would defeat them). User data never enters the text:
- * parameters are bound in the same order the fragments were appended. The
- * statement is prepared per call (the filter shapes are too many to cache
- * usefully) and finalized at `out:`.
+ * parameters are bound in the same order the fragments were appended (the
+ * two halves below mirror each other). The statement is prepared per call
+ * (the filter shapes are too many to cache usefully) and finalized at `out:`.
  */
-kg_result kg_store_locate(struct kg_store *store, const struct kg_store_locate *query,
-                          char (*out_uids)[KG_UID_LEN + 1], uint32_t cap, uint32_t *out_count)
+static kg_result kg_store_locate_check(const struct kg_store_locate *query)
+{
+    if (query->attr_count > KG_STORE_LOCATE_MAX_ATTRS) {
+        kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
+        kg_error_detail("store: locate with %u attribute filters, at most %d", (unsigned)query->attr_count,
+                        KG_STORE_LOCATE_MAX_ATTRS);
+        return KG_RESULT_ERROR;
+    }
+    KG_ENSURE(query->attrs != NULL || query->attr_count == 0, KG_ERR_INTERNAL);
+    for (uint32_t i = 0; i < query->attr_count; i++) {
+        const struct kg_store_filter_attr *f = &query->attrs[i];
+
+        KG_ENSURE(f->name != NULL, KG_ERR_INVALID_FIELD);
+        KG_ENSURE(f->value_len <= KG_ATTR_VALUE_MAX, KG_ERR_INVALID_FIELD);
+        KG_ENSURE(f->value != NULL || f->value_len == 0, KG_ERR_INTERNAL);
+        KG_ENSURE(f->match <= KG_STORE_MATCH_DATES, KG_ERR_INVALID_FIELD);
+        KG_ENSURE(f->match != KG_STORE_MATCH_DATES || f->low <= f->high, KG_ERR_INVALID_FIELD);
+    }
+    KG_ENSURE(query->hidden_state_count <= KG_STORE_LOCATE_MAX_HIDDEN, KG_ERR_INVALID_FIELD);
+    KG_ENSURE(query->hidden_states != NULL || query->hidden_state_count == 0, KG_ERR_INTERNAL);
+    KG_ENSURE(query->owner_group != NULL || query->owner_group_count <= KG_STORE_LOCATE_MAX_OWNERS,
+              KG_ERR_INVALID_FIELD);
+    KG_ENSURE(query->owner_groups != NULL || query->owner_group_count == 0 || query->owner_group != NULL,
+              KG_ERR_INTERNAL);
+    KG_ENSURE(query->order <= KG_STORE_ORDER_PREFER_FIRST, KG_ERR_INVALID_FIELD);
+    if (query->order == KG_STORE_ORDER_PREFER_ONLY || query->order == KG_STORE_ORDER_PREFER_FIRST) {
+        KG_ENSURE(query->prefer.name != NULL && query->prefer.match == KG_STORE_MATCH_EQUAL, KG_ERR_INVALID_FIELD);
+        KG_ENSURE(query->prefer.value_len <= KG_ATTR_VALUE_MAX, KG_ERR_INVALID_FIELD);
+        KG_ENSURE(query->prefer.value != NULL || query->prefer.value_len == 0, KG_ERR_INTERNAL);
+    }
+    return KG_RESULT_OK;
+}
+
+static const char *kg_store_locate_attr_fragment(uint32_t match, size_t *len)
+{
+    switch (match) {
+    case KG_STORE_MATCH_FIELDS:
+        *len = sizeof(kg_store_locate_fields) - 1;
+        return kg_store_locate_fields;
+    case KG_STORE_MATCH_DATES:
+        *len = sizeof(kg_store_locate_dates) - 1;
+        return kg_store_locate_dates;
+    default:
+        *len = sizeof(kg_store_locate_attr) - 1;
+        return kg_store_locate_attr;
+    }
+}
+
+/* Append the fragments of `query` to sql (NUL-terminated, *sql_len long). */
+static kg_result kg_store_locate_sql(const struct kg_store_locate *query, char sql[KG_STORE_LOCATE_SQL_MAX],
+                                     size_t *sql_len)
 {
     kg_result rc = KG_RESULT_OK;
-    sqlite3_stmt *st = NULL;
-    char sql[KG_STORE_LOCATE_SQL_MAX];
-    size_t sql_len = 0;
-    uint32_t limit, n = 0;
-    int param = 1;
-    int src;
+    size_t len = 0;
 
-    KG_GOTO_ENSURE(rc, out_count != NULL, KG_ERR_INTERNAL);
-    *out_count = 0;
-    KG_GOTO_ENSURE(rc, store != NULL && query != NULL, KG_ERR_INTERNAL);
-    KG_GOTO_ENSURE(rc, out_uids != NULL || cap == 0, KG_ERR_INTERNAL);
-    if (query->attr_count > KG_STORE_LOCATE_MAX_ATTRS) {
-        KG_STORE_GOTO_FAIL(rc, KG_ERR_INVALID_FIELD, "store: locate with %u attribute filters, at most %d",
-                           (unsigned)query->attr_count, KG_STORE_LOCATE_MAX_ATTRS);
-    }
-    KG_GOTO_ENSURE(rc, query->attrs != NULL || query->attr_count == 0, KG_ERR_INTERNAL);
-    for (uint32_t i = 0; i < query->attr_count; i++) {
-        KG_GOTO_ENSURE(rc, query->attrs[i].name != NULL, KG_ERR_INVALID_FIELD);
-        KG_GOTO_ENSURE(rc, query->attrs[i].value_len <= KG_ATTR_VALUE_MAX, KG_ERR_INVALID_FIELD);
-        KG_GOTO_ENSURE(rc, query->attrs[i].value != NULL || query->attrs[i].value_len == 0, KG_ERR_INTERNAL);
-    }
-    limit = query->max_items == 0 || query->max_items > cap ? cap : query->max_items;
-    if (limit == 0) {
-        goto out;
-    }
-
-    KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_base);
+    KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_base);
     if (query->object_type != 0) {
-        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_type);
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_type);
     }
     if (query->state != 0) {
-        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_state);
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_state);
+    } else if (query->hidden_state_count > 0) {
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_hidden_head);
+        for (uint32_t i = 1; i < query->hidden_state_count; i++) {
+            KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_more);
+        }
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_tail);
     }
     if (query->algorithm != 0) {
-        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_alg);
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_alg);
     }
     if (query->length != 0) {
-        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_length);
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_length);
+    }
+    if (query->uid != NULL) {
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_uid);
+    }
+    if (query->usage_mask != 0) {
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_mask);
     }
     if (query->owner_group != NULL) {
-        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_owner);
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owner);
     } else if (query->owner_group_count > 0) {
-        KG_GOTO_ENSURE(rc, query->owner_group_count <= KG_STORE_LOCATE_MAX_OWNERS, KG_ERR_INVALID_FIELD);
-        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_owners_head);
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_head);
         for (uint32_t i = 1; i < query->owner_group_count; i++) {
-            KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_owners_more);
+            KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_more);
         }
-        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_owners_tail);
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_tail);
     }
     for (uint32_t i = 0; i < query->attr_count; i++) {
-        KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_attr);
-    }
-    KG_STORE_APPEND(rc, sql, sql_len, kg_store_locate_tail);
+        size_t frag_len;
+        const char *frag = kg_store_locate_attr_fragment(query->attrs[i].match, &frag_len);
 
-    KG_GOTO_GUARD(rc, KG_STORE_SQL(store, sqlite3_prepare_v3(store->db, sql, (int)sql_len + 1, 0, &st, NULL),
-                                   SQLITE_OK, "prepare locate"));
+        KG_GOTO_GUARD(rc, kg_store_sql_append(sql, KG_STORE_LOCATE_SQL_MAX, &len, frag, frag_len));
+    }
+    if (query->order == KG_STORE_ORDER_PREFER_ONLY) {
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_attr);
+    }
+    if ((query->storage_mask & KG_STORAGE_ARCHIVAL) == 0) {
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_online);
+    } else if ((query->storage_mask & KG_STORAGE_ON_LINE) == 0) {
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_archived);
+    }
+    switch (query->order) {
+    case KG_STORE_ORDER_NEWEST:
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_newest);
+        break;
+    case KG_STORE_ORDER_PREFER_FIRST:
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_prefer);
+        break;
+    default:
+        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_oldest);
+        break;
+    }
+    KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_limit);
+    *sql_len = len;
+out:
+    return rc;
+}
+
+/* Bind what kg_store_locate_sql asked for, in its order. */
+static kg_result kg_store_locate_bind(struct kg_store *store, sqlite3_stmt *st, const struct kg_store_locate *query,
+                                      uint32_t limit)
+{
+    kg_result rc = KG_RESULT_OK;
+    int param = 1;
+
     if (query->object_type != 0) {
         KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, query->object_type));
     }
     if (query->state != 0) {
         KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, query->state));
+    } else {
+        for (uint32_t i = 0; i < query->hidden_state_count; i++) {
+            KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, query->hidden_states[i]));
+        }
     }
     if (query->algorithm != 0) {
         KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, query->algorithm));
     }
     if (query->length != 0) {
         KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, query->length));
+    }
+    if (query->uid != NULL) {
+        KG_STORE_BIND(rc, store, sqlite3_bind_text(st, param++, query->uid, -1, SQLITE_STATIC));
+    }
+    if (query->usage_mask != 0) {
+        KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, query->usage_mask));
+        KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, query->usage_mask));
     }
     if (query->owner_group != NULL) {
         KG_STORE_BIND(rc, store, sqlite3_bind_text(st, param++, query->owner_group, -1, SQLITE_STATIC));
@@ -1235,11 +1408,48 @@ kg_result kg_store_locate(struct kg_store *store, const struct kg_store_locate *
         const struct kg_store_filter_attr *f = &query->attrs[i];
 
         KG_STORE_BIND(rc, store, sqlite3_bind_text(st, param++, f->name, -1, SQLITE_STATIC));
-        KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, param++, f->value, f->value_len));
+        if (f->match == KG_STORE_MATCH_DATES) {
+            KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, f->low));
+            KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, f->high));
+        } else {
+            KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, param++, f->value, f->value_len));
+        }
+    }
+    if (query->order == KG_STORE_ORDER_PREFER_ONLY || query->order == KG_STORE_ORDER_PREFER_FIRST) {
+        KG_STORE_BIND(rc, store, sqlite3_bind_text(st, param++, query->prefer.name, -1, SQLITE_STATIC));
+        KG_STORE_BIND(rc, store, kg_store_bind_bytes(st, param++, query->prefer.value, query->prefer.value_len));
     }
     KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, limit));
+    KG_STORE_BIND(rc, store, sqlite3_bind_int64(st, param++, query->offset));
     KG_GOTO_ENSURE(rc, param - 1 == sqlite3_bind_parameter_count(st), KG_ERR_INTERNAL);
+out:
+    return rc;
+}
 
+kg_result kg_store_locate(struct kg_store *store, const struct kg_store_locate *query,
+                          char (*out_uids)[KG_UID_LEN + 1], uint32_t cap, uint32_t *out_count)
+{
+    kg_result rc = KG_RESULT_OK;
+    sqlite3_stmt *st = NULL;
+    char sql[KG_STORE_LOCATE_SQL_MAX];
+    size_t sql_len = 0;
+    uint32_t limit, n = 0;
+    int src;
+
+    KG_GOTO_ENSURE(rc, out_count != NULL, KG_ERR_INTERNAL);
+    *out_count = 0;
+    KG_GOTO_ENSURE(rc, store != NULL && query != NULL, KG_ERR_INTERNAL);
+    KG_GOTO_ENSURE(rc, out_uids != NULL || cap == 0, KG_ERR_INTERNAL);
+    KG_GOTO_GUARD(rc, kg_store_locate_check(query));
+    limit = query->max_items == 0 || query->max_items > cap ? cap : query->max_items;
+    if (limit == 0) {
+        goto out;
+    }
+
+    KG_GOTO_GUARD(rc, kg_store_locate_sql(query, sql, &sql_len));
+    KG_GOTO_GUARD(rc, KG_STORE_SQL(store, sqlite3_prepare_v3(store->db, sql, (int)sql_len + 1, 0, &st, NULL),
+                                   SQLITE_OK, "prepare locate"));
+    KG_GOTO_GUARD(rc, kg_store_locate_bind(store, st, query, limit));
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         KG_GOTO_ENSURE(rc, n < limit, KG_ERR_INTERNAL);
         KG_GOTO_GUARD(rc, kg_store_col_text(st, 0, out_uids[n], KG_UID_LEN + 1));

@@ -185,21 +185,38 @@ kg_result kg_store_count_attr(struct kg_store *store, const char *uid, const cha
 kg_result kg_store_count_live(struct kg_store *store, const char *owner_group, uint64_t *out) KG_WARN_UNUSED;
 
 /*
- * Locate: UIDs of objects matching every filter, newest first, at most
- * `max_items` (0 = no limit, but never more than `cap`), written to
- * out_uids[][KG_UID_LEN+1]. Filters: the object columns below, and attribute
- * equalities (name + encoded value);
- * a filter matches when some row of that name has exactly that value.
- * More than KG_STORE_LOCATE_MAX_ATTRS attribute filters, or a value over
- * KG_ATTR_VALUE_MAX, is KG_ERR_INVALID_FIELD. out_uids may be NULL when
- * cap is 0.
+ * Locate: UIDs of objects matching every filter, in `order` (newest first
+ * by default), skipping the first `offset` matches, at most `max_items`
+ * (0 = no limit, but never more than `cap`), written to
+ * out_uids[][KG_UID_LEN+1]. Filters: the object columns below, and
+ * attribute filters (name + encoded Attribute Value, see enum
+ * kg_store_match); an attribute filter matches when some row of that name
+ * matches. More than KG_STORE_LOCATE_MAX_ATTRS attribute filters or
+ * KG_STORE_LOCATE_MAX_HIDDEN hidden states, a value over KG_ATTR_VALUE_MAX,
+ * an unknown match or order, or a date range whose low end is above its
+ * high end, is KG_ERR_INVALID_FIELD. out_uids may be NULL when cap is 0.
+ * The caller owns every pointer in the query; nothing is kept after return.
  */
 #define KG_STORE_LOCATE_MAX_OWNERS 32
+#define KG_STORE_LOCATE_MAX_HIDDEN 4
 
+enum kg_store_match {
+    KG_STORE_MATCH_EQUAL = 0, /* the row's encoded value is exactly `value` */
+    KG_STORE_MATCH_FIELDS,    /* kg_locate_fields_match(row, value): structure fields given */
+    KG_STORE_MATCH_DATES,     /* the row is a Date-Time within [low, high]; `value` unused */
+};
 struct kg_store_filter_attr {
     const char *name;
     const uint8_t *value;
     uint32_t value_len;
+    uint32_t match;    /* enum kg_store_match */
+    int64_t low, high; /* KG_STORE_MATCH_DATES: inclusive bounds */
+};
+enum kg_store_order {
+    KG_STORE_ORDER_NEWEST = 0,   /* newest first */
+    KG_STORE_ORDER_OLDEST,       /* oldest first */
+    KG_STORE_ORDER_PREFER_ONLY,  /* only objects matching `prefer`, oldest first */
+    KG_STORE_ORDER_PREFER_FIRST, /* objects matching `prefer` first, oldest first within each part */
 };
 struct kg_store_locate {
     uint32_t object_type; /* 0 = any */
@@ -212,9 +229,35 @@ struct kg_store_locate {
     const struct kg_store_filter_attr *attrs;
     uint32_t attr_count;
     uint32_t max_items;
+    const char *uid;       /* NULL = any */
+    int32_t usage_mask;    /* objects whose mask has every one of these bits; 0 = any */
+    const uint32_t *hidden_states; /* states never listed (with `state` 0 only) */
+    uint32_t hidden_state_count;   /* at most KG_STORE_LOCATE_MAX_HIDDEN */
+    uint32_t offset;       /* matches skipped before the first one returned */
+    uint32_t order;        /* enum kg_store_order */
+    struct kg_store_filter_attr prefer; /* PREFER_*: an EQUAL filter */
+    /* Storage Status Mask (KMIP 1.4 section 4.9): KG_STORAGE_ON_LINE and/or
+     * KG_STORAGE_ARCHIVAL; 0 = on-line only, the default when the request
+     * omits it. Archived means "has an Archive Date row" (see below). */
+    uint32_t storage_mask;
 };
 kg_result kg_store_locate(struct kg_store *store, const struct kg_store_locate *query,
                           char (*out_uids)[KG_UID_LEN + 1], uint32_t cap, uint32_t *out_count) KG_WARN_UNUSED;
+
+/*
+ * Archived objects (Archive and Recover, KMIP 1.4 sections 4.22 and 4.23,
+ * gateway/kg_op_archive.c). An object is archived exactly while it has an
+ * "Archive Date" attribute row: 3.32 says the server sets it at Archive and
+ * deletes it at Recover, so the row is the state, it survives restarts and
+ * needs no schema change. Locate leaves such objects out unless the Storage
+ * Status Mask asks for archival storage; the dispatcher refuses the other
+ * operations on them with Object Archived.
+ */
+#define KG_STORE_ARCHIVE_DATE "Archive Date"
+#define KG_STORAGE_ON_LINE 0x1u  /* Storage Status Mask bits, 9.1.3.3.5 */
+#define KG_STORAGE_ARCHIVAL 0x2u
+/* *out: `uid` has an Archive Date row. */
+kg_result kg_store_is_archived(struct kg_store *store, const char *uid, bool *out) KG_WARN_UNUSED;
 
 /*
  * Master key rotation (kmipgw rotate-master). "Wrapped blob" below means an

@@ -85,8 +85,14 @@ enum kg_error {
 
     KG_ERR_DENIED = KG_ERR(KG_ERR_T_DENIED, 1),
     KG_ERR_AUTHENTICATION = KG_ERR(KG_ERR_T_DENIED, 2), /* the KMIP credential was refused */
+    /* The operation cannot apply to this object (Get Usage Allocation of a
+     * key without Usage Limits): Result Reason Illegal Operation. */
+    KG_ERR_ILLEGAL_OPERATION = KG_ERR(KG_ERR_T_DENIED, 3),
 
     KG_ERR_WRONG_STATE = KG_ERR(KG_ERR_T_STATE, 1),
+    /* The object is archived (Archive, KMIP 1.4 section 4.22): Recover it
+     * first. Result Reason Object Archived. */
+    KG_ERR_OBJECT_ARCHIVED = KG_ERR(KG_ERR_T_STATE, 2),
 
     KG_ERR_HSM = KG_ERR(KG_ERR_T_HSM, 1),
     KG_ERR_HSM_NO_TOKEN = KG_ERR(KG_ERR_T_HSM, 2),

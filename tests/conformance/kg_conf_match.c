@@ -249,6 +249,108 @@ static bool kg_conf_is_server_chosen(uint32_t ctx_tag, bool server_keys)
 static bool kg_conf_match_item(struct kg_conf_ctx *c, const xmlNode *exp, const struct kg_ttlv_reader *r,
                                const struct kg_ttlv_item *act, const char *attr_name, const char *path);
 
+/*
+ * A Query answer is the server's own description of itself: the vectors'
+ * README ("values the server chooses match any value of their type") makes
+ * the reference server's list of Operations and Object Types, its Vendor
+ * Identification and what it put inside Server Information (vendor-specific,
+ * KMIP 1.4 section 4.25) server-chosen. Only those four, and only in the
+ * Response Payload of a Query batch item; every other field of a Query
+ * answer (Capability Information, RNG Parameters, Profiles, ...) is compared
+ * as usual.
+ */
+enum kg_conf_query_rule {
+    KG_CONF_QUERY_NONE,
+    KG_CONF_QUERY_LIST,   /* a non-empty list of leaves of the expected type */
+    KG_CONF_QUERY_SINGLE, /* exactly one item of the expected type, any value */
+};
+
+static const struct {
+    const char *name;
+    enum kg_conf_query_rule rule;
+} kg_conf_query_chosen[] = {
+    { "Operation", KG_CONF_QUERY_LIST },
+    { "ObjectType", KG_CONF_QUERY_LIST },
+    { "VendorIdentification", KG_CONF_QUERY_SINGLE },
+    { "ServerInformation", KG_CONF_QUERY_SINGLE },
+};
+
+/* `exp` is the Response Payload of a batch item whose Operation is Query. */
+static bool kg_conf_is_query_payload(const xmlNode *exp)
+{
+    const xmlNode *item = exp->parent;
+    bool query = false;
+
+    if (strcmp((const char *)exp->name, "ResponsePayload") != 0 || item == NULL ||
+        item->type != XML_ELEMENT_NODE || strcmp((const char *)item->name, "BatchItem") != 0) {
+        return false;
+    }
+    for (const xmlNode *k = item->children; k != NULL && !query; k = k->next) {
+        if (k->type == XML_ELEMENT_NODE && strcmp((const char *)k->name, "Operation") == 0) {
+            xmlChar *v = xmlGetProp(k, BAD_CAST "value");
+
+            query = v != NULL && strcmp((const char *)v, "Query") == 0;
+            xmlFree(v);
+        }
+    }
+    return query;
+}
+
+static enum kg_conf_query_rule kg_conf_query_rule_of(const xmlNode *kid)
+{
+    for (size_t i = 0; i < KG_CONF_COUNT(kg_conf_query_chosen); i++) {
+        if (strcmp((const char *)kid->name, kg_conf_query_chosen[i].name) == 0) {
+            return kg_conf_query_chosen[i].rule;
+        }
+    }
+    return KG_CONF_QUERY_NONE;
+}
+
+/*
+ * Match the server-chosen `kid` (tag `tag`, rule `rule`) of a Query payload
+ * against the actual items: a LIST takes every item of the tag (at least one,
+ * all of the expected type) the first time the tag is seen and nothing after;
+ * a SINGLE takes one item of the tag and type. Marks what it took in `used`.
+ */
+static bool kg_conf_match_query_chosen(struct kg_conf_ctx *c, const xmlNode *kid, enum kg_conf_query_rule rule,
+                                       uint32_t tag, size_t seen, const struct kg_ttlv_item *items, size_t n_items,
+                                       bool *used, const char *sub)
+{
+    xmlChar *type_attr = xmlGetProp(kid, BAD_CAST "type");
+    uint8_t type = KG_TTLV_STRUCTURE;
+    size_t taken = 0;
+
+    if (type_attr != NULL && kg_failed(kg_xml_type_from_name((const char *)type_attr, &type))) {
+        kg_conf_why(c, "%s: the vector has an unknown type %s", sub, (const char *)type_attr);
+        xmlFree(type_attr);
+        kg_error_clear();
+        return false;
+    }
+    xmlFree(type_attr);
+    if (rule == KG_CONF_QUERY_LIST && seen > 0) {
+        return true; /* the whole list was taken at its first element */
+    }
+    for (size_t j = 0; j < n_items; j++) {
+        if (used[j] || items[j].tag != tag) {
+            continue;
+        }
+        if (items[j].type != type) {
+            kg_conf_why(c, "%s expected type %s got %s", sub, kg_xml_type_name(type), kg_xml_type_name(items[j].type));
+            return false;
+        }
+        used[j] = true;
+        taken++;
+        if (rule == KG_CONF_QUERY_SINGLE) {
+            break;
+        }
+    }
+    if (taken == 0) {
+        kg_conf_why(c, "%s missing", sub);
+        return false;
+    }
+    return true;
+}
+
 static bool kg_conf_match_leaf(struct kg_conf_ctx *c, const xmlNode *exp, const struct kg_ttlv_item *act,
                                uint32_t tag, uint8_t type, const char *attr_name, const char *path)
 {
@@ -339,6 +441,7 @@ static bool kg_conf_match_struct(struct kg_conf_ctx *c, const xmlNode *exp, cons
     size_t cap = 0;
     size_t n_kids;
     xmlChar *attr_name = NULL;
+    bool query = kg_conf_is_query_payload(exp);
     bool ok = false;
 
     if (kg_failed(kg_ttlv_child(r, act, &child))) {
@@ -398,6 +501,13 @@ static bool kg_conf_match_struct(struct kg_conf_ctx *c, const xmlNode *exp, cons
             snprintf(sub, sizeof(sub), "%s%s%s[%zu]", path, path[0] ? "/" : "", kg_conf_tag_text(tag, tbuf), k);
         } else {
             snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "/" : "", kg_conf_tag_text(tag, tbuf));
+        }
+        if (query && kg_conf_query_rule_of(kids[i]) != KG_CONF_QUERY_NONE) {
+            if (!kg_conf_match_query_chosen(c, kids[i], kg_conf_query_rule_of(kids[i]), tag, k, items, n_items,
+                                            used, sub)) {
+                goto out;
+            }
+            continue;
         }
         for (size_t j = 0; j < n_items && !found; j++) {
             struct kg_conf_ctx trial = {

@@ -13,6 +13,9 @@
  * correlation values, and key bytes and digests of keys it generated), which
  * match any value of their type. Repeated siblings with the same tag (attributes, identifiers in a
  * Locate response, operations in a Query response) may come in any order.
+ * In a Query answer the server describes itself: its lists of Operations and
+ * Object Types match any non-empty list of their type, and its Vendor
+ * Identification and Server Information contents any value (nothing else).
  */
 #ifndef KG_CONF_MATCH_H
 #define KG_CONF_MATCH_H

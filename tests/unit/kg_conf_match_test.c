@@ -159,6 +159,69 @@ static void test_repeated_siblings(void)
     free(b);
 }
 
+/* A Query batch item's answer: BatchItem { Operation, Result Status, payload }. */
+#define QUERY_RESP(op, payload)                                                                        \
+    "<ResponseMessage><BatchItem><Operation type=\"Enumeration\" value=\"" op "\"/>" STATUS("Success") \
+    "<ResponsePayload>" payload "</ResponsePayload></BatchItem></ResponseMessage>"
+#define OP(v) "<Operation type=\"Enumeration\" value=\"" v "\"/>"
+#define OBJ(v) "<ObjectType type=\"Enumeration\" value=\"" v "\"/>"
+#define VENDOR(v) "<VendorIdentification type=\"TextString\" value=\"" v "\"/>"
+#define STREAMING(v) "<CapabilityInformation><StreamingCapability type=\"Boolean\" value=\"" v "\"/></CapabilityInformation>"
+
+static void test_query_server_chosen(void)
+{
+    struct kg_conf_bindings *b = calloc(1, sizeof(*b));
+    const char *expected = QUERY_RESP("Query", OP("Create") OP("Get") OBJ("SymmetricKey") VENDOR("SOME-VENDOR-NAME")
+                                                   "<ServerInformation></ServerInformation>" STREAMING("false"));
+    char why[256];
+
+    /* The server's own lists, name and Server Information contents. */
+    CU_ASSERT_TRUE(t_match(expected,
+                           QUERY_RESP("Query", OP("Locate") OP("Query") OP("Get") OBJ("PublicKey") OBJ("SymmetricKey")
+                                                   VENDOR("kmipgw")
+                                                   "<ServerInformation><TTLV tag=\"0x540001\" type=\"TextString\" "
+                                                   "value=\"x\"/></ServerInformation>" STREAMING("false")),
+                           b, false, why, sizeof(why)));
+    /* Still required: a list that is not empty, of the right type. */
+    CU_ASSERT_FALSE(t_match(expected,
+                            QUERY_RESP("Query", OBJ("SymmetricKey") VENDOR("kmipgw")
+                                                    "<ServerInformation/>" STREAMING("false")),
+                            b, false, why, sizeof(why)));
+    CU_ASSERT_STRING_EQUAL(why, "BatchItem[0]/ResponsePayload[0]/Operation missing");
+    CU_ASSERT_FALSE(t_match(expected,
+                            QUERY_RESP("Query", OP("Get") "<ObjectType type=\"Integer\" value=\"2\"/>" VENDOR("kmipgw")
+                                                    "<ServerInformation/>" STREAMING("false")),
+                            b, false, why, sizeof(why)));
+    CU_ASSERT_STRING_EQUAL(why, "BatchItem[0]/ResponsePayload[0]/ObjectType expected type Enumeration got Integer");
+    CU_ASSERT_FALSE(t_match(expected, QUERY_RESP("Query", OP("Get") OBJ("SymmetricKey") "<ServerInformation/>" STREAMING("false")),
+                            b, false, why, sizeof(why)));
+    CU_ASSERT_STRING_EQUAL(why, "BatchItem[0]/ResponsePayload[0]/VendorIdentification missing");
+    CU_ASSERT_FALSE(t_match(expected, QUERY_RESP("Query", OP("Get") OBJ("SymmetricKey") VENDOR("kmipgw") STREAMING("false")),
+                            b, false, why, sizeof(why)));
+    CU_ASSERT_STRING_EQUAL(why, "BatchItem[0]/ResponsePayload[0]/ServerInformation[0] missing");
+    /* Everything else in a Query answer is compared as usual. */
+    CU_ASSERT_FALSE(t_match(expected,
+                            QUERY_RESP("Query", OP("Get") OBJ("SymmetricKey") VENDOR("kmipgw") "<ServerInformation/>"
+                                                    STREAMING("true")),
+                            b, false, why, sizeof(why)));
+    CU_ASSERT_STRING_EQUAL(why, "BatchItem[0]/ResponsePayload[0]/CapabilityInformation[0]/StreamingCapability "
+                                "expected false got true");
+    CU_ASSERT_FALSE(t_match(expected,
+                            QUERY_RESP("Query", OP("Get") OBJ("SymmetricKey") VENDOR("kmipgw") "<ServerInformation/>"
+                                                    STREAMING("false") "<ApplicationNamespace type=\"TextString\" value=\"a\"/>"),
+                            b, false, why, sizeof(why)));
+    CU_ASSERT_STRING_EQUAL(why, "BatchItem[0]/ResponsePayload[0]/ApplicationNamespace unexpected (not in the "
+                                "expected response)");
+    /* Outside a Query payload the same fields are compared value by value. */
+    CU_ASSERT_FALSE(t_match(QUERY_RESP("Get", OP("Create") VENDOR("SOME-VENDOR-NAME")),
+                            QUERY_RESP("Get", OP("Create") VENDOR("kmipgw")), b, false, why, sizeof(why)));
+    CU_ASSERT_STRING_EQUAL(why, "BatchItem[0]/ResponsePayload[0]/VendorIdentification expected SOME-VENDOR-NAME got kmipgw");
+    CU_ASSERT_FALSE(t_match(QUERY_RESP("Get", OP("Create") OP("Get")), QUERY_RESP("Get", OP("Create") OP("Locate")), b,
+                            false, why, sizeof(why)));
+    kg_conf_bindings_free(b);
+    free(b);
+}
+
 static void test_generating_ops(void)
 {
     CU_ASSERT_TRUE(kg_conf_server_generates_keys(
@@ -178,6 +241,7 @@ int main(void)
         KG_TEST(test_server_chosen),
         KG_TEST(test_repeated_siblings),
         KG_TEST(test_generating_ops),
+        KG_TEST(test_query_server_chosen),
     };
     int failed = kg_test_run("conf_match", cases, sizeof(cases) / sizeof(cases[0]));
 

@@ -2326,6 +2326,10 @@ static void test_gw_get_attribute_list(void)
     static const char *const expect[] = {
         "Unique Identifier", "Object Type", "State", "Cryptographic Algorithm", "Cryptographic Length",
         "Cryptographic Usage Mask", "Initial Date", "Last Change Date", "x-Vendor",
+        /* Set by the server at creation (kg_attr_store_new); the 1.2 and
+         * 1.4 ones (Original Creation Date, Sensitive, ...) are not shown
+         * to this KMIP 1.1 request. */
+        "Fresh", "Lease Time",
     };
 
     NEED_HSM();

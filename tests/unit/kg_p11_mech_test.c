@@ -255,18 +255,17 @@ static void test_cbc_pad_when_both_absent(void)
     kg_result rc;
 
     SETUP_OR_SKIP();
-    hide(both);
-    /* Without the MAC: refused at open, naming what was looked for. */
-    CU_ASSERT(kg_failed(open_token(&p11)));
-    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_MECHANISM);
-    CU_ASSERT(strstr(kg_error_text(), "CKM_AES_CBC_PAD with blob MACs") != NULL);
-    CU_ASSERT_PTR_NULL(p11);
-
-    hide(NULL);
     CU_ASSERT_FATAL(kg_ok(open_token(&p11)));
     hide(both);
-    p11->blob_mac_ready = true;
     CU_ASSERT_FATAL(kg_ok(kg_p11_mech_read(p11)));
+    /* Without the MAC: refused, naming what was looked for. */
+    p11->blob_mac_ready = false;
+    CU_ASSERT(kg_failed(kg_p11_mech_choose_wrap(p11)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_MECHANISM);
+    CU_ASSERT(strstr(kg_error_text(), "CKM_AES_CBC_PAD with blob MACs") != NULL);
+    CU_ASSERT_EQUAL(p11->n_wrap_mechs, 0);
+
+    p11->blob_mac_ready = true;
     CU_ASSERT_FATAL(kg_ok(kg_p11_mech_choose_wrap(p11)));
     CU_ASSERT_EQUAL(kg_p11_mwk_wrap_mechanism(p11), CKM_AES_CBC_PAD);
     CU_ASSERT_EQUAL(p11->n_wrap_mechs, 1);
@@ -284,17 +283,31 @@ static void test_cbc_pad_when_both_absent(void)
         CU_ASSERT_EQUAL(blob.len, 0);
         CU_ASSERT_EQUAL(blob.mechanism, 0);
     }
-    /* CBC-PAD blob shapes: the IV and whole 16-byte blocks, else refused
-     * before the HSM sees them. */
+    /* An unbound CBC-PAD blob is refused before the HSM sees it: CBC has
+     * no integrity of its own, so only a verified binding makes it usable. */
     memset(&blob, 0, sizeof(blob));
     blob.mechanism = CKM_AES_CBC_PAD;
     blob.mwk_generation = 1;
-    blob.len = KG_P11_CBC_IV_LEN + 40;
+    blob.len = KG_P11_CBC_IV_LEN + 48;
     CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &blob, &plain)));
-    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
-    blob.len = KG_P11_CBC_IV_LEN;
-    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &blob, &plain)));
-    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_BLOB_TAMPERED);
+    /* CBC-PAD blob shapes: the IV and whole 16-byte blocks, else refused
+     * before an unwrap is tried. */
+    {
+        CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+        CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
+
+        CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&p11->pool, &s)));
+        blob.len = KG_P11_CBC_IV_LEN + 40;
+        CU_ASSERT(kg_failed(kg_p11_mwk_for_blob(p11, s, &blob, &mwk)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+        blob.len = KG_P11_CBC_IV_LEN;
+        CU_ASSERT(kg_failed(kg_p11_mwk_for_blob(p11, s, &blob, &mwk)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+        blob.len = KG_P11_CBC_IV_LEN + 48;
+        CU_ASSERT(kg_ok(kg_p11_mwk_for_blob(p11, s, &blob, &mwk)));
+        kg_p11_session_release(&p11->pool, s);
+    }
     CU_ASSERT_PTR_NULL(plain);
     kg_p11_close(p11);
     hide(NULL);
@@ -315,6 +328,8 @@ static void test_kw_fall_through_to_cbc_pad(void)
     SETUP_OR_SKIP();
     control_lines("hide-mechanism CKM_AES_KEY_WRAP_PAD\nadd-mechanism-flags CKM_AES_CBC_PAD 0x60000\n");
     CU_ASSERT_FATAL(kg_ok(open_token(&p11)));
+    p11->blob_mac_ready = false;
+    CU_ASSERT_FATAL(kg_ok(kg_p11_mech_choose_wrap(p11)));
     CU_ASSERT_EQUAL(p11->n_wrap_mechs, 1); /* no MAC: KW alone */
     CU_ASSERT_FATAL(kg_ok(kg_secret_from("0123456789abcdef0123456789abcdef", 32, &key)));
     control_lines("hide-mechanism CKM_AES_KEY_WRAP_PAD\nadd-mechanism-flags CKM_AES_CBC_PAD 0x60000\n"

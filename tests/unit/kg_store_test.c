@@ -10,6 +10,7 @@
 #include "kg_test.h"
 
 #include "kg_kmip.h"
+#include "kg_locate_match.h"
 #include "kg_store.h"
 
 #include <errno.h>
@@ -1175,40 +1176,40 @@ static void test_locate_attrs(void)
 
     CU_ASSERT_FATAL(store != NULL);
     memset(&q, 0, sizeof(q));
-    f[0] = (struct kg_store_filter_attr){ "Name", (const uint8_t *)"vm-1", 4 };
+    f[0] = (struct kg_store_filter_attr){ .name = "Name", .value = (const uint8_t *)"vm-1", .value_len = 4 };
     q.attrs = f;
     q.attr_count = 1;
     CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 10, 7, 4, 1 }, 4));
 
     /* Two attribute filters must both hold. */
-    f[0] = (struct kg_store_filter_attr){ "Name", (const uint8_t *)"vm-2", 4 };
-    f[1] = (struct kg_store_filter_attr){ "x-tier", (const uint8_t *)"gold", 4 };
+    f[0] = (struct kg_store_filter_attr){ .name = "Name", .value = (const uint8_t *)"vm-2", .value_len = 4 };
+    f[1] = (struct kg_store_filter_attr){ .name = "x-tier", .value = (const uint8_t *)"gold", .value_len = 4 };
     q.attr_count = 2;
     CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 8, 5, 2 }, 3));
-    f[0] = (struct kg_store_filter_attr){ "Name", (const uint8_t *)"vm-1", 4 };
+    f[0] = (struct kg_store_filter_attr){ .name = "Name", .value = (const uint8_t *)"vm-1", .value_len = 4 };
     CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
 
     /* Attribute and column filters together. */
-    f[0] = (struct kg_store_filter_attr){ "Name", (const uint8_t *)"vm-2", 4 };
+    f[0] = (struct kg_store_filter_attr){ .name = "Name", .value = (const uint8_t *)"vm-2", .value_len = 4 };
     q.attr_count = 2;
     q.owner_group = "vsphere";
     CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 5, 2 }, 2));
 
     /* Exact bytes: a prefix or the same value under another name never matches. */
     memset(&q, 0, sizeof(q));
-    f[0] = (struct kg_store_filter_attr){ "Name", (const uint8_t *)"vm-", 3 };
+    f[0] = (struct kg_store_filter_attr){ .name = "Name", .value = (const uint8_t *)"vm-", .value_len = 3 };
     q.attrs = f;
     q.attr_count = 1;
     CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
-    f[0] = (struct kg_store_filter_attr){ "x-tier", (const uint8_t *)"vm-1", 4 };
+    f[0] = (struct kg_store_filter_attr){ .name = "x-tier", .value = (const uint8_t *)"vm-1", .value_len = 4 };
     CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
 
     /* A filter matches when *some* row of that name has the value. */
     CU_ASSERT(kg_ok(kg_store_add_attr(store, "00000000-0000-4000-8000-000000000003", "Name",
                                       (const uint8_t *)"vm-1", 4, &idx)));
-    f[0] = (struct kg_store_filter_attr){ "Name", (const uint8_t *)"vm-1", 4 };
+    f[0] = (struct kg_store_filter_attr){ .name = "Name", .value = (const uint8_t *)"vm-1", .value_len = 4 };
     CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 10, 7, 4, 3, 1 }, 5));
-    f[0] = (struct kg_store_filter_attr){ "Name", (const uint8_t *)"vm-0", 4 };
+    f[0] = (struct kg_store_filter_attr){ .name = "Name", .value = (const uint8_t *)"vm-0", .value_len = 4 };
     CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 9, 6, 3 }, 3));
     kg_store_close(store);
 }
@@ -1241,7 +1242,7 @@ static void test_locate_limits(void)
 
     /* At most KG_STORE_LOCATE_MAX_ATTRS attribute filters. */
     for (unsigned i = 0; i <= KG_STORE_LOCATE_MAX_ATTRS; i++) {
-        f[i] = (struct kg_store_filter_attr){ "Name", (const uint8_t *)"vm-1", 4 };
+        f[i] = (struct kg_store_filter_attr){ .name = "Name", .value = (const uint8_t *)"vm-1", .value_len = 4 };
     }
     memset(&q, 0, sizeof(q));
     q.attrs = f;
@@ -1267,6 +1268,394 @@ static void test_locate_limits(void)
     CU_ASSERT(kg_failed(kg_store_locate(store, &q, uids, 4, &n)));
     CU_ASSERT_EQUAL(kg_errno(), KG_ERR_INVALID_FIELD);
     kg_store_close(store);
+}
+
+/* ---- Locate filters of KMIP 1.4 section 4.9 ---- */
+
+/* Encode one TTLV item into buf (header, value, zero padding); its length. */
+static uint32_t enc_item(uint8_t *buf, uint32_t tag, uint8_t type, const void *value, uint32_t len)
+{
+    uint32_t padded = (len + 7u) & ~7u;
+
+    buf[0] = (uint8_t)(tag >> 16);
+    buf[1] = (uint8_t)(tag >> 8);
+    buf[2] = (uint8_t)tag;
+    buf[3] = type;
+    buf[4] = (uint8_t)(len >> 24);
+    buf[5] = (uint8_t)(len >> 16);
+    buf[6] = (uint8_t)(len >> 8);
+    buf[7] = (uint8_t)len;
+    memset(buf + 8, 0, padded);
+    if (len > 0) {
+        memcpy(buf + 8, value, len);
+    }
+    return 8 + padded;
+}
+
+static uint32_t enc_enum(uint8_t *buf, uint32_t tag, uint32_t v)
+{
+    uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+
+    return enc_item(buf, tag, 0x05, b, 4);
+}
+
+static uint32_t enc_date(uint8_t *buf, int64_t when)
+{
+    uint8_t b[8];
+    uint64_t u = (uint64_t)when;
+
+    for (int i = 7; i >= 0; i--) {
+        b[i] = (uint8_t)u;
+        u >>= 8;
+    }
+    return enc_item(buf, 0x42000B, 0x09, b, 8);
+}
+
+/* Attribute Value { Name Value `text`, Name Type `type` } (either part left
+ * out when NULL / 0); its length. */
+static uint32_t enc_name(uint8_t *buf, const char *text, uint32_t type)
+{
+    uint8_t fields[128];
+    uint32_t n = 0;
+
+    if (text != NULL) {
+        n += enc_item(fields + n, 0x420055, 0x07, text, (uint32_t)strlen(text));
+    }
+    if (type != 0) {
+        n += enc_enum(fields + n, 0x420054, type);
+    }
+    return enc_item(buf, 0x42000B, 0x01, fields, n);
+}
+
+static const uint8_t fresh_true[16] = { 0x42, 0x00, 0x0B, 0x06, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1 };
+static const uint8_t fresh_false[16] = { 0x42, 0x00, 0x0B, 0x06, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+/*
+ * Six active AES-256 keys of "vsphere", n = 1..6 (oldest first):
+ *   usage mask: n=1 Encrypt (0x04), n=2 Encrypt|Decrypt (0x0C), n=3 Decrypt (0x08),
+ *               n=4 Sign|Encrypt|Decrypt (0x0D), n=5 0, n=6 0x0C
+ *   Name: { "key-<n mod 2>", Uninterpreted Text String (1) }, n=6 also { "six", URI (2) }
+ *   Activation Date: 1000 * n (n=5 none)
+ *   Fresh: true for n = 2, 4, 5; false for n = 3
+ */
+static struct kg_store *filter_fixture(const char *name, char *path, size_t size)
+{
+    static const int32_t masks[7] = { 0, 0x04, 0x0C, 0x08, 0x0D, 0, 0x0C };
+    struct kg_store *store = fresh_store(name, path, size);
+    struct kg_object o;
+    uint8_t v[128];
+    char text[16];
+    uint32_t len;
+    int32_t idx;
+    bool ok = store != NULL && kg_ok(kg_store_begin(store));
+
+    for (unsigned n = 1; ok && n <= 6; n++) {
+        make_obj(&o, n, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+        o.usage_mask = masks[n];
+        snprintf(text, sizeof(text), "key-%u", n % 2);
+        len = enc_name(v, text, 1);
+        ok = kg_ok(kg_store_insert_object(store, &o)) && kg_ok(kg_store_add_attr(store, o.uid, "Name", v, len, &idx));
+        if (ok && n == 6) {
+            len = enc_name(v, "six", 2);
+            ok = kg_ok(kg_store_add_attr(store, o.uid, "Name", v, len, &idx));
+        }
+        if (ok && n != 5) {
+            len = enc_date(v, 1000 * (int64_t)n);
+            ok = kg_ok(kg_store_add_attr(store, o.uid, "Activation Date", v, len, &idx));
+        }
+        if (ok && (n == 2 || n == 4 || n == 5 || n == 3)) {
+            ok = kg_ok(kg_store_add_attr(store, o.uid, "Fresh", n == 3 ? fresh_false : fresh_true, 16, &idx));
+        }
+    }
+    if (!ok || kg_failed(kg_store_commit(store))) {
+        if (store != NULL) {
+            kg_store_rollback(store);
+        }
+        kg_store_close(store);
+        return NULL;
+    }
+    return store;
+}
+
+static void test_locate_uid_mask_hidden(void)
+{
+    char path[256], uid[KG_UID_LEN + 1];
+    struct kg_store *store = filter_fixture("locate_uid", path, sizeof(path));
+    struct kg_store_locate q;
+    static const uint32_t destroyed[] = { KG_STATE_DESTROYED, KG_STATE_DESTROYED_COMPROMISED };
+
+    CU_ASSERT_FATAL(store != NULL);
+    memset(&q, 0, sizeof(q));
+    make_uid(uid, 4);
+    q.uid = uid;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 4 }, 1));
+    make_uid(uid, 9);
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+
+    /* Usage mask: every requested bit, more allowed (4.9's example). */
+    memset(&q, 0, sizeof(q));
+    q.usage_mask = 0x04;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 6, 4, 2, 1 }, 4));
+    q.usage_mask = 0x0C;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 6, 4, 2 }, 3));
+    q.usage_mask = 0x01;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 4 }, 1));
+    q.usage_mask = 0x10;
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+
+    /* Hidden states: gone from a plain Locate, found when State asks. */
+    make_uid(uid, 2);
+    CU_ASSERT(kg_ok(kg_store_set_state(store, uid, KG_STATE_DESTROYED)));
+    make_uid(uid, 3);
+    CU_ASSERT(kg_ok(kg_store_set_state(store, uid, KG_STATE_DESTROYED_COMPROMISED)));
+    memset(&q, 0, sizeof(q));
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 6, 5, 4, 3, 2, 1 }, 6));
+    q.hidden_states = destroyed;
+    q.hidden_state_count = 2;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 6, 5, 4, 1 }, 4));
+    q.hidden_state_count = 1;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 6, 5, 4, 3, 1 }, 5));
+    q.hidden_state_count = 2;
+    q.uid = uid; /* object 3, destroyed compromised */
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+    q.state = KG_STATE_DESTROYED_COMPROMISED;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 3 }, 1));
+    q.uid = NULL;
+    q.state = KG_STATE_DESTROYED;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 2 }, 1));
+    kg_store_close(store);
+}
+
+static void test_locate_offset_and_order(void)
+{
+    char path[256];
+    struct kg_store *store = filter_fixture("locate_offset", path, sizeof(path));
+    struct kg_store_locate q;
+
+    CU_ASSERT_FATAL(store != NULL);
+    memset(&q, 0, sizeof(q));
+    q.offset = 2;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 4, 3, 2, 1 }, 4));
+    q.max_items = 3;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 4, 3, 2 }, 3));
+    q.order = KG_STORE_ORDER_OLDEST;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 3, 4, 5 }, 3));
+    q.offset = 6;
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+    q.offset = UINT32_MAX;
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+    /* Offset counts matches, not rows. */
+    q.offset = 1;
+    q.max_items = 0;
+    q.usage_mask = 0x0C;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 4, 6 }, 2));
+    kg_store_close(store);
+}
+
+static void test_locate_fields_and_dates(void)
+{
+    char path[256];
+    struct kg_store *store = filter_fixture("locate_fields", path, sizeof(path));
+    struct kg_store_locate q;
+    struct kg_store_filter_attr f[2];
+    uint8_t v[128], w[128];
+    uint32_t len, wlen;
+
+    CU_ASSERT_FATAL(store != NULL);
+    memset(&q, 0, sizeof(q));
+    q.attrs = f;
+    q.attr_count = 1;
+    /* The whole structure, as stored: both kinds of match find it. */
+    len = enc_name(v, "key-1", 1);
+    f[0] = (struct kg_store_filter_attr){ "Name", v, len, KG_STORE_MATCH_EQUAL, 0, 0 };
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 5, 3, 1 }, 3));
+    f[0].match = KG_STORE_MATCH_FIELDS;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 5, 3, 1 }, 3));
+    /* Only the Name Value: equality misses, the field match finds it. */
+    len = enc_name(v, "six", 0);
+    f[0] = (struct kg_store_filter_attr){ "Name", v, len, KG_STORE_MATCH_EQUAL, 0, 0 };
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+    f[0].match = KG_STORE_MATCH_FIELDS;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 6 }, 1));
+    /* Only the Name Type. */
+    len = enc_name(v, NULL, 2);
+    f[0].value_len = len;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 6 }, 1));
+    len = enc_name(v, NULL, 1);
+    f[0].value_len = len;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 6, 5, 4, 3, 2, 1 }, 6));
+    /* A field given with another value: no match, even if another field matches. */
+    len = enc_name(v, "six", 1);
+    f[0].value_len = len;
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+    /* A prefix of a text is not the text. */
+    len = enc_name(v, "ke", 0);
+    f[0].value_len = len;
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+
+    /* Dates: one instant, a range with both ends included. */
+    f[0] = (struct kg_store_filter_attr){ "Activation Date", NULL, 0, KG_STORE_MATCH_DATES, 3000, 3000 };
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 3 }, 1));
+    f[0].low = 2000;
+    f[0].high = 4000;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 4, 3, 2 }, 3));
+    f[0].low = 2001;
+    f[0].high = 3999;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 3 }, 1));
+    f[0].low = INT64_MIN;
+    f[0].high = INT64_MAX;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 6, 4, 3, 2, 1 }, 5));
+    f[0].low = -5;
+    f[0].high = 999;
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+    /* A name holding no date never matches a date filter. */
+    f[0].name = "Name";
+    f[0].low = INT64_MIN;
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+
+    /* Filters of different kinds together. */
+    wlen = enc_name(w, "key-0", 0);
+    f[0] = (struct kg_store_filter_attr){ "Activation Date", NULL, 0, KG_STORE_MATCH_DATES, 1000, 4000 };
+    f[1] = (struct kg_store_filter_attr){ "Name", w, wlen, KG_STORE_MATCH_FIELDS, 0, 0 };
+    q.attr_count = 2;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 4, 2 }, 2));
+    kg_store_close(store);
+}
+
+static void test_locate_prefer(void)
+{
+    char path[256];
+    struct kg_store *store = filter_fixture("locate_prefer", path, sizeof(path));
+    struct kg_store_locate q;
+    char uid[KG_UID_LEN + 1];
+
+    CU_ASSERT_FATAL(store != NULL);
+    memset(&q, 0, sizeof(q));
+    q.prefer = (struct kg_store_filter_attr){ "Fresh", fresh_true, 16, KG_STORE_MATCH_EQUAL, 0, 0 };
+    q.order = KG_STORE_ORDER_PREFER_ONLY; /* Group Member Fresh: fresh only, oldest first */
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 2, 4, 5 }, 3));
+    q.max_items = 1;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 2 }, 1));
+    q.max_items = 0;
+    q.order = KG_STORE_ORDER_PREFER_FIRST; /* Group Member Default: fresh first, then the rest */
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 2, 4, 5, 1, 3, 6 }, 6));
+    /* Served: no longer fresh, so the next default is the next one. */
+    make_uid(uid, 2);
+    CU_ASSERT(kg_ok(kg_store_set_attr(store, uid, "Fresh", 0, fresh_false, 16)));
+    q.max_items = 1;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 4 }, 1));
+    q.order = KG_STORE_ORDER_PREFER_ONLY;
+    q.usage_mask = 0x0C; /* with other filters */
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 4 }, 1));
+    q.max_items = 0;
+    q.usage_mask = 0x02;
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+    kg_store_close(store);
+}
+
+static void test_locate_rejects_bad_queries(void)
+{
+    char path[256];
+    struct kg_store *store = filter_fixture("locate_bad", path, sizeof(path));
+    struct kg_store_locate q;
+    struct kg_store_filter_attr f[1];
+    static const uint32_t states[KG_STORE_LOCATE_MAX_HIDDEN + 1] = { 1, 2, 3, 4, 5 };
+    char uids[4][KG_UID_LEN + 1];
+    uint32_t n;
+
+    CU_ASSERT_FATAL(store != NULL);
+#define EXPECT_INVALID(q_)                                                   \
+    do {                                                                     \
+        n = 99;                                                              \
+        CU_ASSERT(kg_failed(kg_store_locate(store, (q_), uids, 4, &n)));     \
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_INVALID_FIELD);                   \
+        CU_ASSERT_EQUAL(n, 0);                                               \
+    } while (0)
+
+    /* A reversed date range. */
+    memset(&q, 0, sizeof(q));
+    f[0] = (struct kg_store_filter_attr){ "Activation Date", NULL, 0, KG_STORE_MATCH_DATES, 3000, 2000 };
+    q.attrs = f;
+    q.attr_count = 1;
+    EXPECT_INVALID(&q);
+    f[0].low = 2000;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 2 }, 1));
+    /* An unknown match kind. */
+    f[0].match = KG_STORE_MATCH_DATES + 1;
+    EXPECT_INVALID(&q);
+    /* Too many hidden states. */
+    memset(&q, 0, sizeof(q));
+    q.hidden_states = states;
+    q.hidden_state_count = KG_STORE_LOCATE_MAX_HIDDEN + 1;
+    EXPECT_INVALID(&q);
+    q.hidden_state_count = KG_STORE_LOCATE_MAX_HIDDEN; /* 1..4: all active objects stay hidden */
+    CU_ASSERT(locate_is(store, &q, 16, NULL, 0));
+    /* An unknown order; a preference without a name or that is not equality. */
+    memset(&q, 0, sizeof(q));
+    q.order = KG_STORE_ORDER_PREFER_FIRST + 1;
+    EXPECT_INVALID(&q);
+    q.order = KG_STORE_ORDER_PREFER_ONLY;
+    EXPECT_INVALID(&q);
+    q.prefer = (struct kg_store_filter_attr){ "Fresh", fresh_true, 16, KG_STORE_MATCH_FIELDS, 0, 0 };
+    EXPECT_INVALID(&q);
+    q.prefer.match = KG_STORE_MATCH_EQUAL;
+    q.prefer.value_len = KG_ATTR_VALUE_MAX + 1;
+    EXPECT_INVALID(&q);
+    q.prefer.value_len = 16;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 2, 4, 5 }, 3));
+#undef EXPECT_INVALID
+    kg_store_close(store);
+}
+
+/* The comparisons themselves, on well-formed and broken encodings. */
+static void test_locate_match_encodings(void)
+{
+    uint8_t a[128], b[128], bad[128];
+    uint32_t alen, blen;
+    int64_t when = 0;
+
+    alen = enc_name(a, "alpha", 1);
+    blen = enc_name(b, "alpha", 0);
+    CU_ASSERT(kg_locate_fields_match(a, alen, b, blen));
+    CU_ASSERT(kg_locate_fields_match(a, alen, a, alen));
+    CU_ASSERT_FALSE(kg_locate_fields_match(b, blen, a, alen)); /* the stored one lacks Name Type */
+    blen = enc_name(b, NULL, 0);                                /* no field: any Name */
+    CU_ASSERT(kg_locate_fields_match(a, alen, b, blen));
+    /* Another tag around the same fields. */
+    memcpy(bad, b, blen);
+    bad[2] = 0x0C;
+    CU_ASSERT_FALSE(kg_locate_fields_match(a, alen, bad, blen));
+    /* Not a structure: exact bytes only. */
+    blen = enc_item(b, 0x42000B, 0x07, "alpha", 5);
+    CU_ASSERT(kg_locate_fields_match(b, blen, b, blen));
+    CU_ASSERT_FALSE(kg_locate_fields_match(a, alen, b, blen));
+    CU_ASSERT_FALSE(kg_locate_fields_match(b, blen - 8, b, blen - 8)); /* truncated: not one item */
+    /* Lengths that point past the buffer, on either side. */
+    memcpy(bad, a, alen);
+    bad[7] = (uint8_t)(bad[7] + 8);
+    CU_ASSERT_FALSE(kg_locate_fields_match(bad, alen, a, alen));
+    CU_ASSERT_FALSE(kg_locate_fields_match(a, alen, bad, alen));
+    memcpy(bad, a, alen);
+    bad[8 + 4] = 0x7F; /* first field's length: huge */
+    CU_ASSERT_FALSE(kg_locate_fields_match(bad, alen, a, alen));
+    CU_ASSERT_FALSE(kg_locate_fields_match(a, alen, bad, alen));
+    CU_ASSERT_FALSE(kg_locate_fields_match(NULL, 0, a, alen));
+    CU_ASSERT_FALSE(kg_locate_fields_match(a, 7, a, 7));
+
+    /* Dates. */
+    alen = enc_date(a, -86400);
+    CU_ASSERT(kg_locate_date_of(a, alen, &when));
+    CU_ASSERT_EQUAL(when, -86400);
+    alen = enc_date(a, INT64_MAX);
+    CU_ASSERT(kg_locate_date_of(a, alen, &when));
+    CU_ASSERT_EQUAL(when, INT64_MAX);
+    when = 7;
+    CU_ASSERT_FALSE(kg_locate_date_of(a, alen - 1, &when));
+    a[3] = 0x03; /* a Long Integer is not a date */
+    CU_ASSERT_FALSE(kg_locate_date_of(a, alen, &when));
+    blen = enc_item(b, 0x42000B, 0x09, "\0\0\0\0", 4);
+    CU_ASSERT_FALSE(kg_locate_date_of(b, blen, &when));
+    CU_ASSERT_EQUAL(when, 7);
 }
 
 /* ---- transactions ---- */
@@ -1703,6 +2092,12 @@ int main(void)
         KG_TEST(test_locate_columns),
         KG_TEST(test_locate_attrs),
         KG_TEST(test_locate_limits),
+        KG_TEST(test_locate_uid_mask_hidden),
+        KG_TEST(test_locate_offset_and_order),
+        KG_TEST(test_locate_fields_and_dates),
+        KG_TEST(test_locate_prefer),
+        KG_TEST(test_locate_rejects_bad_queries),
+        KG_TEST(test_locate_match_encodings),
         KG_TEST(test_rollback),
         KG_TEST(test_transaction_misuse),
         KG_TEST(test_two_writers),
