@@ -264,6 +264,41 @@ static kg_result kg_attr_open_value(const uint8_t *raw, uint32_t raw_len, struct
     return KG_RESULT_OK;
 }
 
+/* A Digest for KMIP 1.0, whose Digest structure is Hashing Algorithm and
+ * Digest Value only: the stored value without its Key Format Type. */
+static kg_result kg_attr_write_digest_10(struct kg_ttlv_writer *w, const char *name, int32_t index,
+                                         const uint8_t *value, uint32_t value_len)
+{
+    struct kg_ttlv_budget b;
+    struct kg_ttlv_reader r, c;
+    struct kg_ttlv_item it, alg, dv;
+
+    KG_GUARD(kg_attr_open_value(value, value_len, &b, &r, &it));
+    KG_GUARD(kg_ttlv_child(&r, &it, &c));
+    KG_GUARD(kg_ttlv_read_expect(&c, KG_TAG_HASHING_ALGORITHM, KG_TTLV_ENUMERATION, &alg));
+    KG_GUARD(kg_ttlv_read_expect(&c, KG_TAG_DIGEST_VALUE, KG_TTLV_BYTE_STRING, &dv));
+    KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_ATTRIBUTE));
+    KG_GUARD(kg_ttlv_write_text(w, KG_TAG_ATTRIBUTE_NAME, name, (uint32_t)strlen(name)));
+    if (index > 0) {
+        KG_GUARD(kg_ttlv_write_int(w, KG_TAG_ATTRIBUTE_INDEX, index));
+    }
+    KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_ATTRIBUTE_VALUE));
+    KG_GUARD(kg_ttlv_write_raw(w, alg.raw, alg.raw_len));
+    KG_GUARD(kg_ttlv_write_raw(w, dv.raw, dv.raw_len));
+    KG_GUARD(kg_ttlv_end_struct(w));
+    KG_GUARD(kg_ttlv_end_struct(w));
+    return KG_RESULT_OK;
+}
+
+kg_result kg_attr_write_for(struct kg_ttlv_writer *w, const char *name, int32_t index, const uint8_t *value,
+                            uint32_t value_len, int32_t major, int32_t minor)
+{
+    if (major == 1 && minor == 0 && strcmp(name, "Digest") == 0) {
+        return kg_attr_write_digest_10(w, name, index, value, value_len);
+    }
+    return kg_attr_write(w, name, index, value, value_len);
+}
+
 /* ---- what the server sets on a new object ------------------------------ */
 
 /* RNG Algorithm Unspecified (KMIP 1.4 section 9.1.3.2.40), what Query
@@ -287,6 +322,14 @@ static kg_result kg_attr_store_one(struct kg_store *store, const char *uid, cons
 static kg_result kg_attr_store_new_rows(struct kg_store *store, const char *uid, const struct kg_attr_new *n,
                                         struct kg_ttlv_writer *w)
 {
+    if (n->has_digest) {
+        KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_ATTRIBUTE_VALUE));
+        KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_HASHING_ALGORITHM, KG_HASH_SHA256));
+        KG_GUARD(kg_ttlv_write_bytes(w, KG_TAG_DIGEST_VALUE, n->digest, sizeof(n->digest)));
+        KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_KEY_FORMAT_TYPE, KG_FORMAT_RAW));
+        KG_GUARD(kg_ttlv_end_struct(w));
+        KG_GUARD(kg_attr_store_one(store, uid, "Digest", w));
+    }
     if (!n->fresh_given) {
         KG_GUARD(kg_ttlv_write_bool(w, KG_TAG_ATTRIBUTE_VALUE, true));
         KG_GUARD(kg_attr_store_one(store, uid, "Fresh", w));

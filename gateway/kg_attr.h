@@ -77,6 +77,14 @@ kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object
  * 1.0 attributes are in every version; any 2.x has every 1.x attribute. */
 bool kg_attr_in_version(const struct kg_attr_def *def, int32_t major, int32_t minor);
 
+/*
+ * kg_attr_write for a client of version major.minor: the stored form is the
+ * newest; a 1.0 client gets a Digest without Key Format Type (a field KMIP
+ * 1.1 added). Anything else is written as stored.
+ */
+kg_result kg_attr_write_for(struct kg_ttlv_writer *w, const char *name, int32_t index, const uint8_t *value,
+                            uint32_t value_len, int32_t major, int32_t minor) KG_WARN_UNUSED;
+
 /* Names of the derived attributes, for Get Attribute List and "all". */
 extern const char *const kg_attr_derived_names[];
 extern const uint32_t kg_attr_derived_count;
@@ -96,11 +104,15 @@ struct kg_attr_new {
     int64_t now;
     bool generated;         /* the server made the key material (Create, Re-key) */
     bool fresh_given;       /* the client's template set Fresh: its value stands */
+    /* The key's SHA-256 made in the HSM (struct kg_p11_blob's digest),
+     * stored as Digest over Key Format Type Raw; absent when !has_digest. */
+    bool has_digest;
+    uint8_t digest[32];
 };
 
 /*
  * In the change that inserts object `uid`: store the attributes the server
- * sets at creation (KMIP 1.4 section 3): Fresh
+ * sets at creation (KMIP 1.4 section 3): Digest (if n->has_digest), Fresh
  * True (unless the client set it), Lease Time, and for keys the server
  * generated, Original Creation Date (= Initial Date, n->now) and Random
  * Number Generator (RNG Algorithm Unspecified: the HSM's generator, whose

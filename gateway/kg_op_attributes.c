@@ -43,7 +43,8 @@ static bool kg_attr_emit_row(void *p, const struct kg_attr *a)
         memcpy(e->last, a->name, sizeof(e->last));
         e->rc = kg_ttlv_write_text(e->out, KG_TAG_ATTRIBUTE_NAME, a->name, (uint32_t)strlen(a->name));
     } else {
-        e->rc = kg_attr_write(e->out, a->name, a->index, a->value, a->value_len);
+        e->rc = kg_attr_write_for(e->out, a->name, a->index, a->value, a->value_len, e->version.major,
+                                  e->version.minor);
     }
     return kg_ok(e->rc);
 }
@@ -162,6 +163,25 @@ static bool kg_attr_find_row(void *p, const struct kg_attr *a)
     return true;
 }
 
+/*
+ * May a client add or modify life-cycle date `name` of an object in
+ * `state`? KMIP 1.4 sections 3.24 to 3.27: the Activation Date only while
+ * Pre-Active (after that it records what happened), the Process Start,
+ * Protect Stop and Deactivation Dates only while Pre-Active or Active.
+ * Every other attribute: yes.
+ */
+static bool kg_attr_date_changeable(const char *name, uint32_t state)
+{
+    if (strcmp(name, "Activation Date") == 0) {
+        return state == KG_STATE_PRE_ACTIVE;
+    }
+    if (strcmp(name, "Process Start Date") == 0 || strcmp(name, "Protect Stop Date") == 0 ||
+        strcmp(name, "Deactivation Date") == 0) {
+        return state == KG_STATE_PRE_ACTIVE || state == KG_STATE_ACTIVE;
+    }
+    return true;
+}
+
 /* Refuse changes the attribute's rules forbid, and changes to destroyed
  * objects, which only keep their metadata for the record. */
 static kg_result kg_attr_check_change(const struct kg_op_ctx *ctx, const struct kg_attr_in *a, uint32_t flag)
@@ -179,6 +199,11 @@ static kg_result kg_attr_check_change(const struct kg_op_ctx *ctx, const struct 
     }
     KG_ENSURE(ctx->object.state != KG_STATE_DESTROYED && ctx->object.state != KG_STATE_DESTROYED_COMPROMISED,
               KG_ERR_WRONG_STATE);
+    if (!kg_attr_date_changeable(a->name, ctx->object.state)) {
+        kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_detail("'%s' may not be changed in this state", a->name);
+        return KG_RESULT_ERROR;
+    }
     return KG_RESULT_OK;
 }
 

@@ -358,8 +358,10 @@ struct kg_rekey_job {
 
 static kg_result kg_rekey_apply(struct kg_store *w, struct kg_rekey_job *job)
 {
-    struct kg_attr_new server_set = { .now = job->ctx->now, .generated = true };
+    struct kg_attr_new server_set = { .now = job->ctx->now, .generated = true,
+                                      .has_digest = job->fresh->blob.has_digest };
 
+    memcpy(server_set.digest, job->fresh->blob.digest, sizeof(server_set.digest));
     KG_GUARD(kg_op_insert_new(w, job->ctx, job->fresh));
     KG_GUARD(kg_op_rekey_rows(w, job->ctx, job->ctx->object.uid, job->fresh, job->args));
     KG_GUARD(kg_attr_store_new(w, job->fresh->uid, &server_set));

@@ -347,6 +347,32 @@ void kg_p11_blob_clear(struct kg_p11_blob *blob)
     blob->mechanism = 0;
     blob->mwk_generation = 0;
     blob->len = 0;
+    blob->has_digest = false;
+    memset(blob->digest, 0, sizeof(blob->digest));
+}
+
+kg_result kg_p11_digest_into_blob(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
+                                  struct kg_p11_blob *out)
+{
+    CK_MECHANISM sha256 = { CKM_SHA256, NULL, 0 };
+    CK_ULONG n = sizeof(out->digest);
+    CK_RV rv;
+
+    out->has_digest = false;
+    rv = p11->fn->C_DigestInit(s, &sha256);
+    if (rv == CKR_OK) {
+        rv = p11->fn->C_DigestKey(s, key);
+    }
+    if (rv == CKR_KEY_INDIGESTIBLE || rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_MECHANISM_INVALID) {
+        /* The token will not digest this key (the failed call ended the
+         * operation): the object simply has no Digest. */
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(KG_P11_CHECK(rv, "C_DigestKey"));
+    KG_GUARD(KG_P11_CHECK(p11->fn->C_DigestFinal(s, out->digest, &n), "C_DigestFinal"));
+    KG_ENSURE(n == sizeof(out->digest), KG_ERR_HSM);
+    out->has_digest = true;
+    return KG_RESULT_OK;
 }
 
 /*
@@ -566,6 +592,7 @@ kg_result kg_p11_generate_aes(struct kg_p11 *p11, uint32_t bits, struct kg_p11_b
     KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_GenerateKey(s, &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &key),
                                    "C_GenerateKey"));
     KG_GOTO_GUARD(rc, kg_p11_wrap_under_mwk(p11, s, mwk, key, out));
+    KG_GOTO_GUARD(rc, kg_p11_digest_into_blob(p11, s, key, out));
 out:
     rc = kg_p11_finish(p11, s, key, rc);
     if (kg_failed(rc)) {
@@ -639,6 +666,7 @@ kg_result kg_p11_import_secret(struct kg_p11 *p11, enum kg_p11_key_kind kind, co
     KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_CreateObject(s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &obj),
                                    "C_CreateObject"));
     KG_GOTO_GUARD(rc, kg_p11_wrap_under_mwk(p11, s, mwk, obj, out));
+    KG_GOTO_GUARD(rc, kg_p11_digest_into_blob(p11, s, obj, out));
 out:
     rc = kg_p11_finish(p11, s, obj, rc);
     if (kg_failed(rc)) {

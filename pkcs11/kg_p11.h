@@ -49,6 +49,8 @@ struct kg_p11_config {
 #define KG_P11_MAX_BLOB 4096u
 /* Largest symmetric key we generate or accept, bytes. */
 #define KG_P11_MAX_KEY 64u
+/* SHA-256, the only digest kmipgw computes of keys. */
+#define KG_P11_DIGEST_LEN 32u
 
 /* A wrapped key as stored: mechanism and MWK generation travel with it. */
 struct kg_p11_blob {
@@ -57,6 +59,12 @@ struct kg_p11_blob {
     uint32_t mwk_generation;
     uint32_t len;
     uint8_t bytes[KG_P11_MAX_BLOB];
+    /* Not stored with the blob: SHA-256 of the key's own bytes, computed
+     * in the HSM (C_DigestKey) when kg_p11_generate_aes, kg_p11_import_secret
+     * or an AES kg_p11_unwrap_key made this blob, for the KMIP Digest
+     * attribute; has_digest false when the token would not digest it. */
+    bool has_digest;
+    uint8_t digest[KG_P11_DIGEST_LEN];
 };
 
 /*

@@ -140,7 +140,8 @@ kg_result kg_p11_verify(struct kg_p11 *p11, const struct kg_p11_key_ref *key, en
  *                     `blob` and destroyed;
  *   resident_id set:  a token object (CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE,
  *                     not CKA_EXTRACTABLE) with CKA_ID = resident_id and
- *                     CKA_LABEL "kmipgw:<resident_id>"; `blob` is cleared.
+ *                     CKA_LABEL "kmipgw:<resident_id>"; `blob` is empty.
+ * Either way blob->digest gets the key's SHA-256 (kg_p11_digest_into_blob).
  * Errors: KG_ERR_BAD_KEY_LENGTH, KG_ERR_INVALID_FIELD (id too long),
  * KG_ERR_HSM_*.
  */

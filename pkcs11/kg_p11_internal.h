@@ -270,6 +270,16 @@ bool kg_p11_mech_offers(const struct kg_p11 *p11, CK_MECHANISM_TYPE mechanism, C
 void kg_p11_blob_clear(struct kg_p11_blob *blob);
 
 /*
+ * SHA-256 of secret key object `key` (which must hold exactly the key's
+ * bytes: SoftHSM pads some unwrapped generic secrets), computed in the HSM
+ * into out->digest, out->has_digest true. A token that refuses to digest
+ * keys leaves has_digest false and succeeds; other errors are returned.
+ * Only the digest reaches the gateway; nothing secret to wipe.
+ */
+kg_result kg_p11_digest_into_blob(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
+                                  struct kg_p11_blob *out) KG_WARN_UNUSED;
+
+/*
  * The current (newest) MWK generation's handle for an operation on session
  * `s` (cached per pool epoch, re-checked for a newer generation at most
  * every KG_P11_MWK_RECHECK_MS). KG_ERR_HSM_NO_MWK if the token has none.

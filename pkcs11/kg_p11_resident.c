@@ -141,6 +141,8 @@ kg_result kg_p11_generate_secret(struct kg_p11 *p11, enum kg_p11_key_kind kind, 
     if (resident_id == NULL) {
         KG_GOTO_GUARD(rc, kg_p11_wrap_under_mwk(p11, s, mwk, key, blob));
     }
+    /* A resident key's blob stays empty but carries the digest too. */
+    KG_GOTO_GUARD(rc, kg_p11_digest_into_blob(p11, s, key, blob));
 out:
     /* A resident key is the token object itself: never destroyed here
      * once made. Only the wrapped path's session object is temporary. */

@@ -334,6 +334,11 @@ kg_result kg_p11_unwrap_key(struct kg_p11 *p11, const struct kg_p11_key_ref *unw
         goto out;
     }
     *key_bytes = (uint32_t)value_len;
+    if (kind == KG_P11_KEY_AES) {
+        /* An AES object holds exactly its key; a generic secret may come
+         * back padded (SoftHSM), so its digest could be of the padding too. */
+        KG_GOTO_GUARD(rc, kg_p11_digest_into_blob(p11, s, objs[1], out));
+    }
 out:
     rc = kg_p11_finish_all(p11, s, objs, 2, rc);
     if (kg_failed(rc)) {

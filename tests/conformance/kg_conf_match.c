@@ -16,6 +16,12 @@
 static const char *const kg_conf_server_chosen[] = {
     "TimeStamp", "UniqueIdentifier", "InitialDate", "LastChangeDate", "OriginalCreationDate",
     "ServerCorrelationValue", "AsynchronousCorrelationValue", "IVCounterNonce", "RandomIV",
+    /* Dates the server records when an operation runs (Activate, Revoke,
+     * Destroy, Archive): the 1.0 vectors carry the reference server's
+     * clock, the later ones $NOW. */
+    "ActivationDate", "DeactivationDate", "CompromiseDate", "DestroyDate", "ArchiveDate",
+    /* The server's own random number generator (KMIP 1.4 section 3.44). */
+    "RNGAlgorithm",
     /* Free text: the specification gives no wording. */
     "ResultMessage",
 };

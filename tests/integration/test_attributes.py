@@ -1,8 +1,10 @@
-"""Attributes the server sets (KMIP 1.4 section 3), byte-level: Fresh, Lease Time, Original
+"""Attributes the server sets (KMIP 1.4 section 3), byte-level: Digest (SHA-256 of the key,
+computed in the HSM when the key is made or registered), Fresh, Lease Time, Original
 Creation Date, Random Number Generator; Sensitive / Always Sensitive / Extractable / Never
 Extractable; each shown only to the protocol versions that have it; all of them read-only.
 Alternative Name with attribute indexes; Usage Limits with the server's Count."""
 
+import hashlib
 import unittest
 
 import kg_kmip as K
@@ -18,7 +20,9 @@ RNG_ALGORITHM = 0x4200DA
 UNSPECIFIED = 0x01
 BYTE = 0x01  # Usage Limits Unit
 
+# TC-181-11's key and the Digest Value the OASIS vector gives for it (Raw).
 TC181_KEY = bytes.fromhex("0000111122223333444455556666777788889999aaaabbbbccccddddeeeeffff")
+TC181_RAW = bytes.fromhex("6c064fe051add11edc07727b594eb48711df843e08445bba2cd786bc16bc58e8")
 
 SERVER_SET = ["Digest", "Lease Time", "Random Number Generator", "Fresh", "Original Creation Date",
               "Sensitive", "Always Sensitive", "Extractable", "Never Extractable", "Initial Date"]
@@ -26,7 +30,7 @@ ADDED_IN = {"Fresh": V11, "Original Creation Date": V12, "Alternative Name": V12
             "Random Number Generator": V14, "Sensitive": V14, "Always Sensitive": V14,
             "Extractable": V14, "Never Extractable": V14}
 ALWAYS = ["Unique Identifier", "Object Type", "Cryptographic Algorithm", "Cryptographic Length",
-          "Cryptographic Usage Mask", "State", "Initial Date", "Last Change Date",
+          "Cryptographic Usage Mask", "State", "Digest", "Initial Date", "Last Change Date",
           "Lease Time"]
 
 
@@ -44,6 +48,13 @@ def register_aes(key, fmt, extra=()):
                              Enum("KEY_FORMAT_TYPE", fmt), value,
                              Enum("CRYPTOGRAPHIC_ALGORITHM", "AES"),
                              Int("CRYPTOGRAPHIC_LENGTH", len(key) * 8)))], K.batch_id())
+
+
+def digest_fields(value):
+    """(Hashing Algorithm, Digest Value, Key Format Type or None) of a Digest value."""
+    kft = value.find("KEY_FORMAT_TYPE")
+    return (value.find("HASHING_ALGORITHM").value, value.find("DIGEST_VALUE").value,
+            kft.value if kft is not None else None)
 
 
 def name_value(text, tag_prefix="ALTERNATIVE_NAME"):
@@ -72,10 +83,65 @@ class ServerAttributes(GatewayTestCase):
         self.assertEqual(len(found), 1, "%s: %r" % (name, found))
         return found[0]
 
+    def key_bytes(self, uid):
+        item = self.call(K.get(uid, K.batch_id()))
+        self.assertSuccess(item, "Get")
+        return K.symmetric_key_of(item.payload)[0]
+
     def names(self, uid, version):
         item = self.call(K.get_attribute_list(uid), version)
         self.assertSuccess(item, "Get Attribute List v%d.%d" % version)
         return [n.value for n in item.payload.find_all("ATTRIBUTE_NAME")]
+
+    # --- Digest ------------------------------------------------------------------------
+    def test_create_digest_is_sha256_of_the_key(self):
+        uid = self.create()
+        self.assertEqual(digest_fields(self.one(uid, "Digest")),
+                         (SHA_256, hashlib.sha256(self.key_bytes(uid)).digest(), RAW))
+        other = self.create()
+        self.assertNotEqual(digest_fields(self.one(other, "Digest"))[1], digest_fields(self.one(uid, "Digest"))[1])
+
+    def test_digest_in_kmip_10_has_no_key_format_type(self):
+        uid = self.create(V10)
+        value = self.one(uid, "Digest", V10)
+        self.assertIsNone(value.find("KEY_FORMAT_TYPE"), "KMIP 1.0 Digest: %r" % value)
+        self.assertEqual(digest_fields(value)[:2], (SHA_256, hashlib.sha256(self.key_bytes(uid)).digest()))
+        self.assertEqual(digest_fields(self.one(uid, "Digest", V11))[2], RAW)
+
+    def test_register_digest_is_the_vectors(self):
+        item = self.call(register_aes(TC181_KEY, RAW))
+        self.assertSuccess(item, "Register")
+        self.assertEqual(digest_fields(self.one(item.uid(), "Digest")), (SHA_256, TC181_RAW, RAW))
+
+    def test_rekey_gets_its_own_digest(self):
+        old = self.create()
+        old_digest = digest_fields(self.one(old, "Digest"))[1]
+        item = self.call(K.BatchItem("REKEY", [Text("UNIQUE_IDENTIFIER", old)]))
+        self.assertSuccess(item, "Re-key")
+        new = item.uid()
+        self.assertEqual(digest_fields(self.one(new, "Digest"))[1], hashlib.sha256(self.key_bytes(new)).digest())
+        self.assertNotEqual(digest_fields(self.one(new, "Digest"))[1], old_digest)
+
+    # --- life-cycle dates change only in the states KMIP allows (3.24 to 3.27) ---------
+    def test_dates_follow_the_state(self):
+        def change(op, uid, name, when):
+            return self.call(K.BatchItem(op, [Text("UNIQUE_IDENTIFIER", uid),
+                                              K.attr(name, DateTime("ATTRIBUTE_VALUE", when))]))
+        uid = self.create()
+        self.assertSuccess(change("ADD_ATTRIBUTE", uid, "Activation Date", 4000000000),
+                           "Activation Date while Pre-Active")
+        self.assertSuccess(change("MODIFY_ATTRIBUTE", uid, "Activation Date", 4000000001),
+                           "Activation Date changed while Pre-Active")
+        self.assertSuccess(self.call(K.activate(uid)), "Activate")
+        self.assertFailure(change("MODIFY_ATTRIBUTE", uid, "Activation Date", 4000000002), "PERMISSION_DENIED",
+                           "Activation Date once Active")
+        self.assertSuccess(change("ADD_ATTRIBUTE", uid, "Deactivation Date", 4100000000),
+                           "Deactivation Date while Active")
+        self.assertSuccess(self.call(K.revoke(uid)), "Revoke")
+        self.assertFailure(change("MODIFY_ATTRIBUTE", uid, "Deactivation Date", 4100000001), "PERMISSION_DENIED",
+                           "Deactivation Date once Deactivated")
+        self.assertFailure(change("ADD_ATTRIBUTE", uid, "Protect Stop Date", 4100000001), "PERMISSION_DENIED",
+                           "Protect Stop Date once Deactivated")
 
     # --- the other server-set attributes -----------------------------------------------
     def test_values_of_a_created_key(self):
@@ -232,7 +298,7 @@ class ServerAttributes(GatewayTestCase):
 
 
 class ResidentAttributes(GatewayTestCase):
-    """A key that lives in the HSM: sensitive and never extractable."""
+    """A key that lives in the HSM: sensitive, never extractable, and still digested."""
     gw_name = "attributes-resident"
 
     @classmethod
@@ -255,6 +321,9 @@ class ResidentAttributes(GatewayTestCase):
         for name, want in (("Sensitive", True), ("Always Sensitive", True),
                            ("Extractable", False), ("Never Extractable", True)):
             self.assertIs(got[name].value, want, name)
+        # Digested in the HSM although its bytes can never leave it.
+        alg, value, kft = digest_fields(got["Digest"])
+        self.assertEqual((alg, kft, len(value)), (SHA_256, RAW, 32))
 
 
 if __name__ == "__main__":

@@ -2329,7 +2329,7 @@ static void test_gw_get_attribute_list(void)
         /* Set by the server at creation (kg_attr_store_new); the 1.2 and
          * 1.4 ones (Original Creation Date, Sensitive, ...) are not shown
          * to this KMIP 1.1 request. */
-        "Fresh", "Lease Time",
+        "Digest", "Fresh", "Lease Time",
     };
 
     NEED_HSM();

@@ -8,6 +8,9 @@
  *
  * Every kg_p11 here is opened on the fault module only: SoftHSM is loaded
  * once, by it, so closing one kg_p11 finalises it cleanly for the next.
+ *
+ * Also here, for its fault rules: the key Digest made in the HSM when a
+ * blob is made (kg_p11_digest_into_blob).
  */
 #include "kg_test.h"
 
@@ -16,6 +19,7 @@
 #include "kg_p11_internal.h"
 
 #include <ftw.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,6 +436,57 @@ static void test_kw_blob_readable_after_kwp_appears(void)
     kg_p11_close(p11);
 }
 
+/*
+ * The Digest made in the HSM with each new blob: the OASIS TC-181-11 key
+ * gives the vector's value, a generated key the SHA-256 of its exported
+ * bytes; a token that will not digest keys leaves the blob without one and
+ * still stores the key; any other failure fails the import, nothing kept.
+ */
+static void test_key_digest(void)
+{
+    static const uint8_t tc181_key[32] = {
+        0x00, 0x00, 0x11, 0x11, 0x22, 0x22, 0x33, 0x33, 0x44, 0x44, 0x55, 0x55, 0x66, 0x66, 0x77, 0x77,
+        0x88, 0x88, 0x99, 0x99, 0xaa, 0xaa, 0xbb, 0xbb, 0xcc, 0xcc, 0xdd, 0xdd, 0xee, 0xee, 0xff, 0xff,
+    };
+    static const uint8_t tc181_digest[32] = {
+        0x6c, 0x06, 0x4f, 0xe0, 0x51, 0xad, 0xd1, 0x1e, 0xdc, 0x07, 0x72, 0x7b, 0x59, 0x4e, 0xb4, 0x87,
+        0x11, 0xdf, 0x84, 0x3e, 0x08, 0x44, 0x5b, 0xba, 0x2c, 0xd7, 0x86, 0xbc, 0x16, 0xbc, 0x58, 0xe8,
+    };
+    struct kg_p11 *p11 = NULL;
+    struct kg_p11_blob blob;
+    struct kg_secret *key = NULL;
+    struct kg_secret *plain = NULL;
+    uint8_t md[32];
+    unsigned int md_len = 0;
+
+    SETUP_OR_SKIP();
+    hide(NULL);
+    CU_ASSERT_FATAL(kg_ok(open_token(&p11)));
+    CU_ASSERT_FATAL(kg_ok(kg_secret_from(tc181_key, sizeof(tc181_key), &key)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_import_aes(p11, key, &blob)));
+    CU_ASSERT(blob.has_digest);
+    CU_ASSERT(memcmp(blob.digest, tc181_digest, sizeof(tc181_digest)) == 0);
+
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &blob)));
+    CU_ASSERT(blob.has_digest);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_export_plaintext(p11, &blob, &plain)));
+    CU_ASSERT(EVP_Digest(plain->data, plain->len, md, &md_len, EVP_sha256(), NULL) == 1 && md_len == 32);
+    CU_ASSERT(memcmp(blob.digest, md, sizeof(md)) == 0);
+    kg_secret_free(plain);
+
+    control_lines("C_DigestKey 0x67 1\n"); /* CKR_KEY_INDIGESTIBLE */
+    CU_ASSERT_FATAL(kg_ok(kg_p11_import_aes(p11, key, &blob)));
+    CU_ASSERT(!blob.has_digest);
+    CU_ASSERT(blob.len > 0);
+    control_lines("C_DigestKey 0x30 1\n"); /* CKR_DEVICE_ERROR */
+    CU_ASSERT(kg_failed(kg_p11_import_aes(p11, key, &blob)));
+    CU_ASSERT_EQUAL(blob.len, 0);
+    CU_ASSERT(!blob.has_digest);
+    hide(NULL);
+    kg_secret_free(key);
+    kg_p11_close(p11);
+}
+
 static void test_capabilities_follow_token(void)
 {
     static const char *const lacking[] = { "CKM_GENERIC_SECRET_KEY_GEN", "CKM_EC_KEY_PAIR_GEN", "CKM_AES_GCM",
@@ -484,6 +539,7 @@ int main(void)
         KG_TEST(test_refused_when_none),
         KG_TEST(test_kw_blob_readable_after_kwp_appears),
         KG_TEST(test_capabilities_follow_token),
+        KG_TEST(test_key_digest),
     };
     int failed = kg_test_run("kg_p11_mech", cases, sizeof(cases) / sizeof(cases[0]));
 
