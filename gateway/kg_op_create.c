@@ -233,6 +233,12 @@ kg_result kg_op_read_new_key(struct kg_ttlv_reader *in, const char *op, struct k
  */
 static kg_result kg_op_create_kind(const struct kg_template *t, enum kg_p11_key_kind *kind)
 {
+    if (t->algorithm == KG_ALG_3DES) {
+        /* Legacy, but in the KMIP symmetric key profiles (SKFF): a policy
+         * decides whether a group may have it (conf/policy.yaml). */
+        *kind = KG_P11_KEY_DES3;
+        return KG_RESULT_OK; /* the length is checked where it is made */
+    }
     if (t->algorithm == KG_ALG_HMAC_SHA256 || t->algorithm == KG_ALG_HMAC_SHA384 ||
         t->algorithm == KG_ALG_HMAC_SHA512) {
         int32_t floor = t->algorithm == KG_ALG_HMAC_SHA256 ? 256 : (t->algorithm == KG_ALG_HMAC_SHA384 ? 384 : 512);
@@ -270,8 +276,8 @@ static kg_result kg_op_create_material(struct kg_op_ctx *ctx, enum kg_p11_key_ki
     if (kind == KG_P11_KEY_AES) {
         return kg_p11_generate_aes(ctx->gw->p11, (uint32_t)t->length, &obj->blob);
     }
-    /* The wrapped HMAC key's flags do not matter: every use unwraps it
-     * into an object with exactly the flags that use needs. */
+    /* The wrapped HMAC or Triple DES key's flags do not matter: every use
+     * unwraps it into an object with exactly the flags that use needs. */
     return kg_p11_generate_secret(ctx->gw->p11, kind, (uint32_t)t->length, 0, NULL, &obj->blob);
 }
 
@@ -288,6 +294,9 @@ static kg_result kg_op_create_token_can(struct kg_p11 *p11, enum kg_p11_key_kind
     if (kind == KG_P11_KEY_AES) {
         ok = kg_p11_can_bits(p11, KG_P11_CAN_GENERATE_AES, (uint32_t)t->length);
         need = "CKM_AES_KEY_GEN";
+    } else if (kind == KG_P11_KEY_DES3) {
+        ok = kg_p11_can(p11, KG_P11_CAN_GENERATE_DES3);
+        need = "CKM_DES3_KEY_GEN";
     } else {
         enum kg_p11_capability mac = t->algorithm == KG_ALG_HMAC_SHA256   ? KG_P11_CAN_HMAC_SHA256
                                      : t->algorithm == KG_ALG_HMAC_SHA384 ? KG_P11_CAN_HMAC_SHA384

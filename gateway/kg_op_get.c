@@ -355,7 +355,9 @@ kg_result kg_op_get(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_
                         ctx->group->export_mode == KG_EXPORT_WRAPPED ? "wrapped" : "never");
         return KG_RESULT_ERROR;
     }
-    struct kg_p11_key_ref ref; /* AES or HMAC; read at its Cryptographic Length (bits % 8 == 0) */
+    /* AES or HMAC read at its Cryptographic Length (bits % 8 == 0); Triple
+     * DES is 24 bytes whether counted as 168 or 192 bits (kg_p11_export_key). */
+    struct kg_p11_key_ref ref;
     KG_GOTO_GUARD(rc, kg_op_key_ref(obj, &ref));
     KG_GOTO_GUARD(rc, kg_p11_export_key(ctx->gw->p11, &ref, obj->length % 8 == 0 ? (size_t)obj->length / 8 : 0, &key));
     KG_GOTO_GUARD(rc, kg_op_get_write_key(out, obj, format, key));

@@ -49,6 +49,8 @@ kg_result kg_op_key_ref(const struct kg_object *obj, struct kg_p11_key_ref *out)
     kg_op_binding(obj, &out->bind);
     if (obj->object_type == KG_OBJ_SYMMETRIC_KEY && obj->algorithm == KG_ALG_AES) {
         out->kind = KG_P11_KEY_AES;
+    } else if (obj->object_type == KG_OBJ_SYMMETRIC_KEY && obj->algorithm == KG_ALG_3DES) {
+        out->kind = KG_P11_KEY_DES3;
     } else if (obj->object_type == KG_OBJ_SYMMETRIC_KEY && hmac) {
         out->kind = KG_P11_KEY_HMAC;
     } else if (obj->object_type == KG_OBJ_PRIVATE_KEY && obj->algorithm == KG_ALG_RSA) {

@@ -280,6 +280,10 @@ out:
  */
 static kg_result kg_op_register_kind(const struct kg_object *obj, enum kg_p11_key_kind *kind)
 {
+    if (obj->algorithm == KG_ALG_3DES) {
+        *kind = KG_P11_KEY_DES3; /* 24 bytes, checked on import */
+        return KG_RESULT_OK;
+    }
     if (obj->algorithm == KG_ALG_HMAC_SHA256 || obj->algorithm == KG_ALG_HMAC_SHA384 ||
         obj->algorithm == KG_ALG_HMAC_SHA512) {
         int32_t floor = obj->algorithm == KG_ALG_HMAC_SHA256 ? 256 : (obj->algorithm == KG_ALG_HMAC_SHA384 ? 384 : 512);
@@ -354,6 +358,10 @@ kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
     } else {
         obj->algorithm = kb.has_algorithm ? kb.algorithm : t->algorithm;
         obj->length = kb.wrapped ? kb.length : (int32_t)kb.material_len * 8;
+        if (obj->algorithm == KG_ALG_3DES && obj->length == 192 &&
+            ((kb.has_length && kb.length == 168) || (t->has_length && t->length == 168))) {
+            obj->length = 168; /* the same 24 bytes, counted without parity */
+        }
         KG_GOTO_ENSURE(rc, !kb.has_length || kb.length == obj->length, KG_ERR_INVALID_FIELD);
         KG_GOTO_ENSURE(rc, !t->has_length || t->length == obj->length, KG_ERR_INVALID_FIELD);
         KG_GOTO_ENSURE(rc, !t->has_algorithm || t->algorithm == obj->algorithm, KG_ERR_INVALID_FIELD);

@@ -622,8 +622,16 @@ static kg_result kg_p11_secret_bytes_ok(enum kg_p11_key_kind kind, size_t n)
         }
         return KG_RESULT_OK;
     }
+    if (kind == KG_P11_KEY_DES3) {
+        if (n != KG_P11_DES3_BYTES) {
+            kg_error_set(KG_ERR_BAD_KEY_LENGTH, __FILE__, __LINE__);
+            kg_error_detail("Triple DES key of %zu bytes; %u supported", n, KG_P11_DES3_BYTES);
+            return KG_RESULT_ERROR;
+        }
+        return KG_RESULT_OK;
+    }
     kg_error_set(KG_ERR_UNSUPPORTED_ALGORITHM, __FILE__, __LINE__);
-    kg_error_detail("only AES and HMAC keys are imported or exported in plaintext");
+    kg_error_detail("only AES, HMAC and Triple DES keys are imported or exported in plaintext");
     return KG_RESULT_ERROR;
 }
 
@@ -634,7 +642,7 @@ kg_result kg_p11_import_secret(struct kg_p11 *p11, enum kg_p11_key_kind kind, co
     CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE ktype = kind == KG_P11_KEY_HMAC ? CKK_GENERIC_SECRET : CKK_AES;
+    CK_KEY_TYPE ktype = kind == KG_P11_KEY_HMAC ? CKK_GENERIC_SECRET : kind == KG_P11_KEY_DES3 ? CKK_DES3 : CKK_AES;
     CK_BBOOL yes = CK_TRUE;
     CK_BBOOL no = CK_FALSE;
     /* The use flags of the wrapped object do not survive the wrap (every
@@ -694,6 +702,9 @@ static bool kg_p11_read_len_ok(enum kg_p11_key_kind kind, CK_ULONG got, size_t w
     if (kind == KG_P11_KEY_AES) {
         return kg_p11_aes_key_bytes_ok(got) && (want == 0 || got == want);
     }
+    if (kind == KG_P11_KEY_DES3) {
+        return got == KG_P11_DES3_BYTES;
+    }
     return got >= want && got <= ((want + 7u) & ~(size_t)7u);
 }
 
@@ -712,6 +723,9 @@ kg_result kg_p11_export_key(struct kg_p11 *p11, const struct kg_p11_key_ref *ref
     *out = NULL;
     KG_ENSURE(p11 != NULL && ref != NULL, KG_ERR_INTERNAL);
     KG_ENSURE(ref->storage != KG_P11_STORED_PUBLIC, KG_ERR_INTERNAL);
+    if (ref->kind == KG_P11_KEY_DES3) {
+        bytes = KG_P11_DES3_BYTES; /* whatever the Cryptographic Length says */
+    }
     if (ref->kind == KG_P11_KEY_HMAC || bytes != 0) {
         /* An HMAC key's length comes only from its Cryptographic Length. */
         KG_GUARD(kg_p11_secret_bytes_ok(ref->kind, bytes));

@@ -86,7 +86,10 @@ enum kg_p11_key_kind {
     KG_P11_KEY_RSA_PUBLIC,
     KG_P11_KEY_EC_PRIVATE,
     KG_P11_KEY_EC_PUBLIC,
+    KG_P11_KEY_DES3,        /* CKK_DES3: three-key Triple DES, 24 bytes with parity */
 };
+/* A Triple DES key's bytes: three 8-byte DES keys, parity bits included. */
+#define KG_P11_DES3_BYTES 24u
 
 /*
  * A stored key, as the gateway hands it to the key operations below: all
@@ -308,6 +311,7 @@ kg_result kg_p11_export_key(struct kg_p11 *p11, const struct kg_p11_key_ref *ref
 enum kg_p11_capability {
     KG_P11_CAN_GENERATE_AES,  /* CKM_AES_KEY_GEN, CKF_GENERATE */
     KG_P11_CAN_GENERATE_HMAC, /* CKM_GENERIC_SECRET_KEY_GEN */
+    KG_P11_CAN_GENERATE_DES3, /* CKM_DES3_KEY_GEN */
     KG_P11_CAN_GENERATE_RSA,  /* CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR */
     KG_P11_CAN_GENERATE_EC,   /* CKM_EC_KEY_PAIR_GEN */
     KG_P11_CAN_AES_GCM,       /* CKM_AES_GCM, encrypt and decrypt */

@@ -187,7 +187,7 @@ struct kg_p11_mech_entry {
     CK_ULONG min_size, max_size;
 };
 /* How many mechanisms kg_p11_mech.c tracks. */
-#define KG_P11_MECH_TRACKED 18u
+#define KG_P11_MECH_TRACKED 19u
 /* At most this many MWK wrapping mechanisms are acceptable at once. */
 #define KG_P11_WRAP_MECHS_MAX 3u
 

@@ -64,8 +64,20 @@ static kg_result kg_p11_secret_type(enum kg_p11_key_kind kind, uint32_t bits, CK
         *gen = CKM_GENERIC_SECRET_KEY_GEN;
         return KG_RESULT_OK;
     }
+    if (kind == KG_P11_KEY_DES3) {
+        /* KMIP counts a three-key Triple DES key as 168 bits (its key
+         * bits) or 192 (with parity); either way 24 bytes. */
+        if (bits != 168 && bits != 192) {
+            kg_error_set(KG_ERR_BAD_KEY_LENGTH, __FILE__, __LINE__);
+            kg_error_detail("Triple DES key length %u bits; 168 or 192 supported", bits);
+            return KG_RESULT_ERROR;
+        }
+        *type = CKK_DES3;
+        *gen = CKM_DES3_KEY_GEN;
+        return KG_RESULT_OK;
+    }
     kg_error_set(KG_ERR_UNSUPPORTED_ALGORITHM, __FILE__, __LINE__);
-    kg_error_detail("only AES and HMAC secret keys are generated here");
+    kg_error_detail("only AES, HMAC and Triple DES secret keys are generated here");
     return KG_RESULT_ERROR;
 }
 
@@ -131,7 +143,10 @@ kg_result kg_p11_generate_secret(struct kg_p11 *p11, enum kg_p11_key_kind kind, 
               KG_ERR_INVALID_FIELD);
     KG_GUARD(kg_p11_secret_type(kind, bits, &type, &mech.mechanism));
     n = kg_p11_secret_template(tmpl, &cls, &type, uses, resident_id, label, sizeof(label), &yes, &no);
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_VALUE_LEN, &value_len, sizeof(value_len) };
+    if (kind != KG_P11_KEY_DES3) {
+        /* CKM_DES3_KEY_GEN fixes the length and refuses CKA_VALUE_LEN. */
+        tmpl[n++] = (CK_ATTRIBUTE){ CKA_VALUE_LEN, &value_len, sizeof(value_len) };
+    }
 
     KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
     if (resident_id == NULL) {

@@ -65,6 +65,41 @@ def locate_name(name, mask=None):
 class Operations(GatewayTestCase):
     gw_name = "operations"
 
+
+    # --- Triple DES (SKFF profiles): a key made and kept like AES, 24 bytes ---------------
+    def des3(self, length, identity="admin"):
+        return self.gw.request(identity, K.request(K.BatchItem("CREATE", [
+            Enum("OBJECT_TYPE", "SYMMETRIC_KEY"),
+            S("TEMPLATE_ATTRIBUTE",
+              K.attr("Cryptographic Algorithm", Enum("ATTRIBUTE_VALUE", 0x02)),
+              K.attr("Cryptographic Length", Int("ATTRIBUTE_VALUE", length)),
+              K.attr("Cryptographic Usage Mask", Int("ATTRIBUTE_VALUE", USAGE_ENCRYPT | USAGE_DECRYPT)))],
+            K.batch_id()))).item
+
+    def test_triple_des_create_get_register(self):
+        item = self.des3(168)
+        self.assertSuccess(item, "Create 3DES 168")
+        got = self.gw.request("admin", K.request(K.get(item.uid(), K.batch_id()))).item
+        self.assertSuccess(got, "Get 3DES")
+        key, fmt, alg, length = K.symmetric_key_of(got.payload)
+        self.assertEqual((len(key), alg, length), (24, 0x02, 168))
+        # Registered back, the same 24 bytes as a new object.
+        reg = self.gw.request("admin", K.request(K.BatchItem("REGISTER", [
+            Enum("OBJECT_TYPE", "SYMMETRIC_KEY"),
+            S("TEMPLATE_ATTRIBUTE", K.attr("Cryptographic Usage Mask", Int("ATTRIBUTE_VALUE", USAGE_ENCRYPT))),
+            S("SYMMETRIC_KEY", S("KEY_BLOCK", Enum("KEY_FORMAT_TYPE", 0x01),
+                                 S("KEY_VALUE", K.Bytes("KEY_MATERIAL", key)),
+                                 Enum("CRYPTOGRAPHIC_ALGORITHM", 0x02),
+                                 Int("CRYPTOGRAPHIC_LENGTH", 168)))], K.batch_id()))).item
+        self.assertSuccess(reg, "Register 3DES")
+        got = self.gw.request("admin", K.request(K.get(reg.uid(), K.batch_id()))).item
+        self.assertEqual(K.symmetric_key_of(got.payload)[0], key)
+
+    def test_triple_des_refusals(self):
+        self.assertFailure(self.des3(128), "INVALID_FIELD", "3DES of 128 bits")
+        # The dev policy's vsphere group may create AES only.
+        self.assertFailure(self.des3(168, "vsphere"), "PERMISSION_DENIED", "3DES for vsphere")
+
     def req(self, items, identity="admin", version=(1, 4), extra_header=()):
         return self.gw.request(identity, K.request(items, version=version, extra_header=extra_header))
 

@@ -484,6 +484,25 @@ static void test_key_digest(void)
     CU_ASSERT(!blob.has_digest);
     hide(NULL);
     kg_secret_free(key);
+
+    /* Triple DES: made with its digest, read back as 24 bytes, and only
+     * 24-byte keys imported. */
+    {
+        struct kg_p11_key_ref ref = { .kind = KG_P11_KEY_DES3, .storage = KG_P11_STORED_WRAPPED, .blob = &blob };
+
+        CU_ASSERT(kg_p11_can(p11, KG_P11_CAN_GENERATE_DES3));
+        CU_ASSERT_FATAL(kg_ok(kg_p11_generate_secret(p11, KG_P11_KEY_DES3, 168, 0, NULL, &blob)));
+        CU_ASSERT(blob.has_digest);
+        CU_ASSERT_FATAL(kg_ok(kg_p11_export_key(p11, &ref, 21, &plain)));
+        CU_ASSERT_EQUAL(plain->len, KG_P11_DES3_BYTES);
+        kg_secret_free(plain);
+        CU_ASSERT(kg_failed(kg_p11_generate_secret(p11, KG_P11_KEY_DES3, 128, 0, NULL, &blob)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_BAD_KEY_LENGTH);
+        CU_ASSERT_FATAL(kg_ok(kg_secret_from(tc181_key, 16, &key)));
+        CU_ASSERT(kg_failed(kg_p11_import_secret(p11, KG_P11_KEY_DES3, key, &blob)));
+        CU_ASSERT_EQUAL(kg_errno(), KG_ERR_BAD_KEY_LENGTH);
+        kg_secret_free(key);
+    }
     kg_p11_close(p11);
 }
 
