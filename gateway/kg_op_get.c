@@ -253,11 +253,15 @@ static kg_result kg_op_get_wrapped(struct kg_op_ctx *ctx, const struct kg_op_get
     }
     KG_GOTO_GUARD(rc, kg_op_get_begin(out, obj, object_tag, format));
     /* The wrapped bytes stand for the Key Material (No Encoding) or the
-     * whole Key Value (TTLV Encoding, 2.1.5). KMIP 1.0 and 1.1 carry them as
-     * the Key Value itself, a Byte String (OASIS TC_141); from 1.2 clients
-     * (PyKMIP) and the OASIS TC-WRAP cases expect them as Key Material
-     * inside the Key Value structure. Register reads both. */
-    if (ctx->version.major == 1 && ctx->version.minor <= 1) {
+     * whole Key Value (TTLV Encoding, 2.1.5). A KMIP 1.2+ client that asks
+     * for No Encoding by name gets them as Key Material inside the Key
+     * Value structure (OASIS TC-WRAP-*-14); otherwise they are the Key
+     * Value itself, a Byte String (OASIS TC_141 in 1.1, AX-M-2-14 in 1.4,
+     * which leaves the option out). Register reads both. */
+    bool as_material = req->wrap.has_encoding && req->wrap.encoding == KG_ENCODING_NONE &&
+                       !(ctx->version.major == 1 && ctx->version.minor <= 1);
+
+    if (!as_material) {
         KG_GOTO_GUARD(rc, kg_ttlv_write_bytes(out, KG_TAG_KEY_VALUE, wrapped, (uint32_t)len));
     } else {
         KG_GOTO_GUARD(rc, kg_ttlv_begin_struct(out, KG_TAG_KEY_VALUE));
