@@ -63,6 +63,11 @@ static const struct kg_attr_def kg_attr_defs[] = {
     { "Random Number Generator", KG_TTLV_STRUCTURE, 0, 4 },
     { "Description", KG_TTLV_TEXT_STRING, EDITABLE, 4 },
     { "Comment", KG_TTLV_TEXT_STRING, EDITABLE, 4 },
+    /* KMIP 2.1 only (no 1.x minor reaches KG_ATTR_SINCE_2X). Quantum Safe
+     * is enforced on new objects (kg_op_create.c). */
+    { "Protection Level", KG_TTLV_ENUMERATION, EDITABLE, KG_ATTR_SINCE_2X },
+    { "Protection Period", KG_TTLV_INTERVAL, EDITABLE, KG_ATTR_SINCE_2X },
+    { "Quantum Safe", KG_TTLV_BOOLEAN, EDITABLE, KG_ATTR_SINCE_2X },
 };
 
 /* Custom attributes: "x-" names belong to clients; "y-" names are the

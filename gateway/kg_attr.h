@@ -38,8 +38,11 @@ struct kg_attr_def {
     const char *name;
     uint8_t type;   /* enum kg_ttlv_type; 0 = any (custom attributes) */
     uint32_t flags;
-    uint8_t since;  /* the KMIP 1.x minor version that introduced it */
+    uint8_t since;  /* the KMIP 1.x minor version that introduced it, or KG_ATTR_SINCE_2X */
 };
+
+/* `since` of an attribute KMIP 2.x introduced: above every 1.x minor. */
+#define KG_ATTR_SINCE_2X 0xFFu
 
 /* The definition of attribute `name`, a generic one for custom x-/y- names,
  * or NULL when the name is unknown. */

@@ -13,6 +13,7 @@
 
 #include "kg_gateway.h"
 #include "kg_kmip.h"
+#include "kg_kmip2.h"
 #include "kg_ops.h"
 
 static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
@@ -209,6 +210,26 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
     return KG_RESULT_OK;
 }
 
+/*
+ * Run a KMIP 2.x item: the handler answers in the 1.4 form into a scratch
+ * writer, locked like `w` (a Get's answer holds key bytes), which
+ * kg_kmip2_response rewrites into `w`. The scratch is wiped on every path.
+ */
+static kg_result kg_dispatch_execute_v2(struct kg_op_ctx *ctx, const struct kg_op *op, uint32_t operation,
+                                        struct kg_ttlv_reader *payload, struct kg_ttlv_writer *w)
+{
+    struct kg_ttlv_writer v1;
+    kg_result rc;
+
+    KG_GUARD(kg_ttlv_writer_init(&v1, w->max, w->secret != NULL));
+    rc = op->execute(ctx, payload, &v1);
+    if (kg_ok(rc)) {
+        rc = kg_kmip2_response(operation, v1.buf, v1.len, w);
+    }
+    kg_ttlv_writer_cleanup(&v1);
+    return rc;
+}
+
 static kg_result kg_dispatch_run(struct kg_op_ctx *ctx, const struct kg_op *op, const struct kg_request_item *item,
                                  struct kg_ttlv_reader *payload, struct kg_ttlv_writer *w)
 {
@@ -219,9 +240,37 @@ static kg_result kg_dispatch_run(struct kg_op_ctx *ctx, const struct kg_op *op, 
     }
     KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_RESULT_STATUS, KG_STATUS_SUCCESS));
     KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_RESPONSE_PAYLOAD));
-    KG_GUARD(op->execute(ctx, payload, w));
+    if (ctx->version.major >= 2) {
+        KG_GUARD(kg_dispatch_execute_v2(ctx, op, item->operation, payload, w));
+    } else {
+        KG_GUARD(op->execute(ctx, payload, w));
+    }
     KG_GUARD(kg_ttlv_end_struct(w));
     KG_GUARD(kg_ttlv_end_struct(w));
+    return KG_RESULT_OK;
+}
+
+/*
+ * A KMIP 2.x request payload in the 1.4 form (kg_kmip2_request), written to
+ * `v1` (the caller's, initialised here, cleaned up by the caller) and read
+ * again by *payload over it with `budget`. 1.x payloads are left alone.
+ */
+static kg_result kg_dispatch_payload_v1(struct kg_op_ctx *ctx, uint32_t operation, struct kg_ttlv_reader *payload,
+                                        struct kg_ttlv_writer *v1, struct kg_ttlv_budget *budget)
+{
+    struct kg_ttlv_limits limits = kg_ttlv_default_limits;
+
+    if (ctx->version.major < 2) {
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_ttlv_writer_init(v1, 2 * kg_ttlv_default_limits.max_message_len, false));
+    KG_GUARD(kg_kmip2_request(operation, payload, v1));
+    /* The rewrite names attributes in text: allow it the growth. */
+    limits.max_message_len = v1->len;
+    limits.max_items = 2 * kg_ttlv_default_limits.max_items;
+    kg_ttlv_budget_init(budget, &limits);
+    KG_GUARD(kg_ttlv_reader_init(payload, v1->buf, v1->len, budget));
+    payload->depth = 3; /* Request Message > Batch Item > Request Payload */
     return KG_RESULT_OK;
 }
 
@@ -230,6 +279,8 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
 {
     const struct kg_op *op = kg_ops_lookup(item->operation);
     struct kg_ttlv_reader payload;
+    struct kg_ttlv_writer payload_v1 = { 0 };
+    struct kg_ttlv_budget budget_v1;
     struct kg_item_result res = { 0 };
     /* No rule decided yet: if the item fails before the decision (unknown
      * operation, malformed payload, unknown UID), the audit says so. */
@@ -255,7 +306,8 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
         kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
         kg_error_detail("critical Message Extension not understood");
         rc = KG_RESULT_ERROR;
-    } else if (kg_failed(rc = kg_msg_payload_reader(ctx->request, item, &payload))) {
+    } else if (kg_failed(rc = kg_msg_payload_reader(ctx->request, item, &payload)) ||
+               kg_failed(rc = kg_dispatch_payload_v1(ctx, item->operation, &payload, &payload_v1, &budget_v1))) {
         /* rc says why */
     } else {
         bool live_locked = false;
@@ -317,6 +369,7 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     if (kg_ok(rc) && op != NULL && !op->targets_object && ctx->audit_uid[0] != '\0') {
         memcpy(ctx->id_placeholder, ctx->audit_uid, sizeof(ctx->id_placeholder));
     }
+    kg_ttlv_writer_cleanup(&payload_v1);
     return kg_ok(rc);
 }
 

@@ -222,6 +222,17 @@ enum kg_tag {
     KG_TAG_LOCATED_ITEMS = 0x4200D5,
     /* Streaming and authenticated encryption (server-side cryptography). */
     KG_TAG_CORRELATION_VALUE = 0x4200D6,
+    /* KMIP 1.4 request and response headers. */
+    KG_TAG_CLIENT_CORRELATION_VALUE = 0x420105,
+    KG_TAG_SERVER_CORRELATION_VALUE = 0x420106,
+    /* KMIP 2.x attribute forms (kg_kmip2.c). */
+    KG_TAG_ATTRIBUTES = 0x420125,
+    KG_TAG_COMMON_ATTRIBUTES = 0x420126,
+    KG_TAG_PRIVATE_KEY_ATTRIBUTES = 0x420127,
+    KG_TAG_PUBLIC_KEY_ATTRIBUTES = 0x420128,
+    KG_TAG_ATTRIBUTE_REFERENCE = 0x42013B,
+    KG_TAG_CURRENT_ATTRIBUTE = 0x42013C,
+    KG_TAG_NEW_ATTRIBUTE = 0x42013D,
     KG_TAG_INIT_INDICATOR = 0x4200D7,
     KG_TAG_FINAL_INDICATOR = 0x4200D8,
     /* Query answers (KMIP 1.3 and 1.4 sections 2.1.18 to 2.1.21). */

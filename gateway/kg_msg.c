@@ -7,7 +7,7 @@
 #include "kg_kmip.h"
 
 const struct kg_version kg_msg_supported_versions[] = {
-    { 1, 4 }, { 1, 3 }, { 1, 2 }, { 1, 1 }, { 1, 0 },
+    { 2, 1 }, { 2, 0 }, { 1, 4 }, { 1, 3 }, { 1, 2 }, { 1, 1 }, { 1, 0 },
 };
 const uint32_t kg_msg_supported_version_count =
     sizeof(kg_msg_supported_versions) / sizeof(kg_msg_supported_versions[0]);
@@ -100,6 +100,12 @@ static kg_result kg_msg_read_header(struct kg_ttlv_reader *msg, struct kg_reques
             req->max_response_size = (uint32_t)v;
             break;
         }
+        case KG_TAG_CLIENT_CORRELATION_VALUE:
+        case KG_TAG_SERVER_CORRELATION_VALUE:
+            /* KMIP 1.4 section 6.20: for the client's and the server's
+             * logs; kmipgw answers without them. */
+            KG_ENSURE(it.type == KG_TTLV_TEXT_STRING, KG_ERR_MSG_MALFORMED);
+            break;
         case KG_TAG_ASYNCHRONOUS_INDICATOR:
         case KG_TAG_TIME_STAMP:
         case KG_TAG_BATCH_ORDER_OPTION:
@@ -215,10 +221,12 @@ kg_result kg_msg_decode_request(const uint8_t *buf, uint32_t len, const struct k
     KG_GUARD(kg_ttlv_reader_finish(&top));
     KG_GUARD(kg_ttlv_child(&top, &message, &msg));
     KG_GUARD(kg_msg_read_header(&msg, req, partial));
-    if (req->version.major != 1) {
-        /* A 2.x message has other item forms; refuse before reading them. */
+    if (req->version.major != 1 && !kg_msg_version_supported(req->version)) {
+        /* Another major version (or a 2.x we do not know) may have other
+         * item forms; refuse before reading them. A later 1.x minor is
+         * read as 1.4 (kg_msg_read_version). */
         kg_error_set(KG_ERR_UNSUPPORTED_VERSION, __FILE__, __LINE__);
-        kg_error_detail("protocol version %d.%d is not supported; this server speaks 1.0 to 1.4",
+        kg_error_detail("protocol version %d.%d is not supported; this server speaks 1.0 to 1.4, 2.0 and 2.1",
                         (int)req->version.major, (int)req->version.minor);
         return KG_RESULT_ERROR;
     }
@@ -276,10 +284,11 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_OBJECT_ARCHIVED;
     case KG_ERR_ILLEGAL_OPERATION:
         return KG_REASON_ILLEGAL_OPERATION;
+    case KG_ERR_NOT_QUANTUM_SAFE:
+        return KG_REASON_GENERAL_FAILURE;
     default:
         break;
     }
-    (void)version;
     switch (kg_error_category_of(code)) {
     case KG_ERR_T_PROTO:
     case KG_ERR_T_LIMIT:
@@ -294,8 +303,8 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_PERMISSION_DENIED;
     case KG_ERR_T_STATE:
         /* KMIP 1.x has no Wrong Key Lifecycle State; the 1.x test cases
-         * answer a state violation with Permission Denied. */
-        return KG_REASON_PERMISSION_DENIED;
+         * answer a state violation with Permission Denied. 2.0 added it. */
+        return version.major >= 2 ? KG_REASON_WRONG_KEY_LIFECYCLE_STATE : KG_REASON_PERMISSION_DENIED;
     case KG_ERR_T_HSM:
         return KG_REASON_CRYPTOGRAPHIC_FAILURE;
     default:
@@ -326,6 +335,8 @@ static const char *kg_msg_reason_text(uint32_t reason)
         return "permission denied";
     case KG_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED:
         return "key format type not supported";
+    case KG_REASON_WRONG_KEY_LIFECYCLE_STATE:
+        return "wrong key lifecycle state";
     default:
         return "general failure";
     }

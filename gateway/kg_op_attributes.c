@@ -200,7 +200,7 @@ static kg_result kg_attr_check_change(const struct kg_op_ctx *ctx, const struct 
     KG_ENSURE(ctx->object.state != KG_STATE_DESTROYED && ctx->object.state != KG_STATE_DESTROYED_COMPROMISED,
               KG_ERR_WRONG_STATE);
     if (!kg_attr_date_changeable(a->name, ctx->object.state)) {
-        kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_set(KG_ERR_WRONG_STATE, __FILE__, __LINE__);
         kg_error_detail("'%s' may not be changed in this state", a->name);
         return KG_RESULT_ERROR;
     }

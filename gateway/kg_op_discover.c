@@ -4,8 +4,11 @@
 
 /*
  * Answer the versions we support, in our order of preference, restricted to
- * those the client listed (all of ours when it listed none). An empty answer
- * tells the client we share no version.
+ * those the client listed (all of ours when it listed none) and to those not
+ * newer than the request's own: a client that asks in 1.4 cannot read a 2.x
+ * message, and the OASIS cases of each version expect exactly that list
+ * (TC-Q-S2C-2-14, TC_161_11). An empty answer tells the client we share no
+ * version.
  */
 kg_result kg_op_discover_versions(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
@@ -14,7 +17,6 @@ kg_result kg_op_discover_versions(struct kg_op_ctx *ctx, struct kg_ttlv_reader *
     struct kg_ttlv_item it, major, minor;
     struct kg_ttlv_reader v;
 
-    (void)ctx;
     while (!kg_ttlv_reader_done(in)) {
         KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_PROTOCOL_VERSION, KG_TTLV_STRUCTURE, &it));
         KG_ENSURE(n < sizeof(wanted) / sizeof(wanted[0]), KG_ERR_INVALID_FIELD);
@@ -29,6 +31,11 @@ kg_result kg_op_discover_versions(struct kg_op_ctx *ctx, struct kg_ttlv_reader *
     for (uint32_t i = 0; i < kg_msg_supported_version_count; i++) {
         struct kg_version ours = kg_msg_supported_versions[i];
         bool listed = (n == 0);
+
+        if (ours.major > ctx->version.major ||
+            (ours.major == ctx->version.major && ours.minor > ctx->version.minor)) {
+            continue;
+        }
         for (uint32_t j = 0; j < n && !listed; j++) {
             listed = wanted[j].major == ours.major && wanted[j].minor == ours.minor;
         }

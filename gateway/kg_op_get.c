@@ -118,9 +118,12 @@ static kg_result kg_op_get_read_payload(struct kg_ttlv_reader *in, const struct 
         kg_error_detail("Key Wrap Type %u is not supported", (unsigned)req->wrap_type);
         return KG_RESULT_ERROR;
     }
-    if (req->wrapping) {
+    if (req->wrapping && req->wrap_type == KG_KEY_WRAP_TYPE_AS_REGISTERED) {
+        /* Not Wrapped with a specification means "not as registered, but
+         * wrapped like this" (OASIS TC-WRAP-3-20); As Registered with one
+         * asks for two wrappings at once. */
         kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
-        kg_error_detail("give either a Key Wrap Type or a Key Wrapping Specification, not both");
+        kg_error_detail("give either Key Wrap Type As Registered or a Key Wrapping Specification, not both");
         return KG_RESULT_ERROR;
     }
     if (req->wrap_type == KG_KEY_WRAP_TYPE_AS_REGISTERED && obj != NULL && obj->registered_wrapping_len > 0) {
@@ -253,13 +256,14 @@ static kg_result kg_op_get_wrapped(struct kg_op_ctx *ctx, const struct kg_op_get
     }
     KG_GOTO_GUARD(rc, kg_op_get_begin(out, obj, object_tag, format));
     /* The wrapped bytes stand for the Key Material (No Encoding) or the
-     * whole Key Value (TTLV Encoding, 2.1.5). A KMIP 1.2+ client that asks
-     * for No Encoding by name gets them as Key Material inside the Key
+     * whole Key Value (TTLV Encoding, 2.1.5). A KMIP 1.2 to 1.4 client that
+     * asks for No Encoding by name gets them as Key Material inside the Key
      * Value structure (OASIS TC-WRAP-*-14); otherwise they are the Key
      * Value itself, a Byte String (OASIS TC_141 in 1.1, AX-M-2-14 in 1.4,
-     * which leaves the option out). Register reads both. */
+     * which leaves the option out, TC-WRAP-1-20 in 2.0). Register reads
+     * both. */
     bool as_material = req->wrap.has_encoding && req->wrap.encoding == KG_ENCODING_NONE &&
-                       !(ctx->version.major == 1 && ctx->version.minor <= 1);
+                       ctx->version.major == 1 && ctx->version.minor >= 2;
 
     if (!as_material) {
         KG_GOTO_GUARD(rc, kg_ttlv_write_bytes(out, KG_TAG_KEY_VALUE, wrapped, (uint32_t)len));

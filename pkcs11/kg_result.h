@@ -80,6 +80,9 @@ enum kg_error {
     KG_ERR_UNSUPPORTED_ALGORITHM = KG_ERR(KG_ERR_T_UNSUPPORTED, 4),
     KG_ERR_UNSUPPORTED_FORMAT = KG_ERR(KG_ERR_T_UNSUPPORTED, 5),
     KG_ERR_UNSUPPORTED_FEATURE = KG_ERR(KG_ERR_T_UNSUPPORTED, 6),
+    /* Quantum Safe asked of a key that is not (KMIP 2.1 section 4.45):
+     * the Quantum Safe profile answers General Failure. */
+    KG_ERR_NOT_QUANTUM_SAFE = KG_ERR(KG_ERR_T_UNSUPPORTED, 7),
 
     KG_ERR_NOT_FOUND = KG_ERR(KG_ERR_T_NOT_FOUND, 1),
 

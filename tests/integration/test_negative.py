@@ -195,10 +195,10 @@ class Refusals(GatewayTestCase):
         uid = self.create_key("vsphere")
         self.assertEqual(len(self.get_key("admin", uid)), 32)
 
-    def test_protocol_2_0_is_refused_cleanly(self):
-        # A KMIP 2.0 Create (Attributes instead of Template-Attribute). A 1.x server
-        # answers a major version mismatch with Invalid Message (KMIP 1.4 Table 327),
-        # in a 1.x header, and must not act on the request.
+    def test_protocol_3_0_is_refused_cleanly(self):
+        # A Create in a major version kmipgw does not speak (it speaks 1.0 to 1.4, 2.0
+        # and 2.1): Invalid Message (KMIP 1.4 Table 327), in a 1.x header, and nothing
+        # done.
         bid = K.batch_id()
         item = K.BatchItem("CREATE", [
             Enum("OBJECT_TYPE", "SYMMETRIC_KEY"),
@@ -207,11 +207,11 @@ class Refusals(GatewayTestCase):
               Int("CRYPTOGRAPHIC_LENGTH", 256),
               Int("CRYPTOGRAPHIC_USAGE_MASK", 12)),
         ], bid)
-        resp = self.gw.request("admin", K.request(item, version=(2, 0)))
+        resp = self.gw.request("admin", K.request(item, version=(3, 0)))
         self.assertEqual(resp.version[0], 1, "answered in %r" % (resp.version,))
         self.assertEqual(len(resp.items), 1, resp.describe())
-        self.assertFailure(resp.items[0], "INVALID_MESSAGE", "protocol 2.0 request")
-        self.assertIsNone(resp.items[0].uid(), "a 2.0 request created something")
+        self.assertFailure(resp.items[0], "INVALID_MESSAGE", "protocol 3.0 request")
+        self.assertIsNone(resp.items[0].uid(), "a 3.0 request created something")
 
     def test_answers_in_the_request_version(self):
         for version in ((1, 1), (1, 2)):

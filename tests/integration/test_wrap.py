@@ -502,9 +502,14 @@ class Wrap(GatewayTestCase):
         kek = self.kek()
         uid, key, _ = self.register_wrapped_as("admin", kek)
         spec = wrapping(kek, params(mode=MODE_KW))
-        for wrap_type in (AS_REGISTERED, NOT_WRAPPED):
-            self.assertFailure(self.req("admin", get_wrap_type(uid, wrap_type, spec=spec)), "INVALID_FIELD",
-                               "Key Wrap Type %d and a Key Wrapping Specification" % wrap_type)
+        self.assertFailure(self.req("admin", get_wrap_type(uid, AS_REGISTERED, spec=spec)), "INVALID_FIELD",
+                           "Key Wrap Type As Registered and a Key Wrapping Specification")
+        # Not Wrapped with a specification: "not as registered, but like this" (TC-WRAP-3-20).
+        resp = self.gw.request("admin", get_wrap_type(uid, NOT_WRAPPED, spec=spec))
+        item = resp.item
+        self.assertSuccess(item, "Key Wrap Type Not Wrapped and a Key Wrapping Specification")
+        self.assertNotIn(key, resp.raw)
+        self.assertIsNotNone(item.payload.find("SYMMETRIC_KEY").find("KEY_BLOCK").find("KEY_WRAPPING_DATA"))
         self.assertFailure(self.req("admin", get_wrap_type(uid, 0x03)), "FEATURE_NOT_SUPPORTED",
                            "Key Wrap Type 3")
         self.assertFailure(self.req("admin", get_wrap_type(uid, 0x80000001)), "FEATURE_NOT_SUPPORTED",

@@ -1099,14 +1099,14 @@ static void test_decode_unsupported_version(void)
 {
     struct kg_ttlv_writer w;
 
-    b_begin(&w, &(struct hdr){ .major = 2, .minor = 0, .batch_count = 1 });
+    b_begin(&w, &(struct hdr){ .major = 2, .minor = 2, .batch_count = 1 });
     b_item(&w, KG_OP_GET, bid(1));
     p_uid(&w, vc_uid);
     b_item_end(&w);
     b_end(&w);
     CU_ASSERT_EQUAL(decode(&w), KG_ERR_UNSUPPORTED_VERSION);
     CU_ASSERT_EQUAL(dpartial.version.major, 2);
-    CU_ASSERT_EQUAL(dpartial.version.minor, 0);
+    CU_ASSERT_EQUAL(dpartial.version.minor, 2);
     /* Not a framing problem: the connection can stay open. */
     CU_ASSERT(!kg_msg_error_closes(KG_ERR_UNSUPPORTED_VERSION));
     kg_ttlv_writer_cleanup(&w);
@@ -1124,7 +1124,10 @@ static void test_decode_unsupported_version(void)
     CU_ASSERT(kg_msg_version_supported((struct kg_version){ 1, 1 }));
     CU_ASSERT(kg_msg_version_supported((struct kg_version){ 1, 4 }));
     CU_ASSERT(!kg_msg_version_supported((struct kg_version){ 1, 5 }));
-    CU_ASSERT(!kg_msg_version_supported((struct kg_version){ 2, 0 }));
+    CU_ASSERT(kg_msg_version_supported((struct kg_version){ 2, 0 }));
+    CU_ASSERT(kg_msg_version_supported((struct kg_version){ 2, 1 }));
+    CU_ASSERT(!kg_msg_version_supported((struct kg_version){ 2, 2 }));
+    CU_ASSERT(!kg_msg_version_supported((struct kg_version){ 3, 0 }));
     CU_ASSERT(!kg_msg_version_supported((struct kg_version){ 0, 0 }));
 }
 
@@ -1192,7 +1195,7 @@ static void test_write_decode_failure(void)
 
     /* An unsupported version: answered in 1.1, echoing what was read. */
     memset(&p, 0, sizeof(p));
-    p.version = (struct kg_version){ 2, 0 };
+    p.version = (struct kg_version){ 3, 0 };
     p.operation = KG_OP_GET;
     p.has_batch_id = true;
     memcpy(p.batch_id, bid(7), 8);
@@ -1248,7 +1251,7 @@ static void test_write_decode_failure_from_decoder(void)
 
     /* Straight from the decoder: a 2.0 request is answered in 1.1 with
      * Invalid Message, and its items are not read. */
-    b_begin(&w, &(struct hdr){ .major = 2, .minor = 0 });
+    b_begin(&w, &(struct hdr){ .major = 3, .minor = 0 });
     b_item(&w, KG_OP_GET, bid(1));
     b_item_end(&w);
     b_end(&w);
@@ -1260,7 +1263,7 @@ static void test_write_decode_failure_from_decoder(void)
     CU_ASSERT_EQUAL_FATAL(r.n, 1);
     CU_ASSERT_EQUAL(r.items[0].status, KG_STATUS_FAILED);
     CU_ASSERT_EQUAL(r.items[0].reason, KG_REASON_INVALID_MESSAGE);
-    CU_ASSERT(strstr(r.items[0].message, "2.0") != NULL);
+    CU_ASSERT(strstr(r.items[0].message, "3.0") != NULL);
     resp_free(&r);
     kg_ttlv_writer_cleanup(&out);
     kg_ttlv_writer_cleanup(&w);
@@ -1409,6 +1412,19 @@ static void test_reason_mapping(void)
     /* No detail: the reason's own text. */
     reason_of(KG_ERR_DENIED, NULL, msg, sizeof(msg));
     CU_ASSERT_STRING_EQUAL(msg, "permission denied");
+    /* KMIP 2.0 has a reason of its own for a state violation; 1.x does not. */
+    {
+        struct kg_item_result res;
+
+        memset(&res, 0, sizeof(res));
+        kg_error_clear();
+        kg_error_set(KG_ERR_WRONG_STATE, __FILE__, __LINE__);
+        kg_msg_result_from_error((struct kg_version){ 2, 0 }, &res);
+        CU_ASSERT_EQUAL(res.reason, KG_REASON_WRONG_KEY_LIFECYCLE_STATE);
+        kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
+        kg_msg_result_from_error((struct kg_version){ 2, 1 }, &res);
+        CU_ASSERT_EQUAL(res.reason, KG_REASON_PERMISSION_DENIED);
+    }
 }
 
 static void test_error_closes(void)
@@ -2064,7 +2080,8 @@ static void test_gw_vcenter_sequence(void)
     CU_ASSERT(!r.close);
     CU_ASSERT(r.major == 1 && r.minor == 1);
     CU_ASSERT(!r.items[0].has_bid);
-    CU_ASSERT_EQUAL(st_count(&r.items[0].payload, KG_TAG_PROTOCOL_VERSION), kg_msg_supported_version_count);
+    /* Not newer than the request's 1.1: 1.1 and 1.0. */
+    CU_ASSERT_EQUAL(st_count(&r.items[0].payload, KG_TAG_PROTOCOL_VERSION), 2);
     for (unsigned i = 0; st_child(&r.items[0].payload, KG_TAG_PROTOCOL_VERSION, i, &it); i++) {
         struct kg_ttlv_item major, minor;
         CU_ASSERT_FATAL(st_child(&it, KG_TAG_PROTOCOL_VERSION_MAJOR, 0, &major) &&
@@ -2600,20 +2617,30 @@ static void test_gw_versions(void)
     CU_ASSERT(item_ok(&r, 0));
     CU_ASSERT_EQUAL(r.major, 1);
     resp_free(&r);
-    /* Discover Versions with a list answers the ones we share, ours first. */
-    b_begin(&w, NULL);
-    b_item(&w, KG_OP_DISCOVER_VERSIONS, bid(1));
-    b_version(&w, 2, 0);
-    b_version(&w, 1, 1);
-    b_version(&w, 1, 3);
-    b_item_end(&w);
-    b_end(&w);
-    run_as(&id_vsphere, &w, &r);
-    CU_ASSERT_FATAL(item_ok(&r, 0));
-    CU_ASSERT_EQUAL(st_count(&r.items[0].payload, KG_TAG_PROTOCOL_VERSION), 2);
+    /* Discover Versions with a list answers the ones we share, ours first,
+     * none newer than the request: asked in 1.1, 2.0 and 1.3 are left out. */
+    for (int pass = 0; pass < 2; pass++) {
+        b_begin(&w, pass == 0 ? NULL : &(struct hdr){ .major = 2, .minor = 1 });
+        b_item(&w, KG_OP_DISCOVER_VERSIONS, bid(1));
+        b_version(&w, 2, 0);
+        b_version(&w, 1, 1);
+        b_version(&w, 1, 3);
+        b_item_end(&w);
+        b_end(&w);
+        run_as(&id_vsphere, &w, &r);
+        CU_ASSERT_FATAL(item_ok(&r, 0));
+        if (pass == 0) {
+            CU_ASSERT_EQUAL(st_count(&r.items[0].payload, KG_TAG_PROTOCOL_VERSION), 1);
+            resp_free(&r);
+        }
+    }
+    CU_ASSERT_EQUAL(st_count(&r.items[0].payload, KG_TAG_PROTOCOL_VERSION), 3);
     {
-        struct kg_ttlv_item v, minor;
+        struct kg_ttlv_item v, major, minor;
         CU_ASSERT(st_child(&r.items[0].payload, KG_TAG_PROTOCOL_VERSION, 0, &v) &&
+                  st_child(&v, KG_TAG_PROTOCOL_VERSION_MAJOR, 0, &major) && int_of(&major) == 2 &&
+                  st_child(&v, KG_TAG_PROTOCOL_VERSION_MINOR, 0, &minor) && int_of(&minor) == 0);
+        CU_ASSERT(st_child(&r.items[0].payload, KG_TAG_PROTOCOL_VERSION, 1, &v) &&
                   st_child(&v, KG_TAG_PROTOCOL_VERSION_MINOR, 0, &minor) && int_of(&minor) == 3);
     }
     resp_free(&r);
@@ -2947,9 +2974,9 @@ static void test_gw_undecodable(void)
     uint64_t before;
 
     NEED_HSM();
-    /* 2.0: answered in 1.1, Invalid Message, connection kept. */
+    /* 3.0: answered in 1.1, Invalid Message, connection kept. */
     before = audit_lines();
-    b_begin(&w, &(struct hdr){ .major = 2, .minor = 0 });
+    b_begin(&w, &(struct hdr){ .major = 3, .minor = 0 });
     b_item(&w, KG_OP_DISCOVER_VERSIONS, bid(1));
     b_item_end(&w);
     b_end(&w);

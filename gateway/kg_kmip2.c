@@ -1,0 +1,331 @@
+/* kg_kmip2.c - KMIP 2.x payloads to and from the 1.4 forms (see kg_kmip2.h). */
+#include "kg_kmip2.h"
+
+#include <string.h>
+
+#include "kg_attr.h"
+#include "kg_kmip.h"
+
+/* Longest custom attribute name part after "x-" (the whole name fits
+ * KG_ATTR_NAME_MAX, as a 1.4 Attribute Name must). */
+#define KG_KMIP2_VENDOR_MAX 1u
+
+/* The tag of standard attribute `name` (KMIP 2.x names every attribute's
+ * tag as the attribute), or 0. */
+static uint32_t kg_kmip2_tag_of(const char *name)
+{
+    const struct kg_tag_name *t;
+
+    for (size_t i = 0; (t = kg_kmip_tag_at(i)) != NULL; i++) {
+        if (strcmp(t->name, name) == 0) {
+            return t->tag;
+        }
+    }
+    return 0;
+}
+
+/* A custom attribute name: "x-" or "y-" and at least one more character. */
+static bool kg_kmip2_is_custom(const char *name)
+{
+    return (name[0] == 'x' || name[0] == 'y') && name[1] == '-' && name[2] != '\0';
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+/* Attribute Name text of a 2.x custom attribute: "<vendor>-<name>". */
+static kg_result kg_kmip2_custom_name(const struct kg_ttlv_item *vendor, const struct kg_ttlv_item *name,
+                                      char out[KG_ATTR_NAME_MAX + 1])
+{
+    const char *v, *n;
+    uint32_t v_len, n_len;
+
+    KG_GUARD(kg_ttlv_get_text(vendor, &v, &v_len));
+    KG_GUARD(kg_ttlv_get_text(name, &n, &n_len));
+    if (v_len != KG_KMIP2_VENDOR_MAX || (v[0] != 'x' && v[0] != 'y') || n_len == 0 ||
+        n_len > KG_ATTR_NAME_MAX - 2 || memchr(n, '\0', n_len) != NULL) {
+        kg_error_set(KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_detail("custom attributes are vendor 'x' (client) or 'y' (server) with a name of 1 to %u bytes",
+                        KG_ATTR_NAME_MAX - 2);
+        return KG_RESULT_ERROR;
+    }
+    out[0] = v[0];
+    out[1] = '-';
+    memcpy(out + 2, n, n_len);
+    out[2 + n_len] = '\0';
+    return KG_RESULT_OK;
+}
+
+/* Write Attribute {Attribute Name `name`, Attribute Value = `value` retagged}. */
+static kg_result kg_kmip2_write_v1_attribute(struct kg_ttlv_writer *out, const char *name,
+                                             const struct kg_ttlv_item *value)
+{
+    KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_ATTRIBUTE));
+    KG_GUARD(kg_ttlv_write_text(out, KG_TAG_ATTRIBUTE_NAME, name, (uint32_t)strlen(name)));
+    KG_GUARD(kg_ttlv_write_item_as(out, KG_TAG_ATTRIBUTE_VALUE, value));
+    KG_GUARD(kg_ttlv_end_struct(out));
+    return KG_RESULT_OK;
+}
+
+/* One 2.x attribute `it` (a child of `parent`) as a 1.4 Attribute. */
+static kg_result kg_kmip2_attribute_in(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *it,
+                                       struct kg_ttlv_writer *out)
+{
+    char custom[KG_ATTR_NAME_MAX + 1];
+    struct kg_ttlv_reader r;
+    struct kg_ttlv_item vendor, name, value;
+    const char *standard;
+
+    if (it->tag == KG_TAG_ATTRIBUTE) {
+        KG_ENSURE(it->type == KG_TTLV_STRUCTURE, KG_ERR_INVALID_FIELD);
+        KG_GUARD(kg_ttlv_child(parent, it, &r));
+        KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_VENDOR_IDENTIFICATION, KG_TTLV_TEXT_STRING, &vendor));
+        KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_ATTRIBUTE_NAME, KG_TTLV_TEXT_STRING, &name));
+        KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_ATTRIBUTE_VALUE, KG_TTLV_ANY_TYPE, &value));
+        KG_GUARD(kg_ttlv_reader_finish(&r));
+        KG_GUARD(kg_kmip2_custom_name(&vendor, &name, custom));
+        return kg_kmip2_write_v1_attribute(out, custom, &value);
+    }
+    standard = kg_kmip_tag_name(it->tag);
+    if (standard == NULL || kg_attr_lookup(standard, (uint32_t)strlen(standard)) == NULL ||
+        kg_kmip2_is_custom(standard)) {
+        kg_error_set(KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
+        kg_error_detail("tag 0x%06X is not an attribute kmipgw knows", (unsigned)it->tag);
+        return KG_RESULT_ERROR;
+    }
+    return kg_kmip2_write_v1_attribute(out, standard, it);
+}
+
+/* The attributes inside structure `it`, each as a 1.4 Attribute. */
+static kg_result kg_kmip2_attributes_in(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *it,
+                                        struct kg_ttlv_writer *out)
+{
+    struct kg_ttlv_reader r;
+    struct kg_ttlv_item a;
+
+    KG_ENSURE(it->type == KG_TTLV_STRUCTURE, KG_ERR_INVALID_FIELD);
+    KG_GUARD(kg_ttlv_child(parent, it, &r));
+    while (!kg_ttlv_reader_done(&r)) {
+        KG_GUARD(kg_ttlv_read(&r, &a));
+        KG_GUARD(kg_kmip2_attribute_in(&r, &a, out));
+    }
+    return KG_RESULT_OK;
+}
+
+/* Attribute Reference (a tag as an Enumeration, or Vendor Identification
+ * and Attribute Name) as a 1.4 Attribute Name. */
+static kg_result kg_kmip2_reference_in(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *it,
+                                       struct kg_ttlv_writer *out)
+{
+    char custom[KG_ATTR_NAME_MAX + 1];
+    const char *name;
+    uint32_t tag;
+
+    if (it->type == KG_TTLV_STRUCTURE) {
+        struct kg_ttlv_reader r;
+        struct kg_ttlv_item vendor, attr_name;
+
+        KG_GUARD(kg_ttlv_child(parent, it, &r));
+        KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_VENDOR_IDENTIFICATION, KG_TTLV_TEXT_STRING, &vendor));
+        KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_ATTRIBUTE_NAME, KG_TTLV_TEXT_STRING, &attr_name));
+        KG_GUARD(kg_ttlv_reader_finish(&r));
+        KG_GUARD(kg_kmip2_custom_name(&vendor, &attr_name, custom));
+        name = custom;
+    } else {
+        KG_GUARD(kg_ttlv_get_enum(it, &tag));
+        name = kg_kmip_tag_name(tag);
+        if (name == NULL) {
+            kg_error_set(KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
+            kg_error_detail("Attribute Reference 0x%06X names no tag", (unsigned)tag);
+            return KG_RESULT_ERROR;
+        }
+    }
+    return kg_ttlv_write_text(out, KG_TAG_ATTRIBUTE_NAME, name, (uint32_t)strlen(name));
+}
+
+/* `it`'s attributes inside a new 1.4 structure `tag`. */
+static kg_result kg_kmip2_template_in(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *it,
+                                      uint32_t tag, struct kg_ttlv_writer *out)
+{
+    KG_GUARD(kg_ttlv_begin_struct(out, tag));
+    KG_GUARD(kg_kmip2_attributes_in(parent, it, out));
+    return kg_ttlv_end_struct(out);
+}
+
+kg_result kg_kmip2_request(uint32_t operation, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    struct kg_ttlv_item it;
+
+    while (!kg_ttlv_reader_done(in)) {
+        KG_GUARD(kg_ttlv_read(in, &it));
+        switch (it.tag) {
+        case KG_TAG_ATTRIBUTES:
+            if (operation == KG_OP_LOCATE) {
+                KG_GUARD(kg_kmip2_attributes_in(in, &it, out));
+            } else {
+                KG_GUARD(kg_kmip2_template_in(in, &it, KG_TAG_TEMPLATE_ATTRIBUTE, out));
+            }
+            break;
+        case KG_TAG_COMMON_ATTRIBUTES:
+            KG_GUARD(kg_kmip2_template_in(in, &it, KG_TAG_COMMON_TEMPLATE_ATTRIBUTE, out));
+            break;
+        case KG_TAG_PRIVATE_KEY_ATTRIBUTES:
+            KG_GUARD(kg_kmip2_template_in(in, &it, KG_TAG_PRIVATE_KEY_TEMPLATE_ATTRIBUTE, out));
+            break;
+        case KG_TAG_PUBLIC_KEY_ATTRIBUTES:
+            KG_GUARD(kg_kmip2_template_in(in, &it, KG_TAG_PUBLIC_KEY_TEMPLATE_ATTRIBUTE, out));
+            break;
+        case KG_TAG_NEW_ATTRIBUTE: {
+            struct kg_ttlv_reader r;
+            struct kg_ttlv_item a;
+
+            /* Exactly one attribute inside. */
+            KG_ENSURE(it.type == KG_TTLV_STRUCTURE, KG_ERR_INVALID_FIELD);
+            KG_GUARD(kg_ttlv_child(in, &it, &r));
+            KG_GUARD(kg_ttlv_read(&r, &a));
+            KG_GUARD(kg_ttlv_reader_finish(&r));
+            KG_GUARD(kg_kmip2_attribute_in(&r, &a, out));
+            break;
+        }
+        case KG_TAG_CURRENT_ATTRIBUTE:
+            kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
+            kg_error_detail("Current Attribute is not supported: kmipgw changes and deletes an attribute's "
+                            "first instance; name it by Attribute Reference or New Attribute alone");
+            return KG_RESULT_ERROR;
+        case KG_TAG_ATTRIBUTE_REFERENCE:
+            KG_GUARD(kg_kmip2_reference_in(in, &it, out));
+            break;
+        default:
+            KG_GUARD(kg_ttlv_write_raw(out, it.raw, it.raw_len));
+            break;
+        }
+    }
+    return KG_RESULT_OK;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+/* The 1.4 Attribute Name `it` as a C string (our own handler wrote it). */
+static kg_result kg_kmip2_name_text(const struct kg_ttlv_item *it, char out[KG_ATTR_NAME_MAX + 1])
+{
+    const char *text;
+    uint32_t len;
+
+    KG_GUARD(kg_ttlv_get_text(it, &text, &len));
+    KG_ENSURE(len > 0 && len <= KG_ATTR_NAME_MAX, KG_ERR_INTERNAL);
+    memcpy(out, text, len);
+    out[len] = '\0';
+    return KG_RESULT_OK;
+}
+
+/* Custom attribute `name` ("x-N") as Vendor Identification "x" and
+ * Attribute Name "N". */
+static kg_result kg_kmip2_write_vendor_name(struct kg_ttlv_writer *out, const char *name)
+{
+    KG_GUARD(kg_ttlv_write_text(out, KG_TAG_VENDOR_IDENTIFICATION, name, 1));
+    return kg_ttlv_write_text(out, KG_TAG_ATTRIBUTE_NAME, name + 2, (uint32_t)strlen(name + 2));
+}
+
+/* A 1.4 Attribute {Attribute Name, Attribute Index?, Attribute Value} as
+ * the tagged 2.x item. */
+static kg_result kg_kmip2_attribute_out(const struct kg_ttlv_reader *parent, const struct kg_ttlv_item *it,
+                                        struct kg_ttlv_writer *out)
+{
+    char name[KG_ATTR_NAME_MAX + 1];
+    struct kg_ttlv_reader r;
+    struct kg_ttlv_item name_item, index, value;
+    uint32_t tag;
+    bool has_index;
+
+    KG_GUARD(kg_ttlv_child(parent, it, &r));
+    KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_ATTRIBUTE_NAME, KG_TTLV_TEXT_STRING, &name_item));
+    KG_GUARD(kg_ttlv_read_optional(&r, KG_TAG_ATTRIBUTE_INDEX, KG_TTLV_INTEGER, &index, &has_index));
+    KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_ATTRIBUTE_VALUE, KG_TTLV_ANY_TYPE, &value));
+    KG_GUARD(kg_kmip2_name_text(&name_item, name));
+    if (kg_kmip2_is_custom(name)) {
+        KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_ATTRIBUTE));
+        KG_GUARD(kg_kmip2_write_vendor_name(out, name));
+        KG_GUARD(kg_ttlv_write_raw(out, value.raw, value.raw_len));
+        return kg_ttlv_end_struct(out);
+    }
+    tag = kg_kmip2_tag_of(name);
+    KG_ENSURE(tag != 0, KG_ERR_INTERNAL); /* every stored name is a known attribute */
+    return kg_ttlv_write_item_as(out, tag, &value);
+}
+
+/* A 1.4 Attribute Name as a 2.x Attribute Reference. */
+static kg_result kg_kmip2_reference_out(const struct kg_ttlv_item *it, struct kg_ttlv_writer *out)
+{
+    char name[KG_ATTR_NAME_MAX + 1];
+    uint32_t tag;
+
+    KG_GUARD(kg_kmip2_name_text(it, name));
+    if (kg_kmip2_is_custom(name)) {
+        KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_ATTRIBUTE_REFERENCE));
+        KG_GUARD(kg_kmip2_write_vendor_name(out, name));
+        return kg_ttlv_end_struct(out);
+    }
+    tag = kg_kmip2_tag_of(name);
+    KG_ENSURE(tag != 0, KG_ERR_INTERNAL);
+    return kg_ttlv_write_enum(out, KG_TAG_ATTRIBUTE_REFERENCE, tag);
+}
+
+/* Do 2.x answers of `operation` leave its attributes out? */
+static bool kg_kmip2_drops_attributes(uint32_t operation)
+{
+    return operation == KG_OP_ADD_ATTRIBUTE || operation == KG_OP_MODIFY_ATTRIBUTE ||
+           operation == KG_OP_DELETE_ATTRIBUTE;
+}
+
+kg_result kg_kmip2_response(uint32_t operation, const uint8_t *payload, uint32_t len, struct kg_ttlv_writer *out)
+{
+    /* Our own handler's output: only its size bounds it (every item has an
+     * 8-byte header), not a client message's item budget. */
+    const struct kg_ttlv_limits limits = { len, kg_ttlv_default_limits.max_depth, len / KG_TTLV_HEADER_LEN + 1 };
+    struct kg_ttlv_budget budget;
+    struct kg_ttlv_reader in;
+    struct kg_ttlv_item it;
+    bool open = false, wrote_attributes = false;
+
+    kg_ttlv_budget_init(&budget, &limits);
+    KG_GUARD(kg_ttlv_reader_init(&in, payload, len, &budget));
+    while (!kg_ttlv_reader_done(&in)) {
+        KG_GUARD(kg_ttlv_read(&in, &it));
+        if (it.tag == KG_TAG_ATTRIBUTE) {
+            if (kg_kmip2_drops_attributes(operation)) {
+                continue;
+            }
+            if (!open) {
+                KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_ATTRIBUTES));
+                open = wrote_attributes = true;
+            }
+            KG_GUARD(kg_kmip2_attribute_out(&in, &it, out));
+            continue;
+        }
+        if (open) {
+            KG_GUARD(kg_ttlv_end_struct(out));
+            open = false;
+        }
+        switch (it.tag) {
+        case KG_TAG_ATTRIBUTE_NAME:
+            KG_GUARD(kg_kmip2_reference_out(&it, out));
+            break;
+        case KG_TAG_TEMPLATE_ATTRIBUTE:
+        case KG_TAG_COMMON_TEMPLATE_ATTRIBUTE:
+        case KG_TAG_PRIVATE_KEY_TEMPLATE_ATTRIBUTE:
+        case KG_TAG_PUBLIC_KEY_TEMPLATE_ATTRIBUTE:
+            break;
+        default:
+            KG_GUARD(kg_ttlv_write_raw(out, it.raw, it.raw_len));
+            break;
+        }
+    }
+    if (open) {
+        KG_GUARD(kg_ttlv_end_struct(out));
+    }
+    if (operation == KG_OP_GET_ATTRIBUTES && !wrote_attributes) {
+        /* 2.x Get Attributes always answers an Attributes structure. */
+        KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_ATTRIBUTES));
+        KG_GUARD(kg_ttlv_end_struct(out));
+    }
+    return KG_RESULT_OK;
+}

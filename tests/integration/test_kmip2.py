@@ -1,0 +1,157 @@
+"""KMIP 2.0 and 2.1 messages, byte-level: the Attributes structure, Attribute Reference,
+New Attribute and vendor (x-) attributes, each rewritten to and from the 1.4 forms the
+handlers speak (gateway/kg_kmip2.c), and the refusals that prove each rule is checked:
+an unknown tag, another vendor's attribute, Current Attribute, a version we do not speak,
+a key that is not quantum safe, and 2.0's own Wrong Key Lifecycle State reason.
+Runs as `admin` (operations: all, scope: all).
+"""
+
+import unittest
+
+import kg_kmip as K
+from kg_harness import GatewayTestCase
+from kg_ttlv import S, Int, Enum, Text, Bool, T, STRUCTURE, ENUMERATION
+
+V20, V21, V14, V11 = (2, 0), (2, 1), (1, 4), (1, 1)
+
+# KMIP 2.x tags (2.1 section 8.1.1), written out: the tests check the server's table.
+ATTRIBUTES = 0x420125
+ATTRIBUTE_REFERENCE = 0x42013B
+CURRENT_ATTRIBUTE = 0x42013C
+NEW_ATTRIBUTE = 0x42013D
+QUANTUM_SAFE = 0x420147
+CRYPTOGRAPHIC_ALGORITHM = 0x420028
+CRYPTOGRAPHIC_LENGTH = 0x42002A
+CRYPTOGRAPHIC_USAGE_MASK = 0x42002C
+STATE = 0x42008D
+CONTACT_INFORMATION = 0x420022
+AES = 0x03
+WRONG_KEY_LIFECYCLE_STATE = 0x43
+
+
+def aes(length, *extra):
+    return S(ATTRIBUTES, Enum(CRYPTOGRAPHIC_ALGORITHM, AES), Int(CRYPTOGRAPHIC_LENGTH, length),
+             Int(CRYPTOGRAPHIC_USAGE_MASK, 12), list(extra))
+
+
+def vendor_attr(tag, vendor, name, value):
+    return S(tag, Text("VENDOR_IDENTIFICATION", vendor), Text("ATTRIBUTE_NAME", name), value)
+
+
+class Kmip2(GatewayTestCase):
+    gw_name = "kmip2"
+
+    def call(self, op, payload, version=V21):
+        return self.gw.request("admin", K.request(K.BatchItem(op, payload), version=version))
+
+    def create(self, length=256, *extra, version=V21):
+        resp = self.call("CREATE", [Enum("OBJECT_TYPE", "SYMMETRIC_KEY"), aes(length, *extra)], version)
+        self.assertEqual(resp.version, version, "answered in the request's version")
+        self.assertSuccess(resp.item, "Create %d" % length)
+        # 2.x answers Object Type and Unique Identifier, no Template-Attribute.
+        self.assertEqual([c.tag for c in resp.item.payload.children()], [T.OBJECT_TYPE, T.UNIQUE_IDENTIFIER])
+        return resp.item.uid()
+
+    def attributes(self, uid, *refs, version=V21):
+        item = self.call("GET_ATTRIBUTES", [Text("UNIQUE_IDENTIFIER", uid)] + list(refs), version).item
+        self.assertSuccess(item, "Get Attributes")
+        attrs = item.payload.find(ATTRIBUTES)
+        self.assertIsNotNone(attrs, "2.x Get Attributes answers an Attributes structure")
+        return attrs
+
+    def test_create_and_get_attributes(self):
+        uid = self.create(256, Text(CONTACT_INFORMATION, "ops@example.org"))
+        attrs = self.attributes(uid, Enum(ATTRIBUTE_REFERENCE, CRYPTOGRAPHIC_LENGTH),
+                                Enum(ATTRIBUTE_REFERENCE, STATE), Enum(ATTRIBUTE_REFERENCE, CONTACT_INFORMATION))
+        self.assertEqual([(c.tag, c.value) for c in attrs.children()],
+                         [(CRYPTOGRAPHIC_LENGTH, 256), (STATE, 0x01), (CONTACT_INFORMATION, "ops@example.org")])
+        # All of them: tagged items only, no 1.x Attribute structure.
+        every = self.attributes(uid)
+        self.assertIn(CRYPTOGRAPHIC_ALGORITHM, [c.tag for c in every.children()])
+        self.assertNotIn(T.ATTRIBUTE_NAME, [c.tag for c in every.children()])
+        # Asked in 1.4, the same key shows 1.x Attribute structures.
+        item = self.gw.request("admin", K.request(K.get_attributes(uid, ["Contact Information"]), version=V14)).item
+        self.assertEqual([(n, v.value) for n, v in item.attributes()], [("Contact Information", "ops@example.org")])
+
+    def test_vendor_attributes_add_modify_delete(self):
+        uid = self.create()
+        new = S(NEW_ATTRIBUTE, vendor_attr(T.ATTRIBUTE, "x", "tier", Text("ATTRIBUTE_VALUE", "gold")))
+        item = self.call("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]).item
+        self.assertSuccess(item, "Add x-tier")
+        self.assertEqual([c.tag for c in item.payload.children()], [T.UNIQUE_IDENTIFIER], "2.x answers the UID only")
+        # Stored as the 1.x custom attribute x-tier.
+        v14 = self.gw.request("admin", K.request(K.get_attributes(uid, ["x-tier"]), version=V14)).item
+        self.assertEqual([(n, v.value) for n, v in v14.attributes()], [("x-tier", "gold")])
+        # Listed by reference, vendor and name.
+        item = self.call("GET_ATTRIBUTE_LIST", [Text("UNIQUE_IDENTIFIER", uid)]).item
+        refs = item.payload.find_all(ATTRIBUTE_REFERENCE)
+        self.assertIn(STATE, [r.value for r in refs if r.type == ENUMERATION])
+        custom = [r for r in refs if r.type == STRUCTURE]
+        self.assertEqual([(r.find("VENDOR_IDENTIFICATION").value, r.find("ATTRIBUTE_NAME").value) for r in custom],
+                         [("x", "tier")])
+        new = S(NEW_ATTRIBUTE, vendor_attr(T.ATTRIBUTE, "x", "tier", Text("ATTRIBUTE_VALUE", "silver")))
+        self.assertSuccess(self.call("MODIFY_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]).item, "Modify")
+        got = self.attributes(uid, vendor_attr(ATTRIBUTE_REFERENCE, "x", "tier", None))
+        self.assertEqual([c.find("ATTRIBUTE_VALUE").value for c in got.children()], ["silver"])
+        ref = vendor_attr(ATTRIBUTE_REFERENCE, "x", "tier", None)
+        self.assertSuccess(self.call("DELETE_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), ref]).item, "Delete")
+        self.assertEqual(self.attributes(uid, ref).children(), [])
+
+    def test_locate_by_attributes(self):
+        name = S(T.NAME, Text("NAME_VALUE", "kmip2-locate"), Enum("NAME_TYPE", 1))
+        uid = self.create(256, name)
+        item = self.call("LOCATE", [S(ATTRIBUTES, name)]).item
+        self.assertSuccess(item, "Locate")
+        self.assertEqual([u.value for u in item.payload.find_all("UNIQUE_IDENTIFIER")], [uid])
+
+    def test_refusals(self):
+        uid = self.create()
+        # A tag that names no attribute, and another vendor's attribute.
+        bad = [Enum("OBJECT_TYPE", "SYMMETRIC_KEY"), aes(256, Int(T.BATCH_COUNT, 1))]
+        self.assertFailure(self.call("CREATE", bad).item, "INVALID_FIELD", "Batch Count as an attribute")
+        new = S(NEW_ATTRIBUTE, vendor_attr(T.ATTRIBUTE, "acme", "tier", Text("ATTRIBUTE_VALUE", "gold")))
+        self.assertFailure(self.call("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]).item,
+                           "INVALID_FIELD", "vendor acme")
+        # Current Attribute: kmipgw does not pick an instance by value.
+        cur = S(CURRENT_ATTRIBUTE, Text(CONTACT_INFORMATION, "a"))
+        new = S(NEW_ATTRIBUTE, Text(CONTACT_INFORMATION, "b"))
+        self.assertFailure(self.call("MODIFY_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), cur, new]).item,
+                           "FEATURE_NOT_SUPPORTED", "Current Attribute")
+        # 2.2 is not a version we speak: answered in 1.1, Invalid Message.
+        resp = self.call("DISCOVER_VERSIONS", [], (2, 2))
+        self.assertEqual(resp.version, V11)
+        self.assertFailure(resp.item, "INVALID_MESSAGE", "version 2.2")
+
+    def test_quantum_safe(self):
+        self.create(256, Bool(QUANTUM_SAFE, True))
+        resp = self.call("CREATE", [Enum("OBJECT_TYPE", "SYMMETRIC_KEY"), aes(128, Bool(QUANTUM_SAFE, True))])
+        self.assertFailure(resp.item, "GENERAL_FAILURE", "AES-128 asked to be quantum safe")
+        self.create(128, Bool(QUANTUM_SAFE, False))
+        # A 1.x client cannot name it at all.
+        item = self.gw.request("admin", K.request(K.create_aes256(K.batch_id(), extra_attributes=[
+            K.attr("Quantum Safe", Bool("ATTRIBUTE_VALUE", True))]), version=V14)).item
+        self.assertFailure(item, "INVALID_FIELD", "Quantum Safe in 1.4")
+
+    def test_wrong_key_lifecycle_state(self):
+        uid = self.create()
+        self.assertSuccess(self.call("ACTIVATE", [Text("UNIQUE_IDENTIFIER", uid)]).item, "Activate")
+        item = self.call("DESTROY", [Text("UNIQUE_IDENTIFIER", uid)]).item
+        self.assertEqual(item.reason, WRONG_KEY_LIFECYCLE_STATE, item.describe())
+        # The same refusal in 1.4 is Permission Denied: 1.x has no such reason.
+        item = self.gw.request("admin", K.request(K.BatchItem("DESTROY", [Text("UNIQUE_IDENTIFIER", uid)]),
+                                                  version=V14)).item
+        self.assertFailure(item, "PERMISSION_DENIED", "Destroy an Active key in 1.4")
+
+    def test_discover_versions_not_newer_than_the_request(self):
+        def versions(version):
+            item = self.call("DISCOVER_VERSIONS", [], version).item
+            self.assertSuccess(item, "Discover Versions %d.%d" % version)
+            return [(v.find("PROTOCOL_VERSION_MAJOR").value, v.find("PROTOCOL_VERSION_MINOR").value)
+                    for v in item.payload.find_all("PROTOCOL_VERSION")]
+        self.assertEqual(versions(V21), [(2, 1), (2, 0), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0)])
+        self.assertEqual(versions(V14), [(1, 4), (1, 3), (1, 2), (1, 1), (1, 0)])
+        self.assertEqual(versions(V11), [(1, 1), (1, 0)])
+
+
+if __name__ == "__main__":
+    unittest.main()
