@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "kg_kmip.h"
 
 #define SET KG_ATTR_CLIENT_SET
@@ -16,6 +18,8 @@
  * listed are refused rather than stored blindly. */
 static const struct kg_attr_def kg_attr_defs[] = {
     { "Unique Identifier", KG_TTLV_TEXT_STRING, KG_ATTR_DERIVED, 0 },
+    /* KMIP 2.0 section 4.56: SHA-256 of the Unique Identifier. */
+    { "Short Unique Identifier", KG_TTLV_BYTE_STRING, KG_ATTR_DERIVED, KG_ATTR_SINCE_2X },
     { "Object Type", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
     { "State", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
     { "Cryptographic Algorithm", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
@@ -76,7 +80,7 @@ static const struct kg_attr_def kg_attr_client_custom = { "x-", 0, KG_ATTR_MULTI
 static const struct kg_attr_def kg_attr_server_custom = { "y-", 0, KG_ATTR_MULTI, 0 };
 
 const char *const kg_attr_derived_names[] = {
-    "Unique Identifier", "Object Type", "State",
+    "Unique Identifier", "Short Unique Identifier", "Object Type", "State",
     "Cryptographic Algorithm", "Cryptographic Length", "Cryptographic Usage Mask",
     "Sensitive", "Always Sensitive", "Extractable", "Never Extractable",
 };
@@ -215,6 +219,12 @@ kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object
     if (strcmp(name, "Unique Identifier") == 0) {
         KG_GUARD(kg_attr_begin(w, name));
         KG_GUARD(kg_ttlv_write_text(w, KG_TAG_ATTRIBUTE_VALUE, obj->uid, (uint32_t)strlen(obj->uid)));
+    } else if (strcmp(name, "Short Unique Identifier") == 0) {
+        uint8_t md[SHA256_DIGEST_LENGTH];
+
+        KG_ENSURE(SHA256((const unsigned char *)obj->uid, strlen(obj->uid), md) != NULL, KG_ERR_INTERNAL);
+        KG_GUARD(kg_attr_begin(w, name));
+        KG_GUARD(kg_ttlv_write_bytes(w, KG_TAG_ATTRIBUTE_VALUE, md, sizeof(md)));
     } else if (strcmp(name, "Object Type") == 0) {
         KG_GUARD(kg_attr_begin(w, name));
         KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_ATTRIBUTE_VALUE, obj->object_type));

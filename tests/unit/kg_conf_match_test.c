@@ -134,6 +134,27 @@ static void test_server_chosen(void)
                             RESP("<Attribute><AttributeName type=\"TextString\" value=\"Protect Stop Date\"/>"
                                  "<AttributeValue type=\"DateTime\" value=\"2031-01-01T00:00:00Z\"/></Attribute>"),
                             b, false, why, sizeof(why)));
+    /* The server's RNG description: any structure; another structure must match. */
+    CU_ASSERT_TRUE(t_match(RESP("<Attribute><AttributeName type=\"TextString\" value=\"Random Number Generator\"/>"
+                                "<AttributeValue><RNGAlgorithm type=\"Enumeration\" value=\"ANSIX9_31\"/>"
+                                "<CryptographicAlgorithm type=\"Enumeration\" value=\"DES3\"/>"
+                                "</AttributeValue></Attribute>"),
+                           RESP("<Attribute><AttributeName type=\"TextString\" value=\"Random Number Generator\"/>"
+                                "<AttributeValue><RNGAlgorithm type=\"Enumeration\" value=\"Unspecified\"/>"
+                                "</AttributeValue></Attribute>"),
+                           b, false, why, sizeof(why)));
+    CU_ASSERT_TRUE(t_match(RESP("<RandomNumberGenerator><RNGAlgorithm type=\"Enumeration\" value=\"ANSIX9_31\"/>"
+                                "</RandomNumberGenerator>"),
+                           RESP("<RandomNumberGenerator><RNGAlgorithm type=\"Enumeration\" value=\"Unspecified\"/>"
+                                "</RandomNumberGenerator>"),
+                           b, false, why, sizeof(why)));
+    CU_ASSERT_FALSE(t_match(RESP("<Attribute><AttributeName type=\"TextString\" value=\"Cryptographic Parameters\"/>"
+                                 "<AttributeValue><BlockCipherMode type=\"Enumeration\" value=\"CBC\"/>"
+                                 "</AttributeValue></Attribute>"),
+                            RESP("<Attribute><AttributeName type=\"TextString\" value=\"Cryptographic Parameters\"/>"
+                                 "<AttributeValue><BlockCipherMode type=\"Enumeration\" value=\"ECB\"/>"
+                                 "</AttributeValue></Attribute>"),
+                            b, false, why, sizeof(why)));
     kg_conf_bindings_free(b);
     free(b);
 }
