@@ -383,13 +383,19 @@ static bool kg_attr_fresh_fn(void *arg, const struct kg_attr *a)
     return false;
 }
 
+kg_result kg_attr_is_fresh(struct kg_store *store, const char *uid, bool *fresh)
+{
+    *fresh = false;
+    return kg_store_each_attr(store, uid, "Fresh", kg_attr_fresh_fn, fresh);
+}
+
 kg_result kg_attr_mark_served(struct kg_store *w, const char *uid)
 {
     struct kg_ttlv_writer tw;
     bool fresh = false;
     kg_result rc = KG_RESULT_OK;
 
-    KG_GUARD(kg_store_each_attr(w, uid, "Fresh", kg_attr_fresh_fn, &fresh));
+    KG_GUARD(kg_attr_is_fresh(w, uid, &fresh));
     if (!fresh) {
         return KG_RESULT_OK;
     }

@@ -124,6 +124,9 @@ struct kg_attr_new {
  */
 kg_result kg_attr_store_new(struct kg_store *w, const char *uid, const struct kg_attr_new *n) KG_WARN_UNUSED;
 
+/* Is object `uid`'s Fresh attribute True? False when it has none. */
+kg_result kg_attr_is_fresh(struct kg_store *store, const char *uid, bool *fresh) KG_WARN_UNUSED;
+
 /*
  * The object has been served to a client (a Get returned its key): Fresh
  * becomes False (KMIP 1.4 section 3.34). Inside a change; a no-op when the

@@ -286,6 +286,8 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_ILLEGAL_OPERATION;
     case KG_ERR_NOT_QUANTUM_SAFE:
         return KG_REASON_GENERAL_FAILURE;
+    case KG_ERR_DUPLICATE_FIELD:
+        return KG_REASON_INVALID_MESSAGE;
     default:
         break;
     }

@@ -73,7 +73,7 @@ kg_result kg_op_get_attributes(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
 {
     struct kg_attr_emit e = { .out = out, .version = ctx->version };
     char name[KG_ATTR_NAME_MAX + 1];
-    struct kg_ttlv_item it;
+    struct kg_ttlv_item it, asked[KG_MAX_NAMES];
     const char *text;
     uint32_t len, count = 0;
     bool written;
@@ -83,7 +83,15 @@ kg_result kg_op_get_attributes(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
     while (!kg_ttlv_reader_done(in)) {
         KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_ATTRIBUTE_NAME, KG_TTLV_TEXT_STRING, &it));
         KG_GUARD(kg_ttlv_get_text(&it, &text, &len));
-        KG_ENSURE(++count <= KG_MAX_NAMES, KG_ERR_INVALID_FIELD);
+        KG_ENSURE(count < KG_MAX_NAMES, KG_ERR_INVALID_FIELD);
+        for (uint32_t i = 0; i < count; i++) {
+            if (asked[i].len == it.len && memcmp(asked[i].value, it.value, it.len) == 0) {
+                kg_error_set(KG_ERR_DUPLICATE_FIELD, __FILE__, __LINE__);
+                kg_error_detail("Attribute Name '%.*s' asked for twice", (int)(len > 64 ? 64 : len), text);
+                return KG_RESULT_ERROR;
+            }
+        }
+        asked[count++] = it;
         /* A name we do not know, or one not set on this object, is simply
          * absent from the answer: vCenter asks for x- names before it sets
          * them and expects Success with no attribute (VSPHERE.md). */

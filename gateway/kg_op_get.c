@@ -320,7 +320,7 @@ kg_result kg_op_get_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struc
     return KG_RESULT_OK;
 }
 
-kg_result kg_op_get(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+static kg_result kg_op_get_material(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     const struct kg_object *obj = &ctx->object;
     struct kg_secret *key = NULL;
@@ -373,4 +373,28 @@ kg_result kg_op_get(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_
 out:
     kg_secret_free(key);
     return rc;
+}
+
+/*
+ * Once its key has been served, an object is no longer Fresh (KMIP 1.4
+ * section 3.34): the first Get writes Fresh False, in a change committed
+ * before the answer leaves; later Gets only read that it is False.
+ */
+static kg_result kg_op_get_mark_served(struct kg_op_ctx *ctx)
+{
+    struct kg_store *w;
+    bool fresh = false;
+
+    KG_GUARD(kg_attr_is_fresh(ctx->store, ctx->object.uid, &fresh));
+    if (!fresh) {
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    return kg_change_end(ctx->gw->committer, kg_attr_mark_served(w, ctx->object.uid));
+}
+
+kg_result kg_op_get(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    KG_GUARD(kg_op_get_material(ctx, in, out));
+    return kg_op_get_mark_served(ctx);
 }

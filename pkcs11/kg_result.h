@@ -73,6 +73,10 @@ enum kg_error {
     KG_ERR_READ_ONLY_ATTRIBUTE = KG_ERR(KG_ERR_T_FIELD, 4),
     KG_ERR_ATTRIBUTE_NOT_FOUND = KG_ERR(KG_ERR_T_FIELD, 5),
     KG_ERR_BAD_KEY_LENGTH = KG_ERR(KG_ERR_T_FIELD, 6),
+    /* A field given twice where the operation takes it once (Get Attributes
+     * naming an attribute twice): Invalid Message, as the OASIS 1.1 test
+     * cases answer it, but the connection stays open. */
+    KG_ERR_DUPLICATE_FIELD = KG_ERR(KG_ERR_T_FIELD, 7),
 
     KG_ERR_UNSUPPORTED_OP = KG_ERR(KG_ERR_T_UNSUPPORTED, 1),
     KG_ERR_UNSUPPORTED_VERSION = KG_ERR(KG_ERR_T_UNSUPPORTED, 2),

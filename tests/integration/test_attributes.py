@@ -210,6 +210,28 @@ class ServerAttributes(GatewayTestCase):
             item = self.call(K.create_aes256(K.batch_id(), extra_attributes=[K.attr(name, value)]))
             self.assertFailure(item, "PERMISSION_DENIED", "Create with %s" % name)
 
+    def test_an_attribute_asked_for_twice(self):
+        uid = self.create()
+        item = self.call(K.get_attributes(uid, ["Object Type", "State", "Object Type"]))
+        self.assertFailure(item, "INVALID_MESSAGE", "Object Type asked for twice")
+        # The connection and the key are fine: asked once each, both come back.
+        self.assertEqual([n for n, _ in self.attrs(uid, ["Object Type", "State"])], ["Object Type", "State"])
+
+    def test_a_served_key_is_no_longer_fresh(self):
+        def locate_fresh(uid):
+            item = self.call(K.BatchItem("LOCATE", [Enum("OBJECT_GROUP_MEMBER", 1),
+                                                     K.attr("Unique Identifier", Text("ATTRIBUTE_VALUE", uid))]))
+            self.assertSuccess(item, "Locate Fresh")
+            return [u.value for u in item.payload.find_all("UNIQUE_IDENTIFIER")]
+        uid = self.create()
+        self.assertIs(self.one(uid, "Fresh").value, True)
+        self.assertEqual(locate_fresh(uid), [uid])
+        self.key_bytes(uid)
+        self.assertIs(self.one(uid, "Fresh").value, False)
+        self.assertEqual(locate_fresh(uid), [])
+        self.key_bytes(uid)
+        self.assertEqual(len([n for n, _ in self.attrs(uid) if n == "Fresh"]), 1)
+
     def test_fresh_given_at_creation_stands(self):
         uid = self.create(extra=[K.attr("Fresh", Bool("ATTRIBUTE_VALUE", False))])
         self.assertIs(self.one(uid, "Fresh").value, False)

@@ -1372,6 +1372,7 @@ static void test_reason_mapping(void)
         { KG_ERR_BAD_ATTRIBUTE, KG_REASON_INVALID_FIELD },
         { KG_ERR_BAD_KEY_LENGTH, KG_REASON_INVALID_FIELD },
         { KG_ERR_MISSING_FIELD, KG_REASON_MISSING_DATA },
+        { KG_ERR_DUPLICATE_FIELD, KG_REASON_INVALID_MESSAGE },
         { KG_ERR_READ_ONLY_ATTRIBUTE, KG_REASON_PERMISSION_DENIED },
         { KG_ERR_ATTRIBUTE_NOT_FOUND, KG_REASON_ITEM_NOT_FOUND },
         { KG_ERR_UNSUPPORTED_OP, KG_REASON_OPERATION_NOT_SUPPORTED },
@@ -1442,6 +1443,7 @@ static void test_error_closes(void)
     CU_ASSERT(kg_msg_error_closes(KG_ERR_TOO_MANY_BATCH_ITEMS));
     CU_ASSERT(!kg_msg_error_closes(KG_ERR_WRITER_FULL));
     CU_ASSERT(!kg_msg_error_closes(KG_ERR_INVALID_FIELD));
+    CU_ASSERT(!kg_msg_error_closes(KG_ERR_DUPLICATE_FIELD));
     CU_ASSERT(!kg_msg_error_closes(KG_ERR_MISSING_FIELD));
     CU_ASSERT(!kg_msg_error_closes(KG_ERR_UNSUPPORTED_OP));
     CU_ASSERT(!kg_msg_error_closes(KG_ERR_UNSUPPORTED_VERSION));
