@@ -207,6 +207,9 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
     if (ctx->has_object && !op->archived_ok) {
         KG_GUARD(kg_op_refuse_archived(ctx));
     }
+    if (ctx->has_object) {
+        KG_GUARD(kg_op_lifecycle_follow_dates(ctx));
+    }
     return KG_RESULT_OK;
 }
 

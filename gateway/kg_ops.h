@@ -99,6 +99,15 @@ kg_result kg_op_recover(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct
 /* KG_ERR_OBJECT_ARCHIVED if ctx->object is archived (the dispatcher asks,
  * after policy, for every operation without archived_ok). */
 kg_result kg_op_refuse_archived(struct kg_op_ctx *ctx) KG_WARN_UNUSED;
+/*
+ * KMIP 1.4 section 3.22: an object moves to Active when its Activation
+ * Date is reached and to Deactivated when its Deactivation Date is
+ * (transitions 4 and 6, and 3 from Pre-Active). Dates are set in advance,
+ * so the move is made when the object is next used: the dispatcher calls
+ * this, after policy, for every operation on an object; a move is
+ * committed durably before the operation goes on (kg_op_lifecycle.c).
+ */
+kg_result kg_op_lifecycle_follow_dates(struct kg_op_ctx *ctx) KG_WARN_UNUSED;
 /* Server-side cryptography (kg_op_crypto.c). */
 kg_result kg_op_encrypt(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 kg_result kg_op_decrypt(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;

@@ -5,6 +5,7 @@ Extractable; each shown only to the protocol versions that have it; all of them 
 Alternative Name with attribute indexes; Usage Limits with the server's Count."""
 
 import hashlib
+import time
 import unittest
 
 import kg_kmip as K
@@ -142,6 +143,21 @@ class ServerAttributes(GatewayTestCase):
                            "Deactivation Date once Deactivated")
         self.assertFailure(change("ADD_ATTRIBUTE", uid, "Protect Stop Date", 4100000001), "PERMISSION_DENIED",
                            "Protect Stop Date once Deactivated")
+
+    def test_state_follows_dates_once_reached(self):
+        def add(uid, name, when):
+            item = self.call(K.BatchItem("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid),
+                                                          K.attr(name, DateTime("ATTRIBUTE_VALUE", when))]))
+            self.assertSuccess(item, "Add %s" % name)
+        now = int(time.time())
+        uid = self.create()
+        add(uid, "Activation Date", now + 3600)
+        self.assertEqual(self.one(uid, "State").value, 0x01, "Activation Date ahead: still Pre-Active")
+        uid = self.create()
+        add(uid, "Activation Date", now - 10)
+        self.assertEqual(self.one(uid, "State").value, 0x02, "Activation Date reached: Active")
+        add(uid, "Deactivation Date", now - 1)
+        self.assertEqual(self.one(uid, "State").value, 0x03, "Deactivation Date reached: Deactivated")
 
     # --- the other server-set attributes -----------------------------------------------
     def test_values_of_a_created_key(self):
