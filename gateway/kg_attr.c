@@ -20,6 +20,9 @@ static const struct kg_attr_def kg_attr_defs[] = {
     { "Unique Identifier", KG_TTLV_TEXT_STRING, KG_ATTR_DERIVED, 0 },
     /* KMIP 2.0 section 4.56: SHA-256 of the Unique Identifier. */
     { "Short Unique Identifier", KG_TTLV_BYTE_STRING, KG_ATTR_DERIVED, KG_ATTR_SINCE_2X },
+    /* KMIP 2.0 made these attributes of a key (sections 4.27 and 4.44). */
+    { "Key Format Type", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, KG_ATTR_SINCE_2X },
+    { "Protection Storage Mask", KG_TTLV_INTEGER, KG_ATTR_DERIVED, KG_ATTR_SINCE_2X },
     { "Object Type", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
     { "State", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
     { "Cryptographic Algorithm", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
@@ -83,6 +86,7 @@ const char *const kg_attr_derived_names[] = {
     "Unique Identifier", "Short Unique Identifier", "Object Type", "State",
     "Cryptographic Algorithm", "Cryptographic Length", "Cryptographic Usage Mask",
     "Sensitive", "Always Sensitive", "Extractable", "Never Extractable",
+    "Key Format Type", "Protection Storage Mask",
 };
 const uint32_t kg_attr_derived_count = sizeof(kg_attr_derived_names) / sizeof(kg_attr_derived_names[0]);
 
@@ -243,6 +247,20 @@ kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object
     } else if (kg_attr_is_key(obj) && kg_attr_exposure(obj, name, &flag)) {
         KG_GUARD(kg_attr_begin(w, name));
         KG_GUARD(kg_ttlv_write_bool(w, KG_TAG_ATTRIBUTE_VALUE, flag));
+    } else if (kg_attr_is_key(obj) && strcmp(name, "Key Format Type") == 0) {
+        /* The form Get returns by default: Raw bytes, PKCS#8, X.509 SPKI. */
+        KG_GUARD(kg_attr_begin(w, name));
+        KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_ATTRIBUTE_VALUE,
+                                    obj->object_type == KG_OBJ_SYMMETRIC_KEY ? KG_FORMAT_RAW
+                                    : obj->object_type == KG_OBJ_PRIVATE_KEY ? KG_FORMAT_PKCS8
+                                                                              : KG_FORMAT_X509));
+    } else if (kg_attr_is_key(obj) && strcmp(name, "Protection Storage Mask") == 0) {
+        /* Where the key is kept: a resident key in the HSM (Hardware), any
+         * other as a blob in the store on this host (Software). */
+        KG_GUARD(kg_attr_begin(w, name));
+        KG_GUARD(kg_ttlv_write_int(w, KG_TAG_ATTRIBUTE_VALUE,
+                                   obj->storage == KG_P11_STORED_RESIDENT ? KG_PROTECTION_HARDWARE
+                                                                          : KG_PROTECTION_SOFTWARE));
     } else {
         *written = false;
         return KG_RESULT_OK;

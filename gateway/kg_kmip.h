@@ -122,6 +122,12 @@ enum kg_crypto_algorithm {
     KG_ALG_EC = 0x1A,
 };
 
+/* Protection Storage Masks (KMIP 2.0 section 11.41), the bits kmipgw reports. */
+enum kg_protection_storage {
+    KG_PROTECTION_SOFTWARE = 0x01,
+    KG_PROTECTION_HARDWARE = 0x02,
+};
+
 enum kg_key_format {
     KG_FORMAT_RAW = 0x01,
     KG_FORMAT_OPAQUE = 0x02,

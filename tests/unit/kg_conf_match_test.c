@@ -134,6 +134,9 @@ static void test_server_chosen(void)
                             RESP("<Attribute><AttributeName type=\"TextString\" value=\"Protect Stop Date\"/>"
                                  "<AttributeValue type=\"DateTime\" value=\"2031-01-01T00:00:00Z\"/></Attribute>"),
                             b, false, why, sizeof(why)));
+    /* The lease is the server's to grant. */
+    CU_ASSERT_TRUE(t_match(RESP("<LeaseTime type=\"Interval\" value=\"3600\"/>"),
+                           RESP("<LeaseTime type=\"Interval\" value=\"0\"/>"), b, false, why, sizeof(why)));
     /* The server's RNG description: any structure; another structure must match. */
     CU_ASSERT_TRUE(t_match(RESP("<Attribute><AttributeName type=\"TextString\" value=\"Random Number Generator\"/>"
                                 "<AttributeValue><RNGAlgorithm type=\"Enumeration\" value=\"ANSIX9_31\"/>"
@@ -182,6 +185,14 @@ static void test_repeated_siblings(void)
     CU_ASSERT_FALSE(t_match(RESP("<AttributeName type=\"TextString\" value=\"Unique   Identifier\"/>"),
                             RESP("<AttributeName type=\"TextString\" value=\"UniqueIdentifier\"/>"), b, false, why,
                             sizeof(why)));
+    /* An attribute reference named twice counts once; other repeats do not. */
+    CU_ASSERT_TRUE(t_match(RESP("<AttributeReference type=\"Enumeration\" value=\"State\"/>"
+                                "<AttributeReference type=\"Enumeration\" value=\"State\"/>"),
+                           RESP("<AttributeReference type=\"Enumeration\" value=\"State\"/>"), b, false, why,
+                           sizeof(why)));
+    CU_ASSERT_FALSE(t_match(RESP("<Operation type=\"Enumeration\" value=\"Get\"/>"
+                                 "<Operation type=\"Enumeration\" value=\"Get\"/>"),
+                            RESP("<Operation type=\"Enumeration\" value=\"Get\"/>"), b, false, why, sizeof(why)));
     kg_conf_bindings_free(b);
     free(b);
 }
