@@ -338,15 +338,18 @@ kg_result kg_attr_write_for(struct kg_ttlv_writer *w, const char *name, int32_t 
  * answers for the RNGs too (kg_op_query.c). */
 #define KG_ATTR_RNG_UNSPECIFIED 0x01u
 
-/* Store the value `w` holds as the one instance of `name`, and empty `w`
- * for the next value (every Structure in it is closed by then). */
+/* Store the value `w` holds as the one instance of `name` (`replace`: after
+ * deleting any there is; a new object has none of the server's own), and
+ * empty `w` for the next value (every Structure in it is closed by then). */
 static kg_result kg_attr_store_one(struct kg_store *store, const char *uid, const char *name,
-                                   struct kg_ttlv_writer *w)
+                                   struct kg_ttlv_writer *w, bool replace)
 {
     int32_t index;
 
     KG_ENSURE(w->depth == 0, KG_ERR_INTERNAL);
-    KG_GUARD(kg_store_delete_attr_all(store, uid, name));
+    if (replace) {
+        KG_GUARD(kg_store_delete_attr_all(store, uid, name));
+    }
     KG_GUARD(kg_store_add_attr(store, uid, name, w->buf, w->len, &index));
     w->len = 0;
     return KG_RESULT_OK;
@@ -361,14 +364,14 @@ static kg_result kg_attr_store_new_rows(struct kg_store *store, const char *uid,
         KG_GUARD(kg_ttlv_write_bytes(w, KG_TAG_DIGEST_VALUE, n->digest, sizeof(n->digest)));
         KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_KEY_FORMAT_TYPE, KG_FORMAT_RAW));
         KG_GUARD(kg_ttlv_end_struct(w));
-        KG_GUARD(kg_attr_store_one(store, uid, "Digest", w));
+        KG_GUARD(kg_attr_store_one(store, uid, "Digest", w, false));
     }
     if (!n->fresh_given) {
         KG_GUARD(kg_ttlv_write_bool(w, KG_TAG_ATTRIBUTE_VALUE, true));
-        KG_GUARD(kg_attr_store_one(store, uid, "Fresh", w));
+        KG_GUARD(kg_attr_store_one(store, uid, "Fresh", w, false));
     }
     KG_GUARD(kg_ttlv_write_interval(w, KG_TAG_ATTRIBUTE_VALUE, KG_ATTR_LEASE_TIME));
-    KG_GUARD(kg_attr_store_one(store, uid, "Lease Time", w));
+    KG_GUARD(kg_attr_store_one(store, uid, "Lease Time", w, false));
     if (n->generated) {
         /* The same instant as Initial Date (section 3.43); a client's
          * value in the template does not count for a key made here. */
@@ -376,7 +379,7 @@ static kg_result kg_attr_store_new_rows(struct kg_store *store, const char *uid,
         KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_ATTRIBUTE_VALUE));
         KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_RNG_ALGORITHM, KG_ATTR_RNG_UNSPECIFIED));
         KG_GUARD(kg_ttlv_end_struct(w));
-        KG_GUARD(kg_attr_store_one(store, uid, "Random Number Generator", w));
+        KG_GUARD(kg_attr_store_one(store, uid, "Random Number Generator", w, false));
     }
     return KG_RESULT_OK;
 }
@@ -419,7 +422,7 @@ kg_result kg_attr_mark_served(struct kg_store *w, const char *uid)
     }
     KG_GUARD(kg_ttlv_writer_init(&tw, 16, false));
     KG_GOTO_GUARD(rc, kg_ttlv_write_bool(&tw, KG_TAG_ATTRIBUTE_VALUE, false));
-    KG_GOTO_GUARD(rc, kg_attr_store_one(w, uid, "Fresh", &tw));
+    KG_GOTO_GUARD(rc, kg_attr_store_one(w, uid, "Fresh", &tw, true));
 out:
     kg_ttlv_writer_cleanup(&tw);
     return rc;
