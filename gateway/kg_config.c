@@ -46,6 +46,7 @@ enum kg_config_kind {
     KG_CFG_ADDRESS, /* an IP address or host name */
     KG_CFG_U16,
     KG_CFG_U32,
+    KG_CFG_BOOL,    /* true or false, nothing else */
 };
 
 struct kg_config_key {
@@ -91,12 +92,15 @@ static const struct kg_config_key kg_config_keys[] = {
     KEY("limits", "max_connections", KG_CFG_U32, max_connections, 1, 1000000, false),
     KEY("limits", "max_connections_per_ip", KG_CFG_U32, max_connections_per_ip, 1, 1000000, false),
     KEY("limits", "request_timeout_ms", KG_CFG_U32, request_timeout_ms, 100, 600000, false),
+    /* KMIP 2.1 section 6.1.26: Interop SHALL NOT be available in a production server. */
+    KEY("testing", "interop", KG_CFG_BOOL, testing_interop, 0, 1, false),
 };
 #undef KEY
 
 #define KG_CONFIG_KEY_COUNT (sizeof(kg_config_keys) / sizeof(kg_config_keys[0]))
 
-static const char *const kg_config_sections[] = { "listen", "tls", "hsm", "store", "policy", "audit", "limits" };
+static const char *const kg_config_sections[] = { "listen", "tls", "hsm",    "store",
+                                                  "policy", "audit", "limits", "testing" };
 #define KG_CONFIG_SECTION_COUNT (sizeof(kg_config_sections) / sizeof(kg_config_sections[0]))
 
 struct kg_config_ctx {
@@ -463,6 +467,16 @@ static kg_result kg_config_set(const struct kg_config_ctx *ctx, const struct kg_
         KG_GUARD(kg_config_parse_uint(ctx, key, node, &v));
         *(uint32_t *)(void *)((char *)ctx->cfg + key->offset) = v;
         return KG_RESULT_OK;
+    case KG_CFG_BOOL: {
+        const char *text = (const char *)node->data.scalar.value;
+        bool *field = (bool *)(void *)((char *)ctx->cfg + key->offset);
+
+        if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+            *field = text[0] == 't';
+            return KG_RESULT_OK;
+        }
+        return KG_CONFIG_FAIL(ctx, &node->start_mark, "%s must be true or false", name);
+    }
     case KG_CFG_STRING:
     case KG_CFG_PATH:
     case KG_CFG_KEYREF:

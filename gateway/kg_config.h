@@ -33,6 +33,7 @@
  *   limits.max_connections       1 .. 1000000
  *   limits.max_connections_per_ip 1 .. 1000000
  *   limits.request_timeout_ms    100 .. 600000 (10 minutes)
+ *   testing.interop              true or false (default false; test benches only)
  * Integers are plain decimal digits. Strings are non-empty, at most 4096
  * bytes, without control characters. Paths (tls.* but ciphers, hsm.module,
  * hsm.pin_file, store.path, policy.path, audit.path) are made absolute against the
@@ -80,6 +81,10 @@ struct kg_config {
     uint32_t max_connections;      /* open connections in all, default 4096 */
     uint32_t max_connections_per_ip; /* from one client address, default 512 */
     uint32_t request_timeout_ms;   /* a request's HSM and store work, default 10000 */
+    /* testing.interop: answer the KMIP 2.1 Interop operation, which the
+     * OASIS conformance vectors send and a production server SHALL NOT
+     * offer (section 6.1.26). Default false. */
+    bool testing_interop;
 };
 
 /*

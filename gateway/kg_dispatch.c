@@ -43,6 +43,8 @@ static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
     /* Poll and Cancel have no entry: asynchronous operations are optional
      * (KMIP 1.4 section 4.26) and kmipgw answers every request at once, so
      * there is nothing to poll or cancel: Operation Not Supported. */
+    [KG_OP_LOG] = { .execute = kg_op_log },
+    [KG_OP_INTEROP] = { .execute = kg_op_interop },
     [KG_OP_ENCRYPT] = { .execute = kg_op_encrypt, .targets_object = true },
     [KG_OP_DECRYPT] = { .execute = kg_op_decrypt, .targets_object = true },
     [KG_OP_SIGN] = { .execute = kg_op_sign, .targets_object = true },

@@ -56,7 +56,9 @@ enum kg_operation {
     KG_OP_JOIN_SPLIT_KEY = 0x29,
     KG_OP_IMPORT = 0x2A,
     KG_OP_EXPORT = 0x2B,
-    KG_OP_MAX = 0x2B,
+    KG_OP_LOG = 0x2C,     /* KMIP 2.0 */
+    KG_OP_INTEROP = 0x34, /* KMIP 2.1, test benches only */
+    KG_OP_MAX = 0x34,
 };
 
 enum kg_result_status {

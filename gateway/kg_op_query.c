@@ -76,6 +76,9 @@ static bool kg_query_wants(uint32_t want, uint32_t fn)
 static kg_result kg_query_operations(struct kg_op_ctx *ctx, struct kg_ttlv_writer *out)
 {
     for (uint32_t op = 1; op <= KG_OP_MAX; op++) {
+        if (op == KG_OP_INTEROP && !ctx->gw->config->testing_interop) {
+            continue; /* a production server has no Interop (kg_op_interop.c) */
+        }
         if (kg_ops_lookup(op) != NULL && kg_query_token_can(ctx->gw->p11, op)) {
             KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OPERATION, op));
         }

@@ -108,6 +108,9 @@ kg_result kg_op_refuse_archived(struct kg_op_ctx *ctx) KG_WARN_UNUSED;
  * committed durably before the operation goes on (kg_op_lifecycle.c).
  */
 kg_result kg_op_lifecycle_follow_dates(struct kg_op_ctx *ctx) KG_WARN_UNUSED;
+/* Log and Interop (kg_op_interop.c). */
+kg_result kg_op_log(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_interop(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 /* Server-side cryptography (kg_op_crypto.c). */
 kg_result kg_op_encrypt(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 kg_result kg_op_decrypt(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;

@@ -57,6 +57,9 @@ static const char *const kg_policy_op_names[KG_POLICY_MAX_OP + 1] = {
     [0x29] = "Join Split Key",
     [0x2A] = "Import",
     [0x2B] = "Export",
+    /* KMIP 2.1 operations kmipgw answers (gateway/kg_op_interop.c). */
+    [0x2C] = "Log",
+    [0x34] = "Interop",
 };
 
 const char *kg_policy_operation_name(uint32_t operation)

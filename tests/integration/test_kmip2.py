@@ -142,6 +142,19 @@ class Kmip2(GatewayTestCase):
                                                   version=V14)).item
         self.assertFailure(item, "PERMISSION_DENIED", "Destroy an Active key in 1.4")
 
+    def test_log_and_interop(self):
+        item = self.call(0x2C, [Text(0x420141, "backup job 42 done \u2713\n{\"x\":1}")]).item
+        self.assertSuccess(item, "Log")
+        self.assertIn('backup job 42 done', self.gw.log_tail())
+        self.assertFailure(self.call(0x2C, []).item, "INVALID_MESSAGE", "Log without a Log Message")
+        # Interop is for test benches only: not offered, not listed.
+        interop = [Enum(0x420160, 1), Text(0x420161, "BL-M-1-21")]
+        self.assertFailure(self.call(0x34, interop).item, "OPERATION_NOT_SUPPORTED", "Interop in production")
+        item = self.call("QUERY", [Enum("QUERY_FUNCTION", 1)]).item
+        ops = [o.value for o in item.payload.find_all("OPERATION")]
+        self.assertIn(0x2C, ops)
+        self.assertNotIn(0x34, ops)
+
     def test_discover_versions_not_newer_than_the_request(self):
         def versions(version):
             item = self.call("DISCOVER_VERSIONS", [], version).item

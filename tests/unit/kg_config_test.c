@@ -185,6 +185,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(cfg->max_connections, 4096);
     CU_ASSERT_EQUAL(cfg->max_connections_per_ip, 512);
     CU_ASSERT_EQUAL(cfg->request_timeout_ms, 10000);
+    CU_ASSERT_FALSE(cfg->testing_interop); /* never on unless asked */
     /* Relative paths, the module's included, hang off the config file's directory. */
     snprintf(want, sizeof(want), "%s/lib/module.so", tmpreal);
     CU_ASSERT_STRING_EQUAL(cfg->hsm_module, want);
@@ -211,7 +212,8 @@ static void test_all_keys_and_bounds(void)
                                     "          max_batch_items: 4096, workers: 1, max_pending: 65536,\n"
                                     "          handshake_timeout_ms: 100, idle_timeout_ms: 86400000,\n"
                                     "          max_connections: 1000000, max_connections_per_ip: 1,\n"
-                                    "          request_timeout_ms: 600000 }\n");
+                                    "          request_timeout_ms: 600000 }\n"
+                                    "testing: { interop: true }\n");
 
     if (kg_failed(kg_config_load(path, &cfg))) {
         fprintf(stderr, "\n  %s\n", kg_error_text());
@@ -236,6 +238,7 @@ static void test_all_keys_and_bounds(void)
     CU_ASSERT_EQUAL(cfg->max_connections, 1000000);
     CU_ASSERT_EQUAL(cfg->max_connections_per_ip, 1);
     CU_ASSERT_EQUAL(cfg->request_timeout_ms, 600000);
+    CU_ASSERT_TRUE(cfg->testing_interop);
     kg_config_free(cfg);
 }
 
@@ -372,6 +375,10 @@ static void test_err_out_of_range(void)
     CU_ASSERT(expect_error(MINIMAL "limits:\n  workers: -1\n", 14, 12, "not '-1'"));
     CU_ASSERT(expect_error(MINIMAL "limits:\n  workers: 0x10\n", 14, 12, "not '0x10'"));
     CU_ASSERT(expect_error(MINIMAL "limits:\n  workers:\n", 14, 11, "not ''"));
+    /* A boolean is true or false, not yes, 1 or True. */
+    CU_ASSERT(expect_error(MINIMAL "testing:\n  interop: yes\n", 14, 12, "testing.interop must be true or false"));
+    CU_ASSERT(expect_error(MINIMAL "testing:\n  interop: 1\n", 14, 12, "must be true or false"));
+    CU_ASSERT(expect_error(MINIMAL "testing:\n  interop: True\n", 14, 12, "must be true or false"));
 }
 
 static void test_err_bad_strings(void)

@@ -2592,7 +2592,8 @@ static void test_gw_versions(void)
 
     NEED_HSM();
     for (uint32_t op = 1; op <= KG_OP_MAX; op++) {
-        table_ops += kg_ops_lookup(op) != NULL;
+        /* Interop is listed only on a test bench (testing.interop). */
+        table_ops += kg_ops_lookup(op) != NULL && op != KG_OP_INTEROP;
     }
     /* Answered in the request's version. */
     for (size_t i = 0; i < sizeof(asked) / sizeof(asked[0]); i++) {
@@ -2604,7 +2605,7 @@ static void test_gw_versions(void)
         run_as(&id_vsphere, &w, &r);
         CU_ASSERT(r.major == asked[i].major && r.minor == asked[i].minor);
         CU_ASSERT(item_ok(&r, 0));
-        /* Query Operations lists exactly what the table holds. */
+        /* Query Operations lists exactly what the table holds, but Interop. */
         CU_ASSERT(table_ops >= 14);
         CU_ASSERT_EQUAL(st_count(&r.items[0].payload, KG_TAG_OPERATION), table_ops);
         resp_free(&r);

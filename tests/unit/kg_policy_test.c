@@ -148,7 +148,12 @@ static void test_ops_table(void)
         CU_ASSERT_EQUAL(kg_policy_operation_code(name), op);
     }
     CU_ASSERT_PTR_NULL(kg_policy_operation_name(0));
-    CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x2C));
+    /* Of the 2.x operations, only those kmipgw answers. */
+    CU_ASSERT_STRING_EQUAL(kg_policy_operation_name(0x2C), "Log");
+    CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x2D));
+    CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x33));
+    CU_ASSERT_STRING_EQUAL(kg_policy_operation_name(0x34), "Interop");
+    CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x35));
     CU_ASSERT_PTR_NULL(kg_policy_operation_name(64));
     CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x80000001u));
     CU_ASSERT_EQUAL(kg_policy_operation_code("get"), 0); /* case-sensitive */
@@ -156,7 +161,8 @@ static void test_ops_table(void)
     CU_ASSERT_EQUAL(kg_policy_operation_code("Get "), 0);
     CU_ASSERT_EQUAL(kg_policy_operation_code(""), 0);
     CU_ASSERT_EQUAL(kg_policy_operation_code(NULL), 0);
-    CU_ASSERT_EQUAL(kg_policy_operation_mask_all(), ((UINT64_C(1) << 0x2C) - 1) & ~UINT64_C(1));
+    CU_ASSERT_EQUAL(kg_policy_operation_mask_all(),
+                    (((UINT64_C(1) << 0x2D) - 1) & ~UINT64_C(1)) | (UINT64_C(1) << 0x34));
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -759,7 +765,8 @@ static void test_decide_operation_range(void)
     /* `all` is every operation the table names, nothing beyond. */
     CU_ASSERT_EQUAL(kg_policy_decide(policy, &id, 0x2B, NULL).verdict, KG_POLICY_ALLOW);
     CU_ASSERT_EQUAL(kg_policy_decide(policy, &id, 0, NULL).verdict, KG_POLICY_DENY_OPERATION);
-    CU_ASSERT_EQUAL(kg_policy_decide(policy, &id, 0x2C, NULL).verdict, KG_POLICY_DENY_OPERATION);
+    CU_ASSERT_EQUAL(kg_policy_decide(policy, &id, 0x2C, NULL).verdict, KG_POLICY_ALLOW);
+    CU_ASSERT_EQUAL(kg_policy_decide(policy, &id, 0x2D, NULL).verdict, KG_POLICY_DENY_OPERATION);
     CU_ASSERT_EQUAL(kg_policy_decide(policy, &id, 63, NULL).verdict, KG_POLICY_DENY_OPERATION);
     CU_ASSERT_EQUAL(kg_policy_decide(policy, &id, 64, NULL).verdict, KG_POLICY_DENY_OPERATION);
     CU_ASSERT_EQUAL(kg_policy_decide(policy, &id, 65, NULL).verdict, KG_POLICY_DENY_OPERATION);
