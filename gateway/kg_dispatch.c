@@ -71,22 +71,10 @@ static kg_result kg_dispatch_target_uid(const struct kg_ttlv_reader *payload, co
 {
     struct kg_ttlv_reader peek = *payload;
     struct kg_ttlv_item it;
-    const char *uid;
-    uint32_t len;
     bool present = false;
 
     KG_GUARD(kg_ttlv_read_optional(&peek, KG_TAG_UNIQUE_IDENTIFIER, KG_TTLV_TEXT_STRING, &it, &present));
-    if (!present) {
-        KG_ENSURE(ctx->id_placeholder[0] != '\0', KG_ERR_MISSING_FIELD);
-        memcpy(out, ctx->id_placeholder, KG_UID_LEN + 1);
-        return KG_RESULT_OK;
-    }
-    KG_GUARD(kg_ttlv_get_text(&it, &uid, &len));
-    /* Our UIDs are all KG_UID_LEN long: anything else cannot exist. */
-    KG_ENSURE(len == KG_UID_LEN, KG_ERR_NOT_FOUND);
-    memcpy(out, uid, len);
-    out[len] = '\0';
-    return KG_RESULT_OK;
+    return kg_op_uid_or_placeholder(ctx, &it, present, out);
 }
 
 static uint64_t kg_dispatch_now_ms(void)
@@ -373,6 +361,7 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
      * must not redirect the items after it. */
     if (kg_ok(rc) && op != NULL && !op->targets_object && ctx->audit_uid[0] != '\0') {
         memcpy(ctx->id_placeholder, ctx->audit_uid, sizeof(ctx->id_placeholder));
+        ctx->id_placeholder_found_nothing = false;
     }
     kg_ttlv_writer_cleanup(&payload_v1);
     return kg_ok(rc);

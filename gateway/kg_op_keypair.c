@@ -414,21 +414,10 @@ out:
 static kg_result kg_pair_target(struct kg_ttlv_reader *in, const struct kg_op_ctx *ctx, char out[KG_UID_LEN + 1])
 {
     struct kg_ttlv_item it;
-    const char *uid;
-    uint32_t len;
     bool present = false;
 
     KG_GUARD(kg_ttlv_read_optional(in, KG_TAG_PRIVATE_KEY_UNIQUE_IDENTIFIER, KG_TTLV_TEXT_STRING, &it, &present));
-    if (!present) {
-        KG_ENSURE(ctx->id_placeholder[0] != '\0', KG_ERR_MISSING_FIELD);
-        memcpy(out, ctx->id_placeholder, KG_UID_LEN + 1);
-        return KG_RESULT_OK;
-    }
-    KG_GUARD(kg_ttlv_get_text(&it, &uid, &len));
-    KG_ENSURE(len == KG_UID_LEN, KG_ERR_NOT_FOUND);
-    memcpy(out, uid, len);
-    out[len] = '\0';
-    return KG_RESULT_OK;
+    return kg_op_uid_or_placeholder(ctx, &it, present, out);
 }
 
 /*

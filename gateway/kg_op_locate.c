@@ -295,6 +295,7 @@ kg_result kg_op_locate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
         memcpy(ctx->audit_uid, uids[0], sizeof(ctx->audit_uid));
     } else {
         ctx->id_placeholder[0] = '\0';
+        ctx->id_placeholder_found_nothing = found == 0;
     }
 out:
     free(attrs);

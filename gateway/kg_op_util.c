@@ -36,3 +36,23 @@ kg_result kg_op_new_uid(char out[KG_UID_LEN + 1])
              b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
     return KG_RESULT_OK;
 }
+
+kg_result kg_op_uid_or_placeholder(const struct kg_op_ctx *ctx, const struct kg_ttlv_item *it, bool present,
+                                   char out[KG_UID_LEN + 1])
+{
+    const char *uid;
+    uint32_t len;
+
+    if (!present) {
+        KG_ENSURE(ctx->id_placeholder[0] != '\0',
+                  ctx->id_placeholder_found_nothing ? KG_ERR_NOT_FOUND : KG_ERR_MISSING_FIELD);
+        memcpy(out, ctx->id_placeholder, KG_UID_LEN + 1);
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_ttlv_get_text(it, &uid, &len));
+    /* Our UIDs are all KG_UID_LEN long: anything else cannot exist. */
+    KG_ENSURE(len == KG_UID_LEN, KG_ERR_NOT_FOUND);
+    memcpy(out, uid, len);
+    out[len] = '\0';
+    return KG_RESULT_OK;
+}

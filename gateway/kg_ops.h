@@ -36,6 +36,10 @@ struct kg_op_ctx {
     /* ID Placeholder (KMIP 1.4 section 6.x): the UID the previous batch item
      * produced, used when an item omits its Unique Identifier. */
     char id_placeholder[KG_UID_LEN + 1];
+    /* The previous item was a Locate that found nothing: an item relying on
+     * the placeholder then names no object (Item Not Found), where an empty
+     * placeholder otherwise means the client left its UID out (Missing Data). */
+    bool id_placeholder_found_nothing;
     /* A Get's named wrapping key and its owner, for the policy request. */
     char wrapping_uid[KG_UID_LEN + 1];
     char wrapping_owner[KG_GROUP_MAX + 1];
@@ -126,6 +130,15 @@ kg_result kg_op_mac_verify(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, str
  */
 kg_result kg_op_skip_uid(struct kg_ttlv_reader *in) KG_WARN_UNUSED;
 kg_result kg_op_write_uid(struct kg_op_ctx *ctx, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+
+/*
+ * The UID an item names in `it` (its Unique Identifier, when `present`), or
+ * else ctx's ID Placeholder, into caller storage `out`. No placeholder:
+ * KG_ERR_NOT_FOUND after a Locate that found nothing, else
+ * KG_ERR_MISSING_FIELD; a UID not of our length cannot exist: KG_ERR_NOT_FOUND.
+ */
+kg_result kg_op_uid_or_placeholder(const struct kg_op_ctx *ctx, const struct kg_ttlv_item *it, bool present,
+                                   char out[KG_UID_LEN + 1]) KG_WARN_UNUSED;
 
 /* Attributes given to Create or Register (a 1.x Template-Attribute). */
 #define KG_TEMPLATE_MAX_ATTRS 32

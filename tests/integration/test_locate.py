@@ -69,6 +69,25 @@ class Locate(GatewayTestCase):
         self.assertSuccess(resp.item, what)
         return resp.item
 
+    # --- the ID Placeholder a Locate leaves ----------------------------------------------
+    def test_placeholder_after_locate(self):
+        tag = uuid.uuid4().hex
+        uid = self.create(tag)
+        cont = [Enum("BATCH_ERROR_CONTINUATION_OPTION", 1)]  # Continue
+        get = lambda: K.BatchItem("GET_ATTRIBUTES", [Text("ATTRIBUTE_NAME", "State")], K.batch_id())
+        # One found: the next item works on it.
+        resp = self.gw.request("admin", K.request([locate_item(x_test(tag)), get()], extra_header=cont))
+        self.assertSuccess(resp.items[1], "Get Attributes after a Locate that found one")
+        self.assertEqual(resp.items[1].uid(), uid)
+        # None found: the next item names no object at all (OASIS TC_152).
+        resp = self.gw.request("admin", K.request([locate_item(x_test(uuid.uuid4().hex)), get()],
+                                                  extra_header=cont))
+        self.assertEqual(uids_of(resp.items[0]), [])
+        self.assertFailure(resp.items[1], "ITEM_NOT_FOUND", "after a Locate that found nothing")
+        # No Locate before it: the client left its UID out.
+        resp = self.gw.request("admin", K.request(get()))
+        self.assertFailure(resp.item, "MISSING_DATA", "no UID and no placeholder")
+
     # --- attribute filters ------------------------------------------------------------
     def test_name_structure_fields(self):
         tag = uuid.uuid4().hex
