@@ -519,3 +519,43 @@ bool kg_attr_usage_limits_used(const uint8_t *value, uint32_t value_len)
     kg_error_clear();
     return used;
 }
+
+/* The first stored instance of a Date-Time, read in place (no copy of the
+ * row); the callback stops at it. */
+struct kg_attr_date_read {
+    bool found, readable;
+    int64_t when;
+};
+
+static bool kg_attr_date_fn(void *arg, const struct kg_attr *a)
+{
+    struct kg_attr_date_read *d = arg;
+    struct kg_ttlv_budget b;
+    struct kg_ttlv_reader r;
+    struct kg_ttlv_item it;
+
+    d->found = true;
+    kg_ttlv_budget_init(&b, NULL);
+    d->readable = kg_ok(kg_ttlv_reader_init(&r, a->value, a->value_len, &b)) && kg_ok(kg_ttlv_read(&r, &it)) &&
+                  kg_ok(kg_ttlv_get_datetime(&it, &d->when));
+    return false;
+}
+
+kg_result kg_attr_get_date(struct kg_store *store, const char *uid, const char *name, bool *found, int64_t *when)
+{
+    struct kg_attr_date_read d = { false, false, 0 };
+
+    *found = false;
+    *when = 0;
+    KG_GUARD(kg_store_each_attr(store, uid, name, kg_attr_date_fn, &d));
+    if (d.found && !d.readable) {
+        /* kmipgw writes only Date-Times there: the store's fault, not the
+         * client's (a TTLV error must not close the connection). */
+        kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
+        kg_error_detail("stored %s of %s is unreadable", name, uid);
+        return KG_RESULT_ERROR;
+    }
+    *found = d.found;
+    *when = d.found ? d.when : 0;
+    return KG_RESULT_OK;
+}

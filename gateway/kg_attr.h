@@ -124,6 +124,12 @@ struct kg_attr_new {
  */
 kg_result kg_attr_store_new(struct kg_store *w, const char *uid, const struct kg_attr_new *n) KG_WARN_UNUSED;
 
+/* The first stored instance of Date-Time attribute `name` of `uid` into
+ * *when, *found true; *found false (and *when 0) when it has none. A row
+ * that is not a Date-Time is KG_ERR_STORE. */
+kg_result kg_attr_get_date(struct kg_store *store, const char *uid, const char *name, bool *found,
+                           int64_t *when) KG_WARN_UNUSED;
+
 /* Is object `uid`'s Fresh attribute True? False when it has none. */
 kg_result kg_attr_is_fresh(struct kg_store *store, const char *uid, bool *fresh) KG_WARN_UNUSED;
 

@@ -38,40 +38,18 @@ static kg_result kg_lifecycle_commit(struct kg_op_ctx *ctx, uint32_t state, cons
     return KG_RESULT_OK;
 }
 
-/* The first stored instance of date attribute `name` into *when (0: none). */
-static bool kg_lifecycle_date_fn(void *arg, const struct kg_attr *a)
-{
-    struct kg_ttlv_budget budget;
-    struct kg_ttlv_reader r;
-    struct kg_ttlv_item it;
-    int64_t *when = arg;
-
-    kg_ttlv_budget_init(&budget, NULL);
-    if (kg_ok(kg_ttlv_reader_init(&r, a->value, a->value_len, &budget)) && kg_ok(kg_ttlv_read(&r, &it)) &&
-        kg_ok(kg_ttlv_get_datetime(&it, when))) {
-        return false;
-    }
-    kg_error_clear();
-    *when = 0; /* not a Date-Time: as if unset */
-    return false;
-}
-
-static kg_result kg_lifecycle_date(struct kg_store *store, const char *uid, const char *name, int64_t *when)
-{
-    *when = 0;
-    return kg_store_each_attr(store, uid, name, kg_lifecycle_date_fn, when);
-}
-
 kg_result kg_op_lifecycle_follow_dates(struct kg_op_ctx *ctx)
 {
     uint32_t state = ctx->object.state, next = state;
     int64_t activation, deactivation;
+    bool found;
 
     if (state != KG_STATE_PRE_ACTIVE && state != KG_STATE_ACTIVE) {
         return KG_RESULT_OK;
     }
-    KG_GUARD(kg_lifecycle_date(ctx->store, ctx->object.uid, "Activation Date", &activation));
-    KG_GUARD(kg_lifecycle_date(ctx->store, ctx->object.uid, "Deactivation Date", &deactivation));
+    /* A missing date is 0: never reached. */
+    KG_GUARD(kg_attr_get_date(ctx->store, ctx->object.uid, "Activation Date", &found, &activation));
+    KG_GUARD(kg_attr_get_date(ctx->store, ctx->object.uid, "Deactivation Date", &found, &deactivation));
     if (state == KG_STATE_PRE_ACTIVE && activation != 0 && activation <= ctx->now) {
         next = KG_STATE_ACTIVE;
     }

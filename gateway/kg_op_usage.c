@@ -63,27 +63,6 @@ static kg_result kg_usage_bad_row(const char *uid, const char *name)
     return KG_RESULT_ERROR;
 }
 
-/* Stored Date-Time `name` of `uid`; *found false when it has none. */
-static kg_result kg_usage_date(struct kg_store *s, const char *uid, const char *name, bool *found, int64_t *when)
-{
-    struct kg_usage_attr a;
-    struct kg_ttlv_budget b;
-    struct kg_ttlv_reader r;
-    struct kg_ttlv_item it;
-
-    KG_GUARD(kg_usage_load(s, uid, name, &a));
-    *found = a.found;
-    if (!a.found) {
-        return KG_RESULT_OK;
-    }
-    kg_ttlv_budget_init(&b, NULL);
-    if (kg_failed(kg_ttlv_reader_init(&r, a.value, a.len, &b)) || kg_failed(kg_ttlv_read(&r, &it)) ||
-        kg_failed(kg_ttlv_get_datetime(&it, when))) {
-        return kg_usage_bad_row(uid, name);
-    }
-    return KG_RESULT_OK;
-}
-
 /* Usage Limits (3.21): Total, Count (what is left) and Unit. */
 struct kg_usage_limits {
     int64_t total;
@@ -284,11 +263,11 @@ kg_result kg_op_obtain_lease(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, s
     if (obj->state == KG_STATE_COMPROMISED || kg_usage_destroyed(obj->state)) {
         return kg_usage_fail(KG_ERR_DENIED, "no lease for an object in state %s", kg_usage_state_name(obj->state));
     }
-    KG_GUARD(kg_usage_date(ctx->store, obj->uid, "Last Change Date", &found, &changed));
+    KG_GUARD(kg_attr_get_date(ctx->store, obj->uid, "Last Change Date", &found, &changed));
     if (!found) {
         /* Every object gets both at creation; only a row damaged outside
          * kmipgw lacks them. */
-        KG_GUARD(kg_usage_date(ctx->store, obj->uid, "Initial Date", &found, &changed));
+        KG_GUARD(kg_attr_get_date(ctx->store, obj->uid, "Initial Date", &found, &changed));
         if (!found) {
             return kg_usage_bad_row(obj->uid, "Last Change Date");
         }
@@ -313,11 +292,11 @@ static kg_result kg_allocation_window(struct kg_store *w, const struct kg_op_ctx
         return kg_usage_fail(KG_ERR_WRONG_STATE, "an object in state %s cannot apply protection",
                              kg_usage_state_name(obj->state));
     }
-    KG_GUARD(kg_usage_date(w, obj->uid, "Activation Date", &found, &when));
+    KG_GUARD(kg_attr_get_date(w, obj->uid, "Activation Date", &found, &when));
     if (!found || when > ctx->now) {
         return kg_usage_fail(KG_ERR_WRONG_STATE, "protection is not enabled yet: Activation Date not reached");
     }
-    KG_GUARD(kg_usage_date(w, obj->uid, "Protect Stop Date", &found, &when));
+    KG_GUARD(kg_attr_get_date(w, obj->uid, "Protect Stop Date", &found, &when));
     if (found && when <= ctx->now) {
         return kg_usage_fail(KG_ERR_WRONG_STATE, "protection has ended: Protect Stop Date passed");
     }

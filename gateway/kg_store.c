@@ -248,8 +248,8 @@ static const char kg_store_locate_owner[] = " AND owner_group = ?";
  * scope of several groups and for the hidden states. */
 static const char kg_store_locate_owners_head[] = " AND owner_group IN (?";
 static const char kg_store_locate_hidden_head[] = " AND state NOT IN (?";
-static const char kg_store_locate_owners_more[] = ",?";
-static const char kg_store_locate_owners_tail[] = ")";
+static const char kg_store_locate_list_more[] = ",?";
+static const char kg_store_locate_list_tail[] = ")";
 /* Attribute filters, one per enum kg_store_match. EQUAL is answered from the
  * (name, value, uid) index; the others scan the rows of that name through
  * the functions kg_store_register_functions installs. */
@@ -282,8 +282,8 @@ static const char kg_store_locate_limit[] = " LIMIT ? OFFSET ?";
      sizeof(kg_store_locate_alg) + sizeof(kg_store_locate_length) + sizeof(kg_store_locate_uid) +      \
      sizeof(kg_store_locate_mask) + sizeof(kg_store_locate_owner) + sizeof(kg_store_locate_owners_head) + \
      sizeof(kg_store_locate_hidden_head) +                                                             \
-     (KG_STORE_LOCATE_MAX_OWNERS + KG_STORE_LOCATE_MAX_HIDDEN) * sizeof(kg_store_locate_owners_more) +  \
-     2 * sizeof(kg_store_locate_owners_tail) + (KG_STORE_LOCATE_MAX_ATTRS + 1) * KG_STORE_LOCATE_ATTR_MAX + \
+     (KG_STORE_LOCATE_MAX_OWNERS + KG_STORE_LOCATE_MAX_HIDDEN) * sizeof(kg_store_locate_list_more) +  \
+     2 * sizeof(kg_store_locate_list_tail) + (KG_STORE_LOCATE_MAX_ATTRS + 1) * KG_STORE_LOCATE_ATTR_MAX + \
      sizeof(kg_store_locate_online) + sizeof(kg_store_locate_archived) + sizeof(kg_store_locate_newest) + \
      sizeof(kg_store_locate_oldest) + sizeof(kg_store_locate_prefer) + sizeof(kg_store_locate_limit))
 
@@ -1190,6 +1190,20 @@ static kg_result kg_store_sql_append(char *buf, size_t size, size_t *len, const 
 #define KG_STORE_APPEND_TO(rc, buf, len, frag) \
     KG_GOTO_GUARD(rc, kg_store_sql_append((buf), KG_STORE_LOCATE_SQL_MAX, &(len), (frag), sizeof(frag) - 1))
 
+/* Append `head` (ending in "IN (?") and `count` - 1 more ",?", then ")":
+ * one placeholder per value, bound in that order. count >= 1. */
+static kg_result kg_store_sql_in_list(char sql[KG_STORE_LOCATE_SQL_MAX], size_t *len, const char *head,
+                                      size_t head_len, uint32_t count)
+{
+    KG_GUARD(kg_store_sql_append(sql, KG_STORE_LOCATE_SQL_MAX, len, head, head_len));
+    for (uint32_t i = 1; i < count; i++) {
+        KG_GUARD(kg_store_sql_append(sql, KG_STORE_LOCATE_SQL_MAX, len, kg_store_locate_list_more,
+                                     sizeof(kg_store_locate_list_more) - 1));
+    }
+    return kg_store_sql_append(sql, KG_STORE_LOCATE_SQL_MAX, len, kg_store_locate_list_tail,
+                               sizeof(kg_store_locate_list_tail) - 1);
+}
+
 /*
  * SQL functions for the Locate filters that are not byte equality
  * (kg_locate_match.h). They read only their arguments; a NULL or empty
@@ -1309,11 +1323,8 @@ static kg_result kg_store_locate_sql(const struct kg_store_locate *query, char s
     if (query->state != 0) {
         KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_state);
     } else if (query->hidden_state_count > 0) {
-        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_hidden_head);
-        for (uint32_t i = 1; i < query->hidden_state_count; i++) {
-            KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_more);
-        }
-        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_tail);
+        KG_GOTO_GUARD(rc, kg_store_sql_in_list(sql, &len, kg_store_locate_hidden_head,
+                                               sizeof(kg_store_locate_hidden_head) - 1, query->hidden_state_count));
     }
     if (query->algorithm != 0) {
         KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_alg);
@@ -1330,11 +1341,8 @@ static kg_result kg_store_locate_sql(const struct kg_store_locate *query, char s
     if (query->owner_group != NULL) {
         KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owner);
     } else if (query->owner_group_count > 0) {
-        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_head);
-        for (uint32_t i = 1; i < query->owner_group_count; i++) {
-            KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_more);
-        }
-        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_owners_tail);
+        KG_GOTO_GUARD(rc, kg_store_sql_in_list(sql, &len, kg_store_locate_owners_head,
+                                               sizeof(kg_store_locate_owners_head) - 1, query->owner_group_count));
     }
     for (uint32_t i = 0; i < query->attr_count; i++) {
         size_t frag_len;

@@ -2899,6 +2899,33 @@ static void test_gw_create_errors(void)
     resp_free(&r);
 }
 
+/* A stored Activation Date that is not a Date-Time (written behind the
+ * gateway's back) fails the operation as the store's fault: General
+ * Failure, connection kept, never a state guessed from it. */
+static void test_gw_unreadable_date_row(void)
+{
+    struct resp r;
+    struct kg_ttlv_writer v;
+    char uid[KG_UID_LEN + 1];
+    int32_t index;
+
+    NEED_HSM();
+    create_key(&id_vsphere, uid);
+    run_op(&id_vsphere, KG_OP_ACTIVATE, uid, &r);
+    CU_ASSERT(item_ok(&r, 0));
+    resp_free(&r);
+    OK(kg_ttlv_writer_init(&v, 64, false));
+    OK(kg_ttlv_write_text(&v, KG_TAG_ATTRIBUTE_VALUE, "soon", 4));
+    OK(kg_store_delete_attr_all(env.store, uid, "Deactivation Date"));
+    OK(kg_store_add_attr(env.store, uid, "Deactivation Date", v.buf, v.len, &index));
+    kg_ttlv_writer_cleanup(&v);
+    run_op(&id_vsphere, KG_OP_GET, uid, &r);
+    CU_ASSERT(!item_ok(&r, 0));
+    CU_ASSERT_EQUAL(item_reason(&r, 0), KG_REASON_GENERAL_FAILURE);
+    CU_ASSERT(!r.close);
+    resp_free(&r);
+}
+
 static void test_gw_attribute_rules(void)
 {
     struct kg_ttlv_writer w;
@@ -3180,6 +3207,7 @@ int main(void)
         KG_TEST(test_gw_response_too_large),
         KG_TEST(test_gw_create_errors),
         KG_TEST(test_gw_attribute_rules),
+        KG_TEST(test_gw_unreadable_date_row),
         KG_TEST(test_gw_undecodable),
         KG_TEST(test_gw_response_fills_writer),
         KG_TEST(test_gw_audit_log),
