@@ -245,7 +245,8 @@ static kg_result kg_dispatch_run(struct kg_op_ctx *ctx, const struct kg_op *op, 
 
 /*
  * A KMIP 2.x request payload in the 1.4 form (kg_kmip2_request), written to
- * `v1` (the caller's, initialised here, cleaned up by the caller) and read
+ * `v1` (the caller's, initialised here in locked memory, wiped and freed by
+ * the caller's kg_ttlv_writer_cleanup) and read
  * again by *payload over it with `budget`. 1.x payloads are left alone.
  */
 static kg_result kg_dispatch_payload_v1(struct kg_op_ctx *ctx, uint32_t operation, struct kg_ttlv_reader *payload,
@@ -256,7 +257,9 @@ static kg_result kg_dispatch_payload_v1(struct kg_op_ctx *ctx, uint32_t operatio
     if (ctx->version.major < 2) {
         return KG_RESULT_OK;
     }
-    KG_GUARD(kg_ttlv_writer_init(v1, 2 * kg_ttlv_default_limits.max_message_len, false));
+    /* Locked, like the request it is rewritten from: a Register carries
+     * plaintext key bytes, which are copied here verbatim. */
+    KG_GUARD(kg_ttlv_writer_init(v1, 2 * kg_ttlv_default_limits.max_message_len, true));
     KG_GUARD(kg_kmip2_request(operation, payload, v1));
     /* The rewrite names attributes in text: allow it the growth. */
     limits.max_message_len = v1->len;
