@@ -25,6 +25,10 @@ static const char kg_usage[] =
     "       kmipgw audit verify FILE       check the audit log's hash chain\n"
     "       kmipgw rotate-master --config FILE [--batch N] [--retire-old]\n"
     "                                      new master key generation; re-wrap every key under it\n"
+    "       kmipgw backup --config FILE OUT.db\n"
+    "                                      online snapshot of the store into a new SQLite file\n"
+    "       kmipgw restore --config FILE IN.db\n"
+    "                                      load a backup into the (empty) configured store\n"
     "       kmipgw ttlv to-xml | to-hex    TTLV hex on stdin to KMIP XML on stdout, or back\n"
     "       kmipgw version\n";
 
@@ -265,6 +269,9 @@ int kg_cli_main(int argc, char **argv)
     }
     if (argc >= 3 && strcmp(argv[1], "audit") == 0 && strcmp(argv[2], "verify") == 0) {
         return kg_cli_audit_verify(argc - 2, argv + 2);
+    }
+    if (argc >= 2 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)) {
+        return kg_cli_backup(argc - 1, argv + 1);
     }
     if (argc >= 2 && strcmp(argv[1], "ttlv") == 0) {
         return kg_cli_ttlv(argc - 1, argv + 1);

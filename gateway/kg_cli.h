@@ -37,6 +37,9 @@ struct kg_config;
 struct kg_p11;
 int kg_cli_open_hsm(const char *config_path, bool require_mwk, struct kg_config **cfg, struct kg_p11 **p11);
 
+/* kmipgw backup | restore ARGS... (argv[0] is "backup" or "restore"). */
+int kg_cli_backup(int argc, char **argv);
+
 /* kmipgw ttlv to-xml | to-hex (argv[0] is "ttlv"); exit 2 on bad input. */
 int kg_cli_ttlv(int argc, char **argv);
 

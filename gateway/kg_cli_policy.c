@@ -32,6 +32,7 @@
 
 #include "kg_cli.h"
 #include "kg_policy.h"
+#include "kg_db.h"
 #include "kg_store.h"
 #include "kg_tls.h"
 
@@ -315,7 +316,7 @@ static int kg_explain_lookup(const struct kg_explain_opts *o, struct kg_explain_
         return 0;
     }
     /* kg_store_open creates a missing file: explain must not. */
-    if (access(o->store, R_OK) != 0) {
+    if (!kg_db_location_is_pg(o->store) && access(o->store, R_OK) != 0) {
         return kg_explain_fail("cannot read the store %s", o->store);
     }
     if (kg_failed(kg_store_open(o->store, &store))) {

@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "kg_db.h"
 #include "kg_p11_uri.h"
 
 #define KG_CONFIG_MAX_STRING 4096 /* bytes of any one value: PATH_MAX */
@@ -78,7 +79,9 @@ static const struct kg_config_key kg_config_keys[] = {
     KEY("hsm", "pin_env", KG_CFG_ENVNAME, hsm_pin_env, 0, 255, false),
     KEY("hsm", "mwk_label", KG_CFG_STRING, hsm_mwk_label, 0, 0, false),
     KEY("hsm", "sessions", KG_CFG_U32, hsm_sessions, 1, 1024, false),
-    KEY("store", "path", KG_CFG_PATH, store_path, 0, 0, true),
+    /* One of the two: a SQLite file, or a PostgreSQL database shared by a cluster of gateways. */
+    KEY("store", "path", KG_CFG_PATH, store_path, 0, 0, false),
+    KEY("store", "url", KG_CFG_STRING, store_url, 0, 0, false),
     KEY("policy", "path", KG_CFG_PATH, policy_path, 0, 0, true),
     KEY("audit", "path", KG_CFG_PATH, audit_path, 0, 0, false),
     KEY("limits", "max_message_bytes", KG_CFG_U32, max_message_bytes, 1024, 16u * 1024 * 1024, false),
@@ -599,6 +602,34 @@ static const yaml_node_t *kg_config_section_node(const struct kg_config_ctx *ctx
     return NULL;
 }
 
+/*
+ * store.path or store.url, not both. The URL is kept verbatim and becomes
+ * the store's location (store_path), which kg_store_open tells apart by its
+ * scheme; it may hold a password, so it is never quoted in a message.
+ */
+static kg_result kg_config_check_store(struct kg_config_ctx *ctx, const yaml_node_t *root)
+{
+    struct kg_config *cfg = ctx->cfg;
+    const yaml_node_t *sec = kg_config_section_node(ctx, "store");
+    const yaml_mark_t *mark = sec != NULL ? &sec->start_mark : &root->start_mark;
+
+    if ((cfg->store_path == NULL) == (cfg->store_url == NULL)) {
+        return KG_CONFIG_FAIL(ctx, mark,
+                              cfg->store_path == NULL
+                                  ? "missing required key store.path (a SQLite file) or store.url (PostgreSQL)"
+                                  : "store.path and store.url are both given; choose one");
+    }
+    if (cfg->store_url == NULL) {
+        return KG_RESULT_OK;
+    }
+    if (!kg_db_location_is_pg(cfg->store_url)) {
+        return KG_CONFIG_FAIL(ctx, mark, "store.url must be a postgresql:// URL");
+    }
+    cfg->store_path = strdup(cfg->store_url);
+    KG_ENSURE(cfg->store_path != NULL, KG_ERR_NOMEM);
+    return KG_RESULT_OK;
+}
+
 /* Required keys, the PIN source, then defaults. Positions point at the section that lacks the key. */
 static kg_result kg_config_finish(struct kg_config_ctx *ctx, const yaml_node_t *root)
 {
@@ -626,6 +657,7 @@ static kg_result kg_config_finish(struct kg_config_ctx *ctx, const yaml_node_t *
                               "missing required key hsm.pin_file or hsm.pin_env (where the token PIN comes from)");
     }
     KG_GUARD(kg_config_check_key_token(ctx));
+    KG_GUARD(kg_config_check_store(ctx, root));
     if (cfg->listen_address == NULL) {
         cfg->listen_address = strdup("127.0.0.1");
         KG_ENSURE(cfg->listen_address != NULL, KG_ERR_NOMEM);

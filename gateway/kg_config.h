@@ -61,7 +61,8 @@ struct kg_config {
     uint32_t hsm_sessions; /* default 8 */
 
     /* store: */
-    char *store_path;      /* SQLite file, required */
+    char *store_path;      /* the store's location: the SQLite file, or store_url (kg_store_open) */
+    char *store_url;       /* postgresql:// URL, instead of a file; may hold a password: never log */
 
     /* policy: */
     char *policy_path;     /* required */

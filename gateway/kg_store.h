@@ -1,13 +1,16 @@
 /*
- * kg_store.h - the object store: SQLite in WAL mode with synchronous=FULL.
+ * kg_store.h - the object store: a SQLite file in WAL mode with
+ * synchronous=FULL, or a PostgreSQL database shared by several gateways.
  *
  * Durability rule (DESIGN.md): a function here that changes the store
  * returns only after the transaction holding the change is committed and on
  * disk, so a caller may answer the client as soon as it returns.
  *
- * One struct kg_store is one SQLite connection. It is not shared between
+ * One struct kg_store is one database connection. It is not shared between
  * threads: each worker opens its own (SQLite's WAL lets readers and one
- * writer work concurrently; busy_timeout serialises writers).
+ * writer work concurrently and busy_timeout serialises writers; PostgreSQL
+ * locks rows, and an attribute's next index is computed under a lock on its
+ * object's row, so gateways sharing one database never pick the same one).
  *
  * Objects: UID, type, state, owning group, creator, algorithm, length, usage
  * mask, wrapped blob with mechanism and MWK generation. Every other
@@ -19,7 +22,7 @@
  * The one exception is kg_store_locate, which joins a fixed set of SQL
  * fragments because the number of filters varies; values are still bound.
  *
- * Errors: SQLite failures are KG_ERR_STORE with sqlite3_errmsg in
+ * Errors: database failures are KG_ERR_STORE with the database's message in
  * kg_error_text() (no secrets ever reach SQL). A row that does not fit the
  * structs below (overlong text, oversized blob, out-of-range integer) is
  * KG_ERR_STORE too: the file was not written by this code.
@@ -30,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kg_db.h"
 #include "kg_p11.h"
 #include "kg_result.h"
 
@@ -48,7 +52,7 @@ struct kg_store;
 #define KG_STORE_SCHEMA_VERSION 4
 
 /* How long a writer waits for another connection's write lock, ms. */
-#define KG_STORE_BUSY_TIMEOUT_MS 5000
+#define KG_STORE_BUSY_TIMEOUT_MS KG_DB_LOCK_TIMEOUT_MS
 /* Most attribute filters one Locate may carry (more: KG_ERR_INVALID_FIELD). */
 #define KG_STORE_LOCATE_MAX_ATTRS 16
 
@@ -86,14 +90,20 @@ struct kg_attr {
 };
 
 /*
- * Open (creating if absent) the store at `path`, set WAL and synchronous=FULL,
- * create or migrate the schema. Caller owns *out; release with kg_store_close.
- * A new file is created mode 0600. Migration runs in one transaction: it all
- * happens or none of it does. A file whose schema is newer than
- * KG_STORE_SCHEMA_VERSION, or that cannot run in WAL mode, is refused
- * (KG_ERR_STORE, reason in kg_error_text()). *out is NULL on failure.
+ * Open the store at `location`: a postgresql:// (or postgres://) URI opens
+ * that PostgreSQL database (kg_db_location_is_pg), anything else is a SQLite
+ * file path, created if absent (mode 0600) and set to WAL with
+ * synchronous=FULL. Creates or migrates the schema, in one transaction: it
+ * all happens or none of it does. A store whose schema is newer than
+ * KG_STORE_SCHEMA_VERSION, a SQLite file that cannot run in WAL mode, or a
+ * PostgreSQL server that does not sync commits (fsync off, or
+ * synchronous_commit off) is refused (KG_ERR_STORE, reason in
+ * kg_error_text()). Caller owns *out (NULL on failure); kg_store_close
+ * releases.
  */
-kg_result kg_store_open(const char *path, struct kg_store **out) KG_WARN_UNUSED;
+kg_result kg_store_open(const char *location, struct kg_store **out) KG_WARN_UNUSED;
+/* "sqlite" or "postgresql". Static. */
+const char *kg_store_backend_name(const struct kg_store *store);
 /* Finalize every statement and close the connection. Accepts NULL. */
 void kg_store_close(struct kg_store *store);
 
@@ -102,8 +112,10 @@ kg_result kg_store_schema_version(struct kg_store *store, int *out) KG_WARN_UNUS
 
 /*
  * The connection settings the durability rule depends on, read back from
- * SQLite (for tests and diagnostics). journal_mode is "wal"; synchronous is
- * SQLite's number (2 = FULL).
+ * the database (for tests and diagnostics). SQLite: journal_mode is "wal";
+ * synchronous is SQLite's number (2 = FULL). PostgreSQL: journal_mode is
+ * "postgresql", synchronous 2 when commits are synced, busy_timeout_ms the
+ * lock_timeout.
  */
 struct kg_store_settings {
     char journal_mode[16];
@@ -303,5 +315,20 @@ kg_result kg_store_list_unsealed(struct kg_store *store, const char *after_uid, 
 kg_result kg_store_count_unsealed(struct kg_store *store, uint64_t *out) KG_WARN_UNUSED;
 kg_result kg_store_set_blob_mac(struct kg_store *store, const char *uid, const struct kg_p11_blob *blob,
                                 const uint8_t mac[KG_P11_BLOB_TAG_LEN], bool *set) KG_WARN_UNUSED;
+
+/*
+ * Copy every object and attribute row of `from` into `to`, as they are
+ * (creation order, attribute indexes, wrapped blobs and their binding tags;
+ * nothing is unwrapped): kmipgw backup (into a new SQLite file) and restore
+ * (from one). `from` is read in one snapshot while other connections keep
+ * writing; `to` is written in one transaction, durable on return, and must
+ * hold no object yet (else KG_ERR_STORE: two stores are never merged).
+ * Either store may be SQLite or PostgreSQL. The caller owns both.
+ */
+struct kg_store_copy_counts {
+    uint64_t objects;
+    uint64_t attributes;
+};
+kg_result kg_store_copy(struct kg_store *from, struct kg_store *to, struct kg_store_copy_counts *counts) KG_WARN_UNUSED;
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local int kg_last_error;
 static _Thread_local char kg_last_site[128];
@@ -33,6 +34,22 @@ void kg_error_clear(void)
     kg_last_error = KG_OK;
     kg_last_site[0] = '\0';
     kg_last_text[0] = '\0';
+}
+
+void kg_error_save(struct kg_error_saved *saved)
+{
+    _Static_assert(sizeof(saved->site) == sizeof(kg_last_site), "site sizes");
+    _Static_assert(sizeof(saved->text) == sizeof(kg_last_text), "text sizes");
+    saved->code = kg_last_error;
+    memcpy(saved->site, kg_last_site, sizeof(saved->site));
+    memcpy(saved->text, kg_last_text, sizeof(saved->text));
+}
+
+void kg_error_restore(const struct kg_error_saved *saved)
+{
+    kg_last_error = saved->code;
+    memcpy(kg_last_site, saved->site, sizeof(kg_last_site));
+    memcpy(kg_last_text, saved->text, sizeof(kg_last_text));
 }
 
 const char *kg_error_name(int code)

@@ -147,6 +147,16 @@ const char *kg_error_text(void);
 const char *kg_error_name(int code);
 void kg_error_clear(void);
 
+/* A copy of this thread's error slot, for clean-up code that may fail on
+ * its own but must leave the caller's error as it found it. */
+struct kg_error_saved {
+    int code;
+    char site[128];
+    char text[256];
+};
+void kg_error_save(struct kg_error_saved *saved);
+void kg_error_restore(const struct kg_error_saved *saved);
+
 static inline int kg_error_category_of(int code) { return code >> KG_ERR_T_SHIFT; }
 
 #define KG_STRINGIFY_(x) #x

@@ -67,14 +67,14 @@ def each_test(suite):
             yield t
 
 
-def skip_softhsm_only(suite, only):
+def skip_modules(suite, only, why):
     """Mark the classes of modules in `only` ({module: reason}) skipped, setUpClass included."""
     for t in each_test(suite):
         module = type(t).__module__.rpartition(".")[2]
         if module in only:
             cls = type(t)
             cls.__unittest_skip__ = True
-            cls.__unittest_skip_why__ = "SoftHSM only: %s" % only[module]
+            cls.__unittest_skip_why__ = "%s: %s" % (why, only[module])
 
 
 class CountingResult(unittest.TextTestResult):
@@ -133,6 +133,7 @@ def main():
     else:
         suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
     try:
+        store = kg_harness.store_kind()
         token = kg_harness.token_kind()
         if token == "opencryptoki":
             conf = kg_harness.ock_token()
@@ -143,7 +144,9 @@ def main():
         summary(0, 1)
         return 1
     if token != "softhsm":
-        skip_softhsm_only(suite, kg_harness.SOFTHSM_ONLY)
+        skip_modules(suite, kg_harness.SOFTHSM_ONLY, "SoftHSM only")
+    if store != "sqlite":
+        skip_modules(suite, kg_harness.SQLITE_ONLY, "SQLite store only")
 
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1 if args.quiet else 2,
                                      resultclass=CountingResult)

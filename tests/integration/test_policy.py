@@ -995,7 +995,7 @@ class Cli(PolicyTestCase):
         # An object of the running gateway's store: explain agrees with the gateway.
         uid = self.new_key("vsphere")
         rc, out, err = self.explain(*backup, "--operation", "Get Attributes", "--uid", uid,
-                                    "--store", self.gw.path("kmipgw.db"))
+                                    "--store", self.gw.store_location())
         self.assertEqual(rc, 1, out + err)
         self.assertIn("rule groups.backup.scope", out)
         self.assertIn("owned by vsphere", out)

@@ -323,7 +323,18 @@ static void test_err_missing_required(void)
                            "  tls: {certificate: c, key: k, client_ca: ca}\n"
                            "  hsm: {module: m, token_label: t, pin_file: p}\n"
                            "  policy: {path: p}\n",
-                           3, 3, "missing required key store.path (no store: section)"));
+                           3, 3, "missing required key store.path (a SQLite file) or store.url (PostgreSQL)"));
+    /* store: one of path and url, and a url is PostgreSQL's. */
+    CU_ASSERT(expect_error("tls: {certificate: c, key: k, client_ca: ca}\n"
+                           "hsm: {module: m, token_label: t, pin_file: p}\n"
+                           "store: {path: s, url: 'postgresql:///k'}\n"
+                           "policy: {path: p}\n",
+                           3, 1, "store.path and store.url are both given; choose one"));
+    CU_ASSERT(expect_error("tls: {certificate: c, key: k, client_ca: ca}\n"
+                           "hsm: {module: m, token_label: t, pin_file: p}\n"
+                           "store: {url: 'mysql://secret@db/k'}\n"
+                           "policy: {path: p}\n",
+                           3, 1, "store.url must be a postgresql:// URL"));
     CU_ASSERT(expect_error("tls: {certificate: c, key: k, client_ca: ca}\n"
                            "hsm: {module: m, token_label: t, pin_file: p}\n"
                            "store: {path: s}\n"

@@ -11,6 +11,7 @@
 
 #include "kg_kmip.h"
 #include "kg_locate_match.h"
+#include "kg_db.h"
 #include "kg_store.h"
 
 #include <errno.h>
@@ -28,6 +29,10 @@
 #define CKM_AES_KEY_WRAP_PAD_ 0x210Au
 
 static char g_dir[] = "/tmp/kg_store_test.XXXXXX";
+/* KG_TEST_PG_URL: a PostgreSQL database these tests may wipe (scripts/test
+ * starts one with scripts/pg-server); the "store-pg" suite then runs every
+ * test that is not about the SQLite file itself against it. */
+static const char *g_pg_url;
 
 /* ---- helpers ---- */
 
@@ -38,7 +43,7 @@ static void db_path(char *buf, size_t size, const char *name)
 
 static void remove_db(const char *path)
 {
-    char side[512];
+    char side[600];
 
     unlink(path);
     snprintf(side, sizeof(side), "%s-wal", path);
@@ -47,13 +52,36 @@ static void remove_db(const char *path)
     unlink(side);
 }
 
-/* A new store at <dir>/<name>.db; the path is written to `path`. */
+/* Empty the PostgreSQL test database: every table, the version included. */
+static bool pg_wipe(void)
+{
+    struct kg_db *db = NULL;
+    bool ok;
+
+    if (kg_failed(kg_db_open(g_pg_url, &db))) {
+        fprintf(stderr, "pg: %s\n", kg_error_text());
+        return false;
+    }
+    ok = kg_ok(kg_db_exec(db, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"));
+    kg_db_close(db);
+    return ok;
+}
+
+/* A new store at <dir>/<name>.db, or the emptied PostgreSQL database; its
+ * location is written to `path`. */
 static struct kg_store *fresh_store(const char *name, char *path, size_t size)
 {
     struct kg_store *store = NULL;
 
-    db_path(path, size, name);
-    remove_db(path);
+    if (g_pg_url != NULL) {
+        snprintf(path, size, "%s", g_pg_url);
+        if (!pg_wipe()) {
+            return NULL;
+        }
+    } else {
+        db_path(path, size, name);
+        remove_db(path);
+    }
     if (kg_failed(kg_store_open(path, &store))) {
         fprintf(stderr, "open %s: %s %s\n", path, kg_error_name(kg_errno()), kg_error_text());
         return NULL;
@@ -585,12 +613,17 @@ static void *open_race_thread(void *arg)
 /* Workers opening one new file at once: one migrates, the others see it done. */
 static void test_concurrent_first_open(void)
 {
-    char path[256];
+    char path[512];
     pthread_t th[4];
     struct open_race r[4];
 
-    db_path(path, sizeof(path), "race");
-    remove_db(path);
+    if (g_pg_url != NULL) {
+        snprintf(path, sizeof(path), "%s", g_pg_url);
+        CU_ASSERT_FATAL(pg_wipe());
+    } else {
+        db_path(path, sizeof(path), "race");
+        remove_db(path);
+    }
     for (int i = 0; i < 4; i++) {
         r[i].path = path;
         r[i].ok = false;
@@ -2062,12 +2095,165 @@ static void test_rotation_replace_blob_cas(void)
     kg_store_close(store);
 }
 
+/*
+ * PostgreSQL: the settings read back, and a server that does not sync its
+ * commits is refused (here one session asks for synchronous_commit off).
+ */
+static void test_pg_settings_and_durability(void)
+{
+    char path[512], unsynced[600];
+    struct kg_store *store = fresh_store("pg", path, sizeof(path));
+    struct kg_store_settings set;
+    struct kg_store *bad = NULL;
+    int version = 0;
+
+    CU_ASSERT_FATAL(store != NULL);
+    CU_ASSERT_STRING_EQUAL(kg_store_backend_name(store), "postgresql");
+    CU_ASSERT(kg_ok(kg_store_get_settings(store, &set)));
+    CU_ASSERT_STRING_EQUAL(set.journal_mode, "postgresql");
+    CU_ASSERT_EQUAL(set.synchronous, 2);
+    CU_ASSERT_EQUAL(set.busy_timeout_ms, KG_STORE_BUSY_TIMEOUT_MS);
+    CU_ASSERT(kg_ok(kg_store_schema_version(store, &version)));
+    CU_ASSERT_EQUAL(version, KG_STORE_SCHEMA_VERSION);
+    kg_store_close(store);
+
+    snprintf(unsynced, sizeof(unsynced), "%s&options=-c%%20synchronous_commit%%3Doff", g_pg_url);
+    CU_ASSERT(kg_failed(kg_store_open(unsynced, &bad)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_STORE);
+    CU_ASSERT(strstr(kg_error_text(), "not synced") != NULL);
+    CU_ASSERT(bad == NULL);
+
+    /* No server there: a clean store error, no password or URL in it. */
+    CU_ASSERT(kg_failed(kg_store_open("postgresql:///kmipgw?host=/nonexistent&password=sekrit", &bad)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_STORE);
+    CU_ASSERT(strstr(kg_error_text(), "sekrit") == NULL);
+}
+
+/* Two connections add rows to one object at once: each gets its own
+ * index (the row lock), none fails. */
+struct pg_adder {
+    const char *path;
+    const char *uid;
+    int ok;
+};
+
+static void *pg_add_many(void *arg)
+{
+    struct pg_adder *a = arg;
+    struct kg_store *store = NULL;
+    static const uint8_t value[] = { 0x42, 0x00, 0x0b, 0x07, 0x00, 0x00, 0x00, 0x01, 'x', 0, 0, 0, 0, 0, 0, 0 };
+
+    if (kg_failed(kg_store_open(a->path, &store))) {
+        return NULL;
+    }
+    for (int i = 0; i < 50; i++) {
+        int32_t index = -1;
+
+        if (kg_failed(kg_store_begin(store))) {
+            break;
+        }
+        if (kg_failed(kg_store_add_attr(store, a->uid, "x-Race", value, sizeof(value), &index)) ||
+            kg_failed(kg_store_commit(store))) {
+            kg_store_rollback(store);
+            break;
+        }
+        a->ok++;
+    }
+    kg_store_close(store);
+    return NULL;
+}
+
+static void test_pg_concurrent_attr_indexes(void)
+{
+    char path[512];
+    struct kg_store *store = fresh_store("pg", path, sizeof(path));
+    struct kg_object o;
+    struct pg_adder a = { path, NULL, 0 }, b = { path, NULL, 0 };
+    pthread_t ta, tb;
+    uint32_t count = 0;
+
+    CU_ASSERT_FATAL(store != NULL);
+    make_obj(&o, 1, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    CU_ASSERT_FATAL(insert_committed(store, &o));
+    a.uid = b.uid = o.uid;
+    CU_ASSERT_FATAL(pthread_create(&ta, NULL, pg_add_many, &a) == 0);
+    CU_ASSERT_FATAL(pthread_create(&tb, NULL, pg_add_many, &b) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CU_ASSERT_EQUAL(a.ok, 50);
+    CU_ASSERT_EQUAL(b.ok, 50);
+    CU_ASSERT(kg_ok(kg_store_count_attr(store, o.uid, "x-Race", &count)));
+    CU_ASSERT_EQUAL(count, 100);
+    kg_store_close(store);
+}
+
+/*
+ * The server drops the connection (a restart, a failover): a statement
+ * outside a transaction reconnects by itself; a transaction in flight fails
+ * (never a COMMIT that "succeeds" on a new connection) and the next one works.
+ */
+/* Terminate every other connection to the test database and wait until they are gone. */
+static void pg_kill_others(struct kg_db *admin)
+{
+    static const char kill_others[] =
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+        " AND datname = current_database()";
+    static const char others[] =
+        "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database()";
+    struct kg_db_stmt *st = NULL;
+
+    CU_ASSERT(kg_ok(kg_db_exec(admin, kill_others)));
+    CU_ASSERT_FATAL(kg_ok(kg_db_prepare(admin, others, false, &st)));
+    for (int i = 0; i < 100; i++) {
+        bool row = false;
+        int64_t n;
+
+        CU_ASSERT_FATAL(kg_ok(kg_db_step(st, "others", &row)) && row);
+        n = kg_db_column_int(st, 0);
+        kg_db_reset(st);
+        if (n == 0) {
+            break;
+        }
+        usleep(20 * 1000);
+    }
+    kg_db_finalize(st);
+}
+
+static void test_pg_reconnect(void)
+{
+    char path[512];
+    struct kg_store *store = fresh_store("pg", path, sizeof(path));
+    struct kg_db *admin = NULL;
+    struct kg_object o1, o2, got;
+
+    CU_ASSERT_FATAL(store != NULL);
+    CU_ASSERT_FATAL(kg_ok(kg_db_open(g_pg_url, &admin)));
+    make_obj(&o1, 1, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    make_obj(&o2, 2, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    CU_ASSERT(insert_committed(store, &o1));
+
+    pg_kill_others(admin);
+    CU_ASSERT(kg_ok(kg_store_get_object(store, o1.uid, &got)));
+
+    CU_ASSERT_FATAL(kg_ok(kg_store_begin(store)));
+    CU_ASSERT(kg_ok(kg_store_insert_object(store, &o2)));
+    pg_kill_others(admin);
+    CU_ASSERT(kg_failed(kg_store_commit(store)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_STORE);
+    kg_store_rollback(store);
+    CU_ASSERT(kg_failed(kg_store_get_object(store, o2.uid, &got)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_NOT_FOUND);
+    CU_ASSERT(insert_committed(store, &o2));
+    CU_ASSERT(kg_ok(kg_store_get_object(store, o2.uid, &got)));
+    kg_db_close(admin);
+    kg_store_close(store);
+}
+
 int main(void)
 {
-    static const struct kg_test_case cases[] = {
+    /* About the SQLite file itself: WAL, migrations of old files, raw rows. */
+    static const struct kg_test_case sqlite_cases[] = {
         KG_TEST(test_open_creates_wal_full),
-        KG_TEST(test_reopen_keeps_data),
-        KG_TEST(test_commit_survives_process_exit),
         KG_TEST(test_refuse_newer_schema),
         KG_TEST(test_migrate_from_v0),
         KG_TEST(test_migrate_from_v1),
@@ -2076,6 +2262,13 @@ int main(void)
         KG_TEST(test_registered_wrapping),
         KG_TEST(test_migration_is_atomic),
         KG_TEST(test_open_rejects_garbage),
+        KG_TEST(test_two_writers),
+        KG_TEST(test_overlong_columns_rejected),
+    };
+    /* What every store must do: run on SQLite, then on PostgreSQL too. */
+    static const struct kg_test_case cases[] = {
+        KG_TEST(test_reopen_keeps_data),
+        KG_TEST(test_commit_survives_process_exit),
         KG_TEST(test_concurrent_first_open),
         KG_TEST(test_insert_get),
         KG_TEST(test_insert_duplicate),
@@ -2100,10 +2293,14 @@ int main(void)
         KG_TEST(test_locate_match_encodings),
         KG_TEST(test_rollback),
         KG_TEST(test_transaction_misuse),
-        KG_TEST(test_two_writers),
-        KG_TEST(test_overlong_columns_rejected),
         KG_TEST(test_rotation_list_and_count),
         KG_TEST(test_rotation_replace_blob_cas),
+    };
+    /* PostgreSQL's own: durability settings, row locks, reconnection. */
+    static const struct kg_test_case pg_cases[] = {
+        KG_TEST(test_pg_settings_and_durability),
+        KG_TEST(test_pg_concurrent_attr_indexes),
+        KG_TEST(test_pg_reconnect),
     };
     int failed;
 
@@ -2111,7 +2308,13 @@ int main(void)
         fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
         return 1;
     }
-    failed = kg_test_run("store", cases, sizeof(cases) / sizeof(cases[0]));
+    failed = kg_test_run("store-sqlite", sqlite_cases, sizeof(sqlite_cases) / sizeof(sqlite_cases[0]));
+    failed += kg_test_run("store", cases, sizeof(cases) / sizeof(cases[0]));
+    g_pg_url = getenv("KG_TEST_PG_URL");
+    if (g_pg_url != NULL && g_pg_url[0] != '\0') {
+        failed += kg_test_run("store-pg-only", pg_cases, sizeof(pg_cases) / sizeof(pg_cases[0]));
+        failed += kg_test_run("store-pg", cases, sizeof(cases) / sizeof(cases[0]));
+    }
     nftw(g_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     return failed;
 }
