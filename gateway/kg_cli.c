@@ -30,16 +30,32 @@ static const char kg_usage[] =
     "       kmipgw restore --config FILE IN.db\n"
     "                                      load a backup into the (empty) configured store\n"
     "       kmipgw ttlv to-xml | to-hex    TTLV hex on stdin to KMIP XML on stdout, or back\n"
+    "       kmipgw pki sign-csr --config FILE --group NAME [--days N] [--out FILE] [--force] CSR\n"
+    "                                      sign a client's CSR (vCenter's \"KMS signs the CSR\") with\n"
+    "                                      the client CA, as a member of policy group NAME\n"
+    "       kmipgw pki server-cert --config FILE --name DNS|IP [--name ...] --key-out KEY --out CERT\n"
+    "                              [--key-type rsa3072|ec-p256] [--days N] [--force]\n"
+    "                                      a new TLS key and certificate for this gateway\n"
     "       kmipgw version\n";
 
-static void kg_cli_error(const char *what)
+void kg_cli_error(const char *what)
 {
     const char *text = kg_error_text();
 
     fprintf(stderr, "kmipgw: %s: %s\n", what, text[0] ? text : kg_error_name(kg_errno()));
 }
 
-static void kg_cli_print_policy_errors(const char *path, const struct kg_policy_errors *errors)
+const char **kg_cli_option_slot(const struct kg_cli_option *table, size_t count, void *opts, const char *arg)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(arg, table[i].name) == 0) {
+            return (const char **)(void *)((char *)opts + table[i].offset);
+        }
+    }
+    return NULL;
+}
+
+void kg_cli_print_policy_errors(const char *path, const struct kg_policy_errors *errors)
 {
     for (size_t i = 0; i < errors->count; i++) {
         fprintf(stderr, "%s:%u:%u: %s\n", path, errors->items[i].line, errors->items[i].column,
@@ -272,6 +288,9 @@ int kg_cli_main(int argc, char **argv)
     }
     if (argc >= 2 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)) {
         return kg_cli_backup(argc - 1, argv + 1);
+    }
+    if (argc >= 2 && strcmp(argv[1], "pki") == 0) {
+        return kg_cli_pki(argc - 1, argv + 1);
     }
     if (argc >= 2 && strcmp(argv[1], "ttlv") == 0) {
         return kg_cli_ttlv(argc - 1, argv + 1);

@@ -39,6 +39,27 @@ int kg_cli_open_hsm(const char *config_path, bool require_mwk, struct kg_config 
 
 /* kmipgw backup | restore ARGS... (argv[0] is "backup" or "restore"). */
 int kg_cli_backup(int argc, char **argv);
+/* kmipgw pki sign-csr | server-cert ARGS... (argv[0] is "pki"; kg_cli_pki.c). */
+int kg_cli_pki(int argc, char **argv);
+
+/* An option that takes a value: its name ("--config") and the offset of
+ * its `const char *` field in the command's options struct. */
+#include <stddef.h>
+struct kg_cli_option {
+    const char *name;
+    size_t offset;
+};
+
+/* The field of `opts` that `table` (count entries) names for option `arg`,
+ * or NULL when the table has no such option (kg_cli.c). */
+const char **kg_cli_option_slot(const struct kg_cli_option *table, size_t count, void *opts, const char *arg);
+
+/* "kmipgw: <what>: <the current error's text or name>" on stderr (kg_cli.c). */
+void kg_cli_error(const char *what);
+
+/* Every error of a policy file as "path:line:column: message" on stderr (kg_cli.c). */
+struct kg_policy_errors;
+void kg_cli_print_policy_errors(const char *path, const struct kg_policy_errors *errors);
 
 /* kmipgw ttlv to-xml | to-hex (argv[0] is "ttlv"); exit 2 on bad input. */
 int kg_cli_ttlv(int argc, char **argv);

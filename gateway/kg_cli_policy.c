@@ -109,10 +109,7 @@ static void kg_explain_put(const char *s)
 
 static int kg_explain_parse(int argc, char **argv, struct kg_explain_opts *o)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-    } valued[] = {
+    static const struct kg_cli_option valued[] = {
         { "--policy", offsetof(struct kg_explain_opts, policy) },
         { "--cert", offsetof(struct kg_explain_opts, cert) },
         { "--ca", offsetof(struct kg_explain_opts, ca) },
@@ -136,7 +133,7 @@ static int kg_explain_parse(int argc, char **argv, struct kg_explain_opts *o)
     memset(o, 0, sizeof(*o));
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        bool known = false;
+        const char **slot;
 
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(kg_explain_usage, stdout);
@@ -165,22 +162,15 @@ static int kg_explain_parse(int argc, char **argv, struct kg_explain_opts *o)
             o->password = argv[++i];
             continue;
         }
-        for (size_t v = 0; v < sizeof(valued) / sizeof(valued[0]); v++) {
-            const char **slot = (const char **)(void *)((char *)o + valued[v].offset);
-
-            if (strcmp(arg, valued[v].name) == 0) {
-                if (*slot != NULL) {
-                    return kg_explain_fail("%s given twice", arg);
-                }
-                *slot = argv[++i];
-                known = true;
-                break;
-            }
-        }
-        if (!known) {
+        slot = kg_cli_option_slot(valued, sizeof(valued) / sizeof(valued[0]), o, arg);
+        if (slot == NULL) {
             fputs(kg_explain_usage, stderr);
             return kg_explain_fail("unknown option %s", arg);
         }
+        if (*slot != NULL) {
+            return kg_explain_fail("%s given twice", arg);
+        }
+        *slot = argv[++i];
     }
     if (o->policy == NULL || o->operation == NULL) {
         fputs(kg_explain_usage, stderr);

@@ -84,6 +84,8 @@ static const struct kg_config_key kg_config_keys[] = {
     KEY("store", "url", KG_CFG_STRING, store_url, 0, 0, false),
     KEY("policy", "path", KG_CFG_PATH, policy_path, 0, 0, true),
     KEY("audit", "path", KG_CFG_PATH, audit_path, 0, 0, false),
+    KEY("pki", "ca_cert", KG_CFG_PATH, pki_ca_cert, 0, 0, false),
+    KEY("pki", "ca_key", KG_CFG_PATH, pki_ca_key, 0, 0, false),
     KEY("limits", "max_message_bytes", KG_CFG_U32, max_message_bytes, 1024, 16u * 1024 * 1024, false),
     KEY("limits", "max_depth", KG_CFG_U32, max_depth, 4, 64, false),
     KEY("limits", "max_items", KG_CFG_U32, max_items, 16, 1024u * 1024, false),
@@ -102,8 +104,8 @@ static const struct kg_config_key kg_config_keys[] = {
 
 #define KG_CONFIG_KEY_COUNT (sizeof(kg_config_keys) / sizeof(kg_config_keys[0]))
 
-static const char *const kg_config_sections[] = { "listen", "tls", "hsm",    "store",
-                                                  "policy", "audit", "limits", "testing" };
+static const char *const kg_config_sections[] = { "listen", "tls",    "hsm",     "store", "policy",
+                                                  "audit",  "limits", "testing", "pki" };
 #define KG_CONFIG_SECTION_COUNT (sizeof(kg_config_sections) / sizeof(kg_config_sections[0]))
 
 struct kg_config_ctx {
@@ -578,7 +580,7 @@ static kg_result kg_config_root(struct kg_config_ctx *ctx, const yaml_node_t *ro
         }
         if (found == KG_CONFIG_SECTION_COUNT) {
             return KG_CONFIG_FAIL(ctx, &k->start_mark,
-                                  "unknown section '%s' (known: listen, tls, hsm, store, policy, audit, limits)",
+                                  "unknown section '%s' (known: listen, tls, hsm, store, policy, audit, limits, pki)",
                                   kg_config_quote(q, (const char *)k->data.scalar.value, k->data.scalar.length));
         }
         if (ctx->section_key[found] != NULL) {
@@ -665,6 +667,12 @@ static kg_result kg_config_finish(struct kg_config_ctx *ctx, const yaml_node_t *
     if (cfg->hsm_mwk_label == NULL) {
         cfg->hsm_mwk_label = strdup("kmipgw-mwk");
         KG_ENSURE(cfg->hsm_mwk_label != NULL, KG_ERR_NOMEM);
+    }
+    /* The CA that signs client certificates is, by default, the one the
+     * gateway trusts for them: a certificate it signs then connects. */
+    if (cfg->pki_ca_cert == NULL) {
+        cfg->pki_ca_cert = strdup(cfg->tls_client_ca);
+        KG_ENSURE(cfg->pki_ca_cert != NULL, KG_ERR_NOMEM);
     }
     return KG_RESULT_OK;
 }

@@ -36,7 +36,7 @@
  *   testing.interop              true or false (default false; test benches only)
  * Integers are plain decimal digits. Strings are non-empty, at most 4096
  * bytes, without control characters. Paths (tls.* but ciphers, hsm.module,
- * hsm.pin_file, store.path, policy.path, audit.path) are made absolute against the
+ * hsm.pin_file, store.path, policy.path, audit.path, pki.*) are made absolute against the
  * directory of the configuration file; hsm.module too, so the gateway never
  * lets dlopen() search library paths for its PKCS#11 module.
  */
@@ -69,6 +69,11 @@ struct kg_config {
 
     /* audit: */
     char *audit_path;      /* JSON lines; NULL = stderr only */
+
+    /* pki: the client CA that `kmipgw pki` signs with (kg_pki.h). Only the
+     * pki commands read these; serve never opens the CA key. */
+    char *pki_ca_cert;     /* PEM; default tls.client_ca (the first cert there that matches ca_key) */
+    char *pki_ca_key;      /* PEM, mode 0600; NULL = the pki commands refuse to run */
 
     /* limits: */
     uint32_t max_message_bytes; /* default 65536 */

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -122,6 +123,76 @@ void kg_secret_free(struct kg_secret *s)
     free(s);
 }
 
+/*
+ * Append what `fd` holds to `s` until EOF or s->cap. Straight into locked
+ * memory: no stdio buffer keeps a copy. read() may return less than asked
+ * (pipes, FUSE, signals), hence the loop. `path` is for the message only.
+ */
+static kg_result kg_secret_read_fd(int fd, const char *path, struct kg_secret *s)
+{
+    while (s->len < s->cap) {
+        ssize_t n = read(fd, s->data + s->len, s->cap - s->len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            kg_error_set(KG_ERR_IO, __FILE__, __LINE__);
+            kg_error_detail("cannot read %s: %s", path, strerror(errno));
+            return KG_RESULT_ERROR;
+        }
+        if (n == 0) {
+            break;
+        }
+        s->len += (size_t)n;
+    }
+    return KG_RESULT_OK;
+}
+
+kg_result kg_secret_read_file(const char *path, size_t max, struct kg_secret **out)
+{
+    struct kg_secret *s = NULL;
+    kg_result rc = KG_RESULT_OK;
+    struct stat st;
+    int fd;
+
+    *out = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("cannot open %s: %s", path, strerror(errno));
+        return KG_RESULT_ERROR;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("%s is not a regular file", path);
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    if ((st.st_mode & 077) != 0) {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("%s has mode %04o: a private key must be readable by its owner only (chmod 600 %s)", path,
+                        (unsigned)(st.st_mode & 07777), path);
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    /* One byte over the cap, so that a file longer than `max` is seen as such. */
+    KG_GOTO_GUARD(rc, kg_secret_alloc(max + 1, &s));
+    KG_GOTO_GUARD(rc, kg_secret_read_fd(fd, path, s));
+    if (s->len > max) {
+        kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
+        kg_error_detail("%s is larger than %zu bytes: refused", path, max);
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    *out = s;
+    s = NULL;
+out:
+    close(fd);
+    kg_secret_free(s);
+    return rc;
+}
+
 kg_result kg_secret_read_pin(const char *path, const char *env, struct kg_secret **out)
 {
     enum { PIN_MAX = 256 };
@@ -140,26 +211,7 @@ kg_result kg_secret_read_pin(const char *path, const char *env, struct kg_secret
             rc = KG_RESULT_ERROR;
             goto out;
         }
-        /* Read straight into locked memory: no stdio buffer keeps a copy.
-         * read() may return less than asked (pipes, FUSE, signals): loop
-         * until EOF or a full buffer. */
-        while (s->len < PIN_MAX) {
-            ssize_t n = read(fd, s->data + s->len, PIN_MAX - s->len);
-
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n < 0) {
-                kg_error_set(KG_ERR_IO, __FILE__, __LINE__);
-                kg_error_detail("cannot read PIN file %s: %s", path, strerror(errno));
-                rc = KG_RESULT_ERROR;
-                goto out;
-            }
-            if (n == 0) {
-                break;
-            }
-            s->len += (size_t)n;
-        }
+        KG_GOTO_GUARD(rc, kg_secret_read_fd(fd, path, s));
         /* The PIN is the first line; whatever follows is not ours to keep. */
         nl = memchr(s->data, '\n', s->len);
         if (nl != NULL) {

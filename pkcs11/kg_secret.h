@@ -43,6 +43,19 @@ kg_result kg_secret_from(const void *src, size_t len, struct kg_secret **out) KG
  */
 kg_result kg_secret_read_pin(const char *path, const char *env, struct kg_secret **out) KG_WARN_UNUSED;
 
+/*
+ * Read the whole file at `path` (at most `max` bytes; a larger file is
+ * KG_ERR_CONFIG) straight into a new secret, with no stdio buffer or heap
+ * copy on the way: for private keys in files (the CA key of `kmipgw pki`).
+ * The file must be a regular file that neither group nor others may read
+ * or write (mode 0600 or 0400): checked on the open descriptor, so it is
+ * the file that is read. A key readable by others is refused rather than
+ * used: it is already exposed, and using it would hide that. The caller
+ * owns *out (kg_secret_free wipes it); *out is NULL on failure and
+ * kg_error_text() names the file and the problem.
+ */
+kg_result kg_secret_read_file(const char *path, size_t max, struct kg_secret **out) KG_WARN_UNUSED;
+
 /* Wipe, unlock and free. Accepts NULL. */
 void kg_secret_free(struct kg_secret *secret);
 

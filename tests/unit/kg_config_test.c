@@ -280,6 +280,32 @@ static void test_tls_crl(void)
     CU_ASSERT(expect_error("tls:\n  crl: a.crl\n  crl: b.crl\n", 3, 3, "tls.crl given twice (first at line 2)"));
 }
 
+/* pki: optional; ca_cert defaults to tls.client_ca (the CA that signs clients is the one trusted for them). */
+static void test_pki_section(void)
+{
+    struct kg_config *cfg = NULL;
+    char want[PATH_MAX + 64];
+    const char *path = write_config(MINIMAL);
+
+    CU_ASSERT_FATAL(kg_ok(kg_config_load(path, &cfg)));
+    snprintf(want, sizeof(want), "%s/ca.crt", tmpreal);
+    CU_ASSERT_STRING_EQUAL(cfg->pki_ca_cert, want);
+    CU_ASSERT_PTR_NULL(cfg->pki_ca_key);
+    kg_config_free(cfg);
+
+    path = write_config(MINIMAL "pki:\n  ca_key: pki/ca.key\n  ca_cert: /etc/kmipgw/issuing.crt\n");
+    cfg = NULL;
+    CU_ASSERT_FATAL(kg_ok(kg_config_load(path, &cfg)));
+    snprintf(want, sizeof(want), "%s/pki/ca.key", tmpreal);
+    CU_ASSERT_STRING_EQUAL(cfg->pki_ca_key, want);
+    CU_ASSERT_STRING_EQUAL(cfg->pki_ca_cert, "/etc/kmipgw/issuing.crt");
+    kg_config_free(cfg);
+
+    CU_ASSERT(expect_error(MINIMAL "pki:\n  ca_keys: k\n", 14, 3,
+                           "unknown key 'ca_keys' in pki (known: ca_cert, ca_key)"));
+    CU_ASSERT(expect_error(MINIMAL "pki:\n  ca_key: ''\n", 14, 11, "pki.ca_key is empty"));
+}
+
 static void test_relative_config_path(void)
 {
     struct kg_config *cfg = NULL;
@@ -481,6 +507,7 @@ int main(void)
         KG_TEST(test_all_keys_and_bounds),
         KG_TEST(test_relative_config_path),
         KG_TEST(test_tls_crl),
+        KG_TEST(test_pki_section),
         KG_TEST(test_err_unknown_keys),
         KG_TEST(test_err_missing_required),
         KG_TEST(test_err_out_of_range),
