@@ -1,4 +1,5 @@
-/* kg_cli.c - kmipgw serve | init | policy check | version. */
+/* kg_cli.c - kmipgw serve | init | policy check | version, and the table
+ * of the other commands (kg_cli_*.c). */
 #include "kg_cli.h"
 
 #include <stdio.h>
@@ -25,6 +26,9 @@ static const char kg_usage[] =
     "       kmipgw audit verify FILE       check the audit log's hash chain\n"
     "       kmipgw rotate-master --config FILE [--batch N] [--retire-old]\n"
     "                                      new master key generation; re-wrap every key under it\n"
+    "       kmipgw keys report --config FILE [--audit FILE ...] [--unused-days N]\n"
+    "                          [--format text|csv|json] [--group G]\n"
+    "                                      every key with its vSphere tags, freshness and last use\n"
     "       kmipgw ttlv to-xml | to-hex    TTLV hex on stdin to KMIP XML on stdout, or back\n"
     "       kmipgw version\n";
 
@@ -265,6 +269,9 @@ int kg_cli_main(int argc, char **argv)
     }
     if (argc >= 3 && strcmp(argv[1], "audit") == 0 && strcmp(argv[2], "verify") == 0) {
         return kg_cli_audit_verify(argc - 2, argv + 2);
+    }
+    if (argc >= 2 && strcmp(argv[1], "keys") == 0) {
+        return kg_cli_keys(argc - 1, argv + 1);
     }
     if (argc >= 2 && strcmp(argv[1], "ttlv") == 0) {
         return kg_cli_ttlv(argc - 1, argv + 1);
