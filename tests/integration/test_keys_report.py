@@ -368,7 +368,8 @@ class KeysReport(GatewayTestCase):
     def test_usage_errors(self):
         for args in (["--format", "xml"], ["--unused-days", "-1"], ["--unused-days", "36501"],
                      ["--unused-days", "1x"], ["--unused-days", ""], ["--group"], ["--bogus"],
-                     ["--group", "a", "--group", "b"]):
+                     ["--group", "a", "--group", "b"], ["--config", "x"],
+                     ["--audit", "a.log"] * 65):
             _, err = self.report(*args, expect=2)
             self.assertIn("keys report", err, args)
         r = subprocess.run([self.gw.bin, "keys", "report"], stdout=subprocess.PIPE,
@@ -380,3 +381,27 @@ class KeysReport(GatewayTestCase):
         self.assertEqual(r.returncode, 0)
         self.assertIn(b"Get, Export, Encrypt, Decrypt", r.stdout, "--help names the operations")
         self.assertIn(b"--unused-days", r.stdout)
+        for args, status in ((["keys"], 2), (["keys", "list"], 2), (["keys", "--help"], 0)):
+            r = subprocess.run([self.gw.bin] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=30)
+            self.assertEqual(r.returncode, status, args)
+            self.assertIn(b"keys report", r.stdout if status == 0 else r.stderr)
+
+    def test_bad_config_and_no_audit_log(self):
+        _, err = self.report(config=self.gw.path("no-such.yaml"), expect=1)
+        self.assertIn("configuration", err)
+        # Without any audit log the report still runs, and says last use is unknown.
+        tmp = tempfile.mkdtemp(prefix="kgtest-keys-")
+        try:
+            conf = self.config_in(tmp, self.gw.path("kmipgw.db"), "audit.log")
+            with open(conf) as f:
+                text = f.read().replace("audit:\n  path: audit.log\n", "")
+            with open(conf, "w") as f:
+                f.write(text)
+            out, err = self.report("--format", "json", config=conf)
+            self.assertIn("last use unknown", err)
+            rows = [json.loads(line) for line in out.decode().splitlines()[:-1]]
+            self.assertEqual(len(rows), 7)
+            self.assertTrue(all(r["last_use"] is None for r in rows))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

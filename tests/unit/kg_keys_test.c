@@ -11,11 +11,15 @@
  */
 #include "kg_test.h"
 
+#include "kg_attr.h"
 #include "kg_audit.h"
 #include "kg_keys_audit.h"
 #include "kg_keys_format.h"
 #include "kg_keys_report.h"
 #include "kg_kmip.h"
+#include "kg_kmip_tags.h"
+#include "kg_store.h"
+#include "kg_ttlv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -528,6 +532,137 @@ static void test_report_formats(void)
     }
 }
 
+/* ---- building from a store ---- */
+
+#define STORE_OBJECTS 600u /* more than two pages of KG_KEYS_PAGE */
+
+static void store_uid(char *uid, unsigned n)
+{
+    snprintf(uid, KG_UID_LEN + 1, "00000000-0000-4000-8000-%012u", n);
+}
+
+/* Add one attribute row of `uid` whose value `w` holds, then empty `w`. */
+static void add_row(struct kg_store *store, const char *uid, const char *name, struct kg_ttlv_writer *w)
+{
+    int32_t index;
+
+    CU_ASSERT(kg_ok(kg_store_add_attr(store, uid, name, w->buf, w->len, &index)));
+    w->len = 0;
+}
+
+static void fill_store(struct kg_store *store)
+{
+    static const uint8_t junk[3] = { 1, 2, 3 };
+    struct kg_ttlv_writer w;
+    struct kg_object o;
+    char uid[KG_UID_LEN + 1];
+    int32_t index;
+
+    CU_ASSERT_FATAL(kg_ok(kg_ttlv_writer_init(&w, 4096, false)));
+    CU_ASSERT_FATAL(kg_ok(kg_store_begin(store)));
+    for (unsigned n = 0; n < STORE_OBJECTS; n++) {
+        memset(&o, 0, sizeof(o));
+        store_uid(o.uid, n);
+        o.object_type = KG_OBJ_SYMMETRIC_KEY;
+        o.state = n == 5 ? KG_STATE_DESTROYED : KG_STATE_ACTIVE;
+        snprintf(o.owner_group, sizeof(o.owner_group), "%s", n % 2 == 0 ? "vsphere" : "admin");
+        o.algorithm = 3; /* AES */
+        o.length = 256;
+        CU_ASSERT(kg_ok(kg_store_insert_object(store, &o)));
+    }
+    /* Object 1: two x-Name instances (the last wins), a non-text x-Component,
+     * Fresh True, an Initial Date. */
+    store_uid(uid, 1);
+    CU_ASSERT(kg_ok(kg_ttlv_write_text(&w, KG_TAG_ATTRIBUTE_VALUE, "first", 5)));
+    add_row(store, uid, "x-Name", &w);
+    CU_ASSERT(kg_ok(kg_ttlv_write_text(&w, KG_TAG_ATTRIBUTE_VALUE, "second", 6)));
+    add_row(store, uid, "x-Name", &w);
+    CU_ASSERT(kg_ok(kg_ttlv_write_int(&w, KG_TAG_ATTRIBUTE_VALUE, 7)));
+    add_row(store, uid, "x-Component", &w);
+    CU_ASSERT(kg_ok(kg_ttlv_write_bool(&w, KG_TAG_ATTRIBUTE_VALUE, true)));
+    add_row(store, uid, "Fresh", &w);
+    CU_ASSERT(kg_ok(kg_ttlv_write_datetime(&w, KG_TAG_ATTRIBUTE_VALUE, 1000)));
+    add_row(store, uid, "Initial Date", &w);
+    /* Object 2: only an Original Creation Date; an unreadable Fresh row and
+     * an unreadable x-Name row (not what kmipgw writes: shown as absent). */
+    store_uid(uid, 2);
+    CU_ASSERT(kg_ok(kg_ttlv_write_datetime(&w, KG_TAG_ATTRIBUTE_VALUE, 2000)));
+    add_row(store, uid, "Original Creation Date", &w);
+    CU_ASSERT(kg_ok(kg_store_add_attr(store, uid, "Fresh", junk, sizeof(junk), &index)));
+    CU_ASSERT(kg_ok(kg_store_add_attr(store, uid, "x-Name", junk, sizeof(junk), &index)));
+    /* Object 3: archived, still a key the site keeps. */
+    store_uid(uid, 3);
+    CU_ASSERT(kg_ok(kg_attr_store_date(store, uid, KG_STORE_ARCHIVE_DATE, 3000)));
+    CU_ASSERT_FATAL(kg_ok(kg_store_commit(store)));
+    kg_ttlv_writer_cleanup(&w);
+}
+
+static void test_report_from_store(void)
+{
+    char dir[] = "/tmp/kg_keys_store.XXXXXX", path[64], uid[KG_UID_LEN + 1];
+    struct kg_store *store = NULL;
+    struct kg_keys_uses *uses = NULL;
+    struct kg_keys_report rep;
+    struct kg_keys_report_opts o = { .unused_days = 0, .now = 10000 };
+
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/kmipgw.db", dir);
+    CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &store)));
+    fill_store(store);
+    CU_ASSERT_FATAL(kg_ok(kg_keys_uses_new(&uses)));
+    store_uid(uid, 1);
+    CU_ASSERT(kg_ok(kg_keys_uses_note(uses, uid, 5000)));
+
+    CU_ASSERT_FATAL(kg_ok(kg_keys_report_build(store, uses, &o, &rep)));
+    CU_ASSERT_EQUAL(rep.count, STORE_OBJECTS);
+    for (unsigned n = 0; n < rep.count && n < STORE_OBJECTS; n++) {
+        store_uid(uid, n);
+        CU_ASSERT_STRING_EQUAL(rep.rows[n].uid, uid); /* oldest first, each once */
+    }
+    CU_ASSERT_STRING_EQUAL(rep.rows[1].tags[KG_KEYS_TAG_NAME], "second");
+    CU_ASSERT_STRING_EQUAL(rep.rows[1].tags[KG_KEYS_TAG_COMPONENT], "");
+    CU_ASSERT(rep.rows[1].has_fresh && rep.rows[1].fresh && rep.rows[1].never_fetched);
+    CU_ASSERT(rep.rows[1].has_created && rep.rows[1].created == 1000);
+    CU_ASSERT(rep.rows[1].has_last_use && rep.rows[1].last_use == 5000);
+    CU_ASSERT(rep.rows[2].has_created && rep.rows[2].created == 2000);
+    CU_ASSERT_FALSE(rep.rows[2].has_fresh);
+    CU_ASSERT_STRING_EQUAL(rep.rows[2].tags[KG_KEYS_TAG_NAME], "");
+    CU_ASSERT_FALSE(rep.rows[2].has_last_use);
+    CU_ASSERT_FALSE(rep.rows[0].has_created);
+    CU_ASSERT(rep.rows[5].destroyed && !rep.rows[5].unused);
+    CU_ASSERT(rep.rows[0].unused && rep.rows[1].unused); /* --unused-days 0 */
+    CU_ASSERT_EQUAL(rep.by_state[KG_STATE_ACTIVE], STORE_OBJECTS - 1);
+    CU_ASSERT_EQUAL(rep.by_state[KG_STATE_DESTROYED], 1);
+    CU_ASSERT_EQUAL(rep.unused, STORE_OBJECTS - 1);
+    CU_ASSERT_EQUAL(rep.component_count, 1); /* every x-Component is "" */
+    CU_ASSERT_EQUAL(rep.components[0].count, STORE_OBJECTS);
+    kg_keys_report_cleanup(&rep);
+    CU_ASSERT_PTR_NULL(rep.rows);
+
+    o.group = "admin";
+    CU_ASSERT_FATAL(kg_ok(kg_keys_report_build(store, NULL, &o, &rep)));
+    CU_ASSERT_EQUAL(rep.count, STORE_OBJECTS / 2);
+    for (size_t i = 0; i < rep.count; i++) {
+        CU_ASSERT_STRING_EQUAL(rep.rows[i].group, "admin");
+        CU_ASSERT_FALSE(rep.rows[i].has_last_use); /* no uses given */
+    }
+    kg_keys_report_cleanup(&rep);
+    o.group = "nobody";
+    CU_ASSERT_FATAL(kg_ok(kg_keys_report_build(store, uses, &o, &rep)));
+    CU_ASSERT_EQUAL(rep.count, 0);
+    CU_ASSERT_EQUAL(rep.component_count, 0);
+    kg_keys_report_cleanup(&rep);
+
+    kg_keys_uses_free(uses);
+    kg_store_close(store);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/kmipgw.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/kmipgw.db-shm", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_format_names(void)
 {
     enum kg_keys_format f = KG_KEYS_FORMAT_TEXT;
@@ -554,6 +689,7 @@ int main(void)
         KG_TEST(test_json_escaping),
         KG_TEST(test_flags),
         KG_TEST(test_report_formats),
+        KG_TEST(test_report_from_store),
         KG_TEST(test_format_names),
     };
 
