@@ -163,6 +163,59 @@ struct kg_audit_line {
 bool kg_audit_parse_line(const char *line, size_t len, struct kg_audit_line *out /* OUT */,
                          const char **why /* OUT */);
 
+/*
+ * The walker under kg_audit_parse_line, for every reader of the log (the
+ * chain check, `kmipgw keys report`): parse `line[0..len)` as one flat JSON
+ * object, as strictly as kg_audit_parse_line, and call `fn` with each member
+ * in line order. `fn` returns NULL to go on, or a static phrase that refuses
+ * the line. Returns false with *why a static phrase (fn's, or the parser's:
+ * "nested object", "bytes after the object", ...) when the line is refused.
+ * The member passed to fn, and every pointer in it, is valid only during
+ * the call; nothing is allocated.
+ */
+#define KG_AUDIT_TEXT_MAX 80u /* decoded names and string values kept, NUL included */
+enum kg_audit_member_kind {
+    KG_AUDIT_MEMBER_STRING,
+    KG_AUDIT_MEMBER_NUMBER,
+    KG_AUDIT_MEMBER_OTHER, /* true, false, null, an array */
+};
+struct kg_audit_member {
+    /* Decoded and NUL-terminated; NULL when KG_AUDIT_TEXT_MAX or longer, so
+     * an overlong name or value matches nothing. A non-ASCII character
+     * decodes to the one byte 0x80: every name and value a reader compares
+     * is ASCII, and none can be forged from other characters. */
+    const char *name;
+    enum kg_audit_member_kind kind;
+    const char *text;   /* STRING only */
+    const char *number; /* NUMBER only: its text in `line`, number_len bytes */
+    size_t number_len;
+};
+typedef const char *(*kg_audit_member_fn)(void *ctx, const struct kg_audit_member *m);
+bool kg_audit_parse_members(const char *line, size_t len, kg_audit_member_fn fn, void *ctx,
+                            const char **why /* OUT */);
+
+/*
+ * Reading an audit file line by line with a bound: a line longer than
+ * KG_AUDIT_MAX_LINE is skipped to its end and reported as too long, never
+ * buffered. kg_audit_lines_open: KG_ERR_IO (detail "cannot open PATH:
+ * reason") or KG_ERR_NOMEM; the caller owns *out (NULL on failure) and
+ * frees it with kg_audit_lines_close (accepts NULL). kg_audit_lines_next
+ * sets *line and *len (no newline; valid until the next call) for LINE,
+ * LAST and TOO_LONG (then *len is 0).
+ */
+enum kg_audit_read {
+    KG_AUDIT_READ_LINE,     /* a line and its newline */
+    KG_AUDIT_READ_LAST,     /* a last line without a newline */
+    KG_AUDIT_READ_TOO_LONG, /* longer than KG_AUDIT_MAX_LINE: skipped to its end */
+    KG_AUDIT_READ_EOF,
+    KG_AUDIT_READ_ERROR,    /* errno says why */
+};
+struct kg_audit_lines;
+kg_result kg_audit_lines_open(const char *path, struct kg_audit_lines **out) KG_WARN_UNUSED;
+enum kg_audit_read kg_audit_lines_next(struct kg_audit_lines *r, const char **line /* OUT */,
+                                       size_t *len /* OUT */);
+void kg_audit_lines_close(struct kg_audit_lines *r);
+
 /* Length (1-4) of the well-formed UTF-8 sequence at p[0..n), or 0 when it
  * is not one (overlong forms, surrogates and code points over U+10FFFF are
  * not). The writer and the parser share this one definition. */

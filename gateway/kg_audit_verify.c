@@ -63,7 +63,6 @@ struct kg_audit_json {
 
 /* Decoded text of a key or of a member value we need; longer text is only
  * validated and marked `overlong`, so it matches nothing. */
-#define KG_AUDIT_TEXT_MAX 80u
 struct kg_audit_text {
     char s[KG_AUDIT_TEXT_MAX];
     size_t len;
@@ -309,13 +308,13 @@ static bool kg_audit_json_value(struct kg_audit_json *j, struct kg_audit_value *
 }
 
 /* 64 lowercase hex digits into 32 bytes. */
-static bool kg_audit_hash_from_text(const struct kg_audit_text *t, uint8_t out[32])
+static bool kg_audit_hash_from_text(const char *t, uint8_t out[32])
 {
-    if (t->overlong || t->len != 64) {
+    if (strlen(t) != 64) {
         return false;
     }
     for (size_t i = 0; i < 32; i++) {
-        uint8_t hi = (uint8_t)t->s[2 * i], lo = (uint8_t)t->s[2 * i + 1];
+        uint8_t hi = (uint8_t)t[2 * i], lo = (uint8_t)t[2 * i + 1];
         if ((hi >= 'A' && hi <= 'F') || (lo >= 'A' && lo <= 'F')) {
             return false; /* one spelling per hash */
         }
@@ -330,31 +329,31 @@ static bool kg_audit_hash_from_text(const struct kg_audit_text *t, uint8_t out[3
 
 /* A positive integer of at most 18 digits: no sign, fraction or exponent,
  * one spelling per number. */
-static bool kg_audit_seq_from_number(const struct kg_audit_json *j, const struct kg_audit_value *v, uint64_t *out)
+static bool kg_audit_seq_from_number(const struct kg_audit_member *m, uint64_t *out)
 {
     uint64_t n = 0;
 
-    if (v->kind != KG_AUDIT_V_NUMBER || v->end - v->start > 18) {
+    if (m->kind != KG_AUDIT_MEMBER_NUMBER || m->number_len > 18) {
         return false;
     }
-    for (size_t i = v->start; i < v->end; i++) {
-        if (j->p[i] < '0' || j->p[i] > '9') {
+    for (size_t i = 0; i < m->number_len; i++) {
+        if (m->number[i] < '0' || m->number[i] > '9') {
             return false;
         }
-        n = n * 10 + (uint64_t)(j->p[i] - '0');
+        n = n * 10 + (uint64_t)(m->number[i] - '0');
     }
     *out = n;
     return n > 0;
 }
 
-bool kg_audit_parse_line(const char *line, size_t len, struct kg_audit_line *out, const char **why)
+bool kg_audit_parse_members(const char *line, size_t len, kg_audit_member_fn fn, void *ctx, const char **why)
 {
     struct kg_audit_json j = { .p = (const uint8_t *)line, .len = len };
-    bool seen_seq = false, seen_prev = false, seen_event = false, seen_partial = false;
     struct kg_audit_text key;
     struct kg_audit_value v;
+    struct kg_audit_member m;
+    const char *refused;
 
-    memset(out, 0, sizeof(*out));
     *why = NULL;
     if (len == 0) {
         *why = "empty line";
@@ -381,44 +380,21 @@ bool kg_audit_parse_line(const char *line, size_t len, struct kg_audit_line *out
             if (!kg_audit_json_value(&j, &v, true)) {
                 goto bad;
             }
-            if (!key.overlong && strcmp(key.s, "seq") == 0) {
-                if (seen_seq) {
-                    kg_audit_json_fail(&j, "two \"seq\" members");
-                    goto bad;
-                }
-                seen_seq = true;
-                if (!kg_audit_seq_from_number(&j, &v, &out->seq)) {
-                    kg_audit_json_fail(&j, "\"seq\" is not a positive integer");
-                    goto bad;
-                }
-            } else if (!key.overlong && strcmp(key.s, "prev") == 0) {
-                if (seen_prev) {
-                    kg_audit_json_fail(&j, "two \"prev\" members");
-                    goto bad;
-                }
-                seen_prev = true;
-                if (v.kind != KG_AUDIT_V_STRING || !kg_audit_hash_from_text(&v.text, out->prev)) {
-                    kg_audit_json_fail(&j, "\"prev\" is not 64 lowercase hex digits");
-                    goto bad;
-                }
-            } else if (!key.overlong && strcmp(key.s, "event") == 0) {
-                if (seen_event) {
-                    kg_audit_json_fail(&j, "two \"event\" members");
-                    goto bad;
-                }
-                seen_event = true;
-                out->resume = v.kind == KG_AUDIT_V_STRING && !v.text.overlong && strcmp(v.text.s, "resume") == 0;
-            } else if (!key.overlong && strcmp(key.s, "partial_sha256") == 0) {
-                if (seen_partial) {
-                    kg_audit_json_fail(&j, "two \"partial_sha256\" members");
-                    goto bad;
-                }
-                seen_partial = true;
-                if (v.kind != KG_AUDIT_V_STRING || !kg_audit_hash_from_text(&v.text, out->partial)) {
-                    kg_audit_json_fail(&j, "\"partial_sha256\" is not 64 lowercase hex digits");
-                    goto bad;
-                }
-                out->has_partial = true;
+            m = (struct kg_audit_member){
+                .name = key.overlong ? NULL : key.s,
+                .kind = v.kind == KG_AUDIT_V_STRING   ? KG_AUDIT_MEMBER_STRING
+                        : v.kind == KG_AUDIT_V_NUMBER ? KG_AUDIT_MEMBER_NUMBER
+                                                      : KG_AUDIT_MEMBER_OTHER,
+            };
+            if (v.kind == KG_AUDIT_V_STRING && !v.text.overlong) {
+                m.text = v.text.s;
+            } else if (v.kind == KG_AUDIT_V_NUMBER) {
+                m.number = line + v.start;
+                m.number_len = v.end - v.start;
+            }
+            if ((refused = fn(ctx, &m)) != NULL) {
+                kg_audit_json_fail(&j, refused);
+                goto bad;
             }
             kg_audit_json_ws(&j);
             if (kg_audit_json_byte(&j, '}')) {
@@ -435,33 +411,88 @@ bool kg_audit_parse_line(const char *line, size_t len, struct kg_audit_line *out
         kg_audit_json_fail(&j, "bytes after the object");
         goto bad;
     }
-    if (!seen_seq) {
-        *why = "no \"seq\" member";
-        return false;
-    }
-    if (!seen_prev) {
-        *why = "no \"prev\" member";
-        return false;
-    }
     return true;
 bad:
     *why = j.why != NULL ? j.why : "malformed";
     return false;
 }
 
+/* What kg_audit_parse_line has seen of the four members the chain needs. */
+struct kg_audit_chain_members {
+    struct kg_audit_line *out;
+    bool seen_seq, seen_prev, seen_event, seen_partial;
+};
+
+static bool kg_audit_is(const struct kg_audit_member *m, const char *name)
+{
+    return m->name != NULL && strcmp(m->name, name) == 0;
+}
+
+static const char *kg_audit_chain_member(void *arg, const struct kg_audit_member *m)
+{
+    struct kg_audit_chain_members *c = arg;
+
+    if (kg_audit_is(m, "seq")) {
+        if (c->seen_seq) {
+            return "two \"seq\" members";
+        }
+        c->seen_seq = true;
+        return kg_audit_seq_from_number(m, &c->out->seq) ? NULL : "\"seq\" is not a positive integer";
+    }
+    if (kg_audit_is(m, "prev")) {
+        if (c->seen_prev) {
+            return "two \"prev\" members";
+        }
+        c->seen_prev = true;
+        return m->text != NULL && kg_audit_hash_from_text(m->text, c->out->prev)
+                   ? NULL
+                   : "\"prev\" is not 64 lowercase hex digits";
+    }
+    if (kg_audit_is(m, "event")) {
+        if (c->seen_event) {
+            return "two \"event\" members";
+        }
+        c->seen_event = true;
+        c->out->resume = m->text != NULL && strcmp(m->text, "resume") == 0;
+        return NULL;
+    }
+    if (kg_audit_is(m, "partial_sha256")) {
+        if (c->seen_partial) {
+            return "two \"partial_sha256\" members";
+        }
+        c->seen_partial = true;
+        c->out->has_partial = true;
+        return m->text != NULL && kg_audit_hash_from_text(m->text, c->out->partial)
+                   ? NULL
+                   : "\"partial_sha256\" is not 64 lowercase hex digits";
+    }
+    return NULL;
+}
+
+bool kg_audit_parse_line(const char *line, size_t len, struct kg_audit_line *out, const char **why)
+{
+    struct kg_audit_chain_members c = { .out = out };
+
+    memset(out, 0, sizeof(*out));
+    if (!kg_audit_parse_members(line, len, kg_audit_chain_member, &c, why)) {
+        return false;
+    }
+    if (!c.seen_seq) {
+        *why = "no \"seq\" member";
+        return false;
+    }
+    if (!c.seen_prev) {
+        *why = "no \"prev\" member";
+        return false;
+    }
+    return true;
+}
+
 /* ---- reading lines ---- */
 
 #define KG_AUDIT_BLOCK 65536u
 
-enum kg_audit_read {
-    KG_AUDIT_READ_LINE,     /* a line and its newline */
-    KG_AUDIT_READ_LAST,     /* a last line without a newline */
-    KG_AUDIT_READ_TOO_LONG, /* longer than KG_AUDIT_MAX_LINE: skipped to its end */
-    KG_AUDIT_READ_EOF,
-    KG_AUDIT_READ_ERROR,
-};
-
-struct kg_audit_reader {
+struct kg_audit_lines {
     FILE *f;
     char *block; /* KG_AUDIT_BLOCK bytes */
     size_t pos, len;
@@ -470,7 +501,7 @@ struct kg_audit_reader {
     size_t line_len;
 };
 
-static enum kg_audit_read kg_audit_reader_next(struct kg_audit_reader *r)
+static enum kg_audit_read kg_audit_reader_next(struct kg_audit_lines *r)
 {
     bool too_long = false, any = false;
 
@@ -513,6 +544,53 @@ static enum kg_audit_read kg_audit_reader_next(struct kg_audit_reader *r)
             return too_long ? KG_AUDIT_READ_TOO_LONG : KG_AUDIT_READ_LINE;
         }
     }
+}
+
+kg_result kg_audit_lines_open(const char *path, struct kg_audit_lines **out)
+{
+    struct kg_audit_lines *r;
+    kg_result rc = KG_RESULT_OK;
+
+    *out = NULL;
+    r = calloc(1, sizeof(*r));
+    KG_ENSURE(r != NULL, KG_ERR_NOMEM);
+    r->block = malloc(KG_AUDIT_BLOCK);
+    r->line = malloc(KG_AUDIT_MAX_LINE);
+    KG_GOTO_ENSURE(rc, r->block != NULL && r->line != NULL, KG_ERR_NOMEM);
+    r->f = fopen(path, "rbe");
+    if (r->f == NULL) {
+        kg_error_set(KG_ERR_IO, __FILE__, __LINE__);
+        kg_error_detail("cannot open %s: %s", path, strerror(errno));
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+out:
+    kg_audit_lines_close(r);
+    return rc;
+}
+
+enum kg_audit_read kg_audit_lines_next(struct kg_audit_lines *r, const char **line, size_t *len)
+{
+    enum kg_audit_read got = kg_audit_reader_next(r);
+
+    *line = r->line;
+    *len = got == KG_AUDIT_READ_TOO_LONG ? 0 : r->line_len;
+    return got;
+}
+
+void kg_audit_lines_close(struct kg_audit_lines *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (r->f != NULL) {
+        fclose(r->f);
+    }
+    free(r->line);
+    free(r->block);
+    free(r);
 }
 
 /* ---- the checker ---- */
@@ -816,7 +894,9 @@ static void kg_audit_hex32(const uint8_t md[32], char hex[KG_AUDIT_HASH_HEX])
 
 kg_result kg_audit_verify_file(const char *path, FILE *report, size_t *records, size_t *problems)
 {
-    struct kg_audit_reader r = { 0 };
+    struct kg_audit_lines *r = NULL;
+    const char *line = NULL;
+    size_t line_len = 0;
     struct kg_audit_verifier v = { .path = path };
     struct kg_audit_vline lines[2];
     struct kg_audit_vline *cur = &lines[0], *next = &lines[1];
@@ -833,20 +913,12 @@ kg_result kg_audit_verify_file(const char *path, FILE *report, size_t *records, 
     memset(lines, 0, sizeof(lines));
     sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     KG_GOTO_ENSURE(rc, sha256 != NULL, KG_ERR_INTERNAL);
-    r.block = malloc(KG_AUDIT_BLOCK);
-    r.line = malloc(KG_AUDIT_MAX_LINE);
     v.msgs = calloc(2 * KG_AUDIT_MAX_REPORTS, sizeof(*v.msgs));
-    KG_GOTO_ENSURE(rc, r.block != NULL && r.line != NULL && v.msgs != NULL, KG_ERR_NOMEM);
-    r.f = fopen(path, "rbe");
-    if (r.f == NULL) {
-        kg_error_set(KG_ERR_IO, __FILE__, __LINE__);
-        kg_error_detail("cannot open %s: %s", path, strerror(errno));
-        rc = KG_RESULT_ERROR;
-        goto out;
-    }
+    KG_GOTO_ENSURE(rc, v.msgs != NULL, KG_ERR_NOMEM);
+    KG_GOTO_GUARD(rc, kg_audit_lines_open(path, &r));
     /* Read one line ahead: `next` is filled, then `cur` is judged. */
     for (;;) {
-        enum kg_audit_read got = kg_audit_reader_next(&r);
+        enum kg_audit_read got = kg_audit_lines_next(r, &line, &line_len);
         struct kg_audit_vline *tmp;
         unsigned int md_len = 0;
 
@@ -862,12 +934,12 @@ kg_result kg_audit_verify_file(const char *path, FILE *report, size_t *records, 
             next->lineno = ++lineno;
             next->complete = got != KG_AUDIT_READ_LAST;
             next->too_long = got == KG_AUDIT_READ_TOO_LONG;
-            next->len = r.line_len;
+            next->len = line_len;
             if (!next->too_long) {
                 KG_GOTO_ENSURE(rc,
-                               EVP_Digest(r.line, r.line_len, next->hash, &md_len, sha256, NULL) == 1 && md_len == 32,
+                               EVP_Digest(line, line_len, next->hash, &md_len, sha256, NULL) == 1 && md_len == 32,
                                KG_ERR_INTERNAL);
-                next->record = kg_audit_parse_line(r.line, r.line_len, &next->f, &next->why);
+                next->record = kg_audit_parse_line(line, line_len, &next->f, &next->why);
             }
         }
         if (cur->present) {
@@ -907,11 +979,7 @@ kg_result kg_audit_verify_file(const char *path, FILE *report, size_t *records, 
         *problems = v.problems;
     }
 out:
-    if (r.f != NULL) {
-        fclose(r.f);
-    }
-    free(r.line);
-    free(r.block);
+    kg_audit_lines_close(r);
     free(v.msgs);
     EVP_MD_free(sha256);
     return rc;

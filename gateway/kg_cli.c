@@ -1,4 +1,5 @@
-/* kg_cli.c - kmipgw serve | init | policy check | version. */
+/* kg_cli.c - kmipgw serve | init | policy check | version, and the table
+ * of the other commands (kg_cli_*.c). */
 #include "kg_cli.h"
 
 #include <stdio.h>
@@ -29,6 +30,9 @@ static const char kg_usage[] =
     "                                      online snapshot of the store into a new SQLite file\n"
     "       kmipgw restore --config FILE IN.db\n"
     "                                      load a backup into the (empty) configured store\n"
+    "       kmipgw keys report --config FILE [--audit FILE ...] [--unused-days N]\n"
+    "                          [--format text|csv|json] [--group G]\n"
+    "                                      every key with its vSphere tags, freshness and last use\n"
     "       kmipgw ttlv to-xml | to-hex    TTLV hex on stdin to KMIP XML on stdout, or back\n"
     "       kmipgw pki sign-csr --config FILE --group NAME [--days N] [--out FILE] [--force] CSR\n"
     "                                      sign a client's CSR (vCenter's \"KMS signs the CSR\") with\n"
@@ -291,6 +295,9 @@ int kg_cli_main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "pki") == 0) {
         return kg_cli_pki(argc - 1, argv + 1);
+    }
+    if (argc >= 2 && strcmp(argv[1], "keys") == 0) {
+        return kg_cli_keys(argc - 1, argv + 1);
     }
     if (argc >= 2 && strcmp(argv[1], "ttlv") == 0) {
         return kg_cli_ttlv(argc - 1, argv + 1);

@@ -26,6 +26,9 @@ int kg_cli_policy_explain(int argc, char **argv);
 /* kmipgw audit verify ARGS... (argv[0] is "verify"). */
 int kg_cli_audit_verify(int argc, char **argv);
 
+/* kmipgw keys report ARGS... (argv[0] is "keys"; kg_cli_keys.c). */
+int kg_cli_keys(int argc, char **argv);
+
 /* kmipgw rotate-master ARGS... (argv[0] is "rotate-master"). */
 int kg_cli_rotate_master(int argc, char **argv);
 
