@@ -11,6 +11,7 @@
 #include "kg_gateway.h"
 #include "kg_p11.h"
 #include "kg_policy.h"
+#include "kg_metrics_http.h"
 #include "kg_server.h"
 #include "kg_store.h"
 #include "kg_tls.h"
@@ -176,6 +177,7 @@ static int kg_cli_serve(const char *config_path)
     struct kg_store *store = NULL;
     struct kg_audit *audit = NULL;
     struct kg_committer *committer = NULL;
+    struct kg_metrics_http *metrics = NULL;
     struct kg_policy *policy = NULL;
     struct kg_policy_errors errors;
     struct kg_gateway gw;
@@ -232,12 +234,17 @@ static int kg_cli_serve(const char *config_path)
         goto out;
     }
     gw.committer = committer;
+    if (kg_failed(kg_metrics_http_start(cfg, p11, &metrics))) {
+        kg_cli_error("metrics listener");
+        goto out;
+    }
     if (kg_failed(kg_server_run(cfg, &gw, ssl_ctx))) {
         kg_cli_error("server");
     } else {
         status = 0;
     }
 out:
+    kg_metrics_http_stop(metrics);
     kg_committer_close(committer);
     kg_gateway_cleanup(&gw);
     kg_policy_free(policy);

@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "kg_metrics.h"
+
 struct kg_committer {
     struct kg_store *writer;
     pthread_mutex_t lock; /* guards the writer connection and all below */
@@ -76,6 +78,7 @@ kg_result kg_change_begin(struct kg_committer *c, struct kg_store **store)
 static void kg_commit_group_locked(struct kg_committer *c)
 {
     uint64_t upto = c->applied;
+    const uint64_t started = kg_metrics_now_ns();
 
     if (kg_ok(kg_store_commit(c->writer))) {
         c->durable = upto;
@@ -86,6 +89,7 @@ static void kg_commit_group_locked(struct kg_committer *c)
         c->failed_to = upto;
         c->durable = upto;
     }
+    kg_metrics_commit_done(started);
     c->open = false;
     c->commits++;
     pthread_cond_broadcast(&c->committed);

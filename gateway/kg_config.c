@@ -48,6 +48,7 @@ enum kg_config_kind {
     KG_CFG_U16,
     KG_CFG_U32,
     KG_CFG_BOOL,    /* true or false, nothing else */
+    KG_CFG_ENDPOINT, /* ADDRESS:PORT or [IPV6]:PORT into a struct kg_config_endpoint; empty = off */
 };
 
 struct kg_config_key {
@@ -99,13 +100,15 @@ static const struct kg_config_key kg_config_keys[] = {
     KEY("limits", "request_timeout_ms", KG_CFG_U32, request_timeout_ms, 100, 600000, false),
     /* KMIP 2.1 section 6.1.26: Interop SHALL NOT be available in a production server. */
     KEY("testing", "interop", KG_CFG_BOOL, testing_interop, 0, 1, false),
+    /* Plain HTTP: loopback or a management network only (README, "Metrics and health"). */
+    KEY("metrics", "listen", KG_CFG_ENDPOINT, metrics_listen, 1, 65535, false),
 };
 #undef KEY
 
 #define KG_CONFIG_KEY_COUNT (sizeof(kg_config_keys) / sizeof(kg_config_keys[0]))
 
 static const char *const kg_config_sections[] = { "listen", "tls",    "hsm",     "store", "policy",
-                                                  "audit",  "limits", "testing", "pki" };
+                                                  "audit",  "limits", "testing", "pki", "metrics" };
 #define KG_CONFIG_SECTION_COUNT (sizeof(kg_config_sections) / sizeof(kg_config_sections[0]))
 
 struct kg_config_ctx {
@@ -295,15 +298,14 @@ static void kg_config_key_path(char *buf, size_t size, const struct kg_config_ke
     snprintf(buf, size, "%s.%s", key->section, key->name);
 }
 
-static kg_result kg_config_parse_uint(const struct kg_config_ctx *ctx, const struct kg_config_key *key,
-                                      const yaml_node_t *node, uint32_t *out)
+/* `s[0..len)` as a decimal number in min..max; `name` and `mark` are for the message. */
+static kg_result kg_config_parse_uint_text(const struct kg_config_ctx *ctx, const char *name, const yaml_mark_t *mark,
+                                           const char *s, size_t len, uint32_t min, uint32_t max, uint32_t *out)
 {
-    const char *s = (const char *)node->data.scalar.value;
-    size_t len = node->data.scalar.length;
-    char name[64], q[KG_CONFIG_QUOTE];
+    const size_t shown = len;
+    char q[KG_CONFIG_QUOTE];
     uint64_t v = 0;
 
-    kg_config_key_path(name, sizeof(name), key);
     /* Decimal digits only: no sign, no 0x, no 1e3, no "10k"; a limit must read as what it is. */
     for (size_t i = 0; i < len; i++) {
         if (s[i] < '0' || s[i] > '9') {
@@ -315,15 +317,25 @@ static kg_result kg_config_parse_uint(const struct kg_config_ctx *ctx, const str
         }
     }
     if (len == 0) {
-        return KG_CONFIG_FAIL(ctx, &node->start_mark, "%s must be a whole number from %u to %u, not '%s'", name,
-                              key->min, key->max, kg_config_quote(q, s, node->data.scalar.length));
+        return KG_CONFIG_FAIL(ctx, mark, "%s must be a whole number from %u to %u, not '%s'", name, min, max,
+                              kg_config_quote(q, s, shown));
     }
-    if (v < key->min || v > key->max) {
-        return KG_CONFIG_FAIL(ctx, &node->start_mark, "%s is %s, out of range %u..%u", name,
-                              kg_config_quote(q, s, node->data.scalar.length), key->min, key->max);
+    if (v < min || v > max) {
+        return KG_CONFIG_FAIL(ctx, mark, "%s is %s, out of range %u..%u", name, kg_config_quote(q, s, shown), min,
+                              max);
     }
     *out = (uint32_t)v;
     return KG_RESULT_OK;
+}
+
+static kg_result kg_config_parse_uint(const struct kg_config_ctx *ctx, const struct kg_config_key *key,
+                                      const yaml_node_t *node, uint32_t *out)
+{
+    char name[64];
+
+    kg_config_key_path(name, sizeof(name), key);
+    return kg_config_parse_uint_text(ctx, name, &node->start_mark, (const char *)node->data.scalar.value,
+                                     node->data.scalar.length, key->min, key->max, out);
 }
 
 static bool kg_config_char_ok(enum kg_config_kind kind, unsigned char c, bool first)
@@ -452,6 +464,57 @@ static kg_result kg_config_set_string(const struct kg_config_ctx *ctx, const str
     return KG_RESULT_OK;
 }
 
+/*
+ * ADDRESS:PORT, with an IPv6 address in brackets ([::1]:9696) so that its
+ * colons cannot be mistaken for the port's. Empty means "off": the key can
+ * be left in a file with nothing after it.
+ */
+static kg_result kg_config_set_endpoint(const struct kg_config_ctx *ctx, const struct kg_config_key *key,
+                                        const yaml_node_t *node)
+{
+    const char *s = (const char *)node->data.scalar.value;
+    size_t len = node->data.scalar.length, host_at = 0, host_len, colon;
+    struct kg_config_endpoint *field = (struct kg_config_endpoint *)(void *)((char *)ctx->cfg + key->offset);
+    const char *bracket;
+    char name[64], port_name[80], q[KG_CONFIG_QUOTE];
+    uint32_t port;
+
+    kg_config_key_path(name, sizeof(name), key);
+    if (len == 0) {
+        return KG_RESULT_OK;
+    }
+    colon = len;
+    while (colon > 0 && s[colon - 1] != ':') {
+        colon--;
+    }
+    host_len = colon > 0 ? colon - 1 : 0;
+    if (s[0] == '[') {
+        /* The bracket must close right before the port's colon. */
+        bracket = memchr(s, ']', len);
+        host_at = 1;
+        host_len = bracket != NULL && (size_t)(bracket - s) + 1 == host_len ? host_len - 2 : 0;
+    } else if (memchr(s, ':', host_len) != NULL) {
+        host_len = 0; /* IPv6 without brackets: which colon starts the port? */
+    }
+    if (colon == 0 || host_len == 0 || host_len > 255) {
+        return KG_CONFIG_FAIL(ctx, &node->start_mark, "%s must be ADDRESS:PORT (127.0.0.1:9696, [::1]:9696), not '%s'",
+                              name, kg_config_quote(q, s, len));
+    }
+    for (size_t i = 0; i < host_len; i++) {
+        if (!kg_config_char_ok(KG_CFG_ADDRESS, (unsigned char)s[host_at + i], i == 0)) {
+            return KG_CONFIG_FAIL(ctx, &node->start_mark, "%s must start with an IP address or host name, not '%s'",
+                                  name, kg_config_quote(q, s, len));
+        }
+    }
+    snprintf(port_name, sizeof(port_name), "the port of %s", name);
+    KG_GUARD(kg_config_parse_uint_text(ctx, port_name, &node->start_mark, s + colon, len - colon, key->min, key->max,
+                                       &port));
+    field->address = strndup(s + host_at, host_len);
+    KG_ENSURE(field->address != NULL, KG_ERR_NOMEM);
+    field->port = (uint16_t)port;
+    return KG_RESULT_OK;
+}
+
 static kg_result kg_config_set(const struct kg_config_ctx *ctx, const struct kg_config_key *key,
                                const yaml_node_t *node)
 {
@@ -488,6 +551,8 @@ static kg_result kg_config_set(const struct kg_config_ctx *ctx, const struct kg_
     case KG_CFG_ENVNAME:
     case KG_CFG_ADDRESS:
         return kg_config_set_string(ctx, key, node);
+    case KG_CFG_ENDPOINT:
+        return kg_config_set_endpoint(ctx, key, node);
     default:
         KG_BAIL(KG_ERR_INTERNAL);
     }
@@ -580,7 +645,8 @@ static kg_result kg_config_root(struct kg_config_ctx *ctx, const yaml_node_t *ro
         }
         if (found == KG_CONFIG_SECTION_COUNT) {
             return KG_CONFIG_FAIL(ctx, &k->start_mark,
-                                  "unknown section '%s' (known: listen, tls, hsm, store, policy, audit, limits, pki)",
+                                  "unknown section '%s' (known: listen, tls, hsm, store, policy, audit, limits, "
+                                  "testing, pki, metrics)",
                                   kg_config_quote(q, (const char *)k->data.scalar.value, k->data.scalar.length));
         }
         if (ctx->section_key[found] != NULL) {
@@ -805,6 +871,9 @@ void kg_config_free(struct kg_config *cfg)
         case KG_CFG_ENVNAME:
         case KG_CFG_ADDRESS:
             free(*(char **)(void *)((char *)cfg + kg_config_keys[i].offset));
+            break;
+        case KG_CFG_ENDPOINT:
+            free(((struct kg_config_endpoint *)(void *)((char *)cfg + kg_config_keys[i].offset))->address);
             break;
         default:
             break;

@@ -34,12 +34,20 @@
  *   limits.max_connections_per_ip 1 .. 1000000
  *   limits.request_timeout_ms    100 .. 600000 (10 minutes)
  *   testing.interop              true or false (default false; test benches only)
+ *   metrics.listen               ADDRESS:PORT or [IPV6]:PORT, port 1 .. 65535;
+ *                                absent or empty: no metrics listener (default)
  * Integers are plain decimal digits. Strings are non-empty, at most 4096
  * bytes, without control characters. Paths (tls.* but ciphers, hsm.module,
  * hsm.pin_file, store.path, policy.path, audit.path, pki.*) are made absolute against the
  * directory of the configuration file; hsm.module too, so the gateway never
  * lets dlopen() search library paths for its PKCS#11 module.
  */
+/* Where a secondary listener binds. */
+struct kg_config_endpoint {
+    char *address; /* NULL: the listener is off */
+    uint16_t port;
+};
+
 struct kg_config {
     /* listen: */
     char *listen_address; /* default 127.0.0.1 */
@@ -91,6 +99,10 @@ struct kg_config {
      * OASIS conformance vectors send and a production server SHALL NOT
      * offer (section 6.1.26). Default false. */
     bool testing_interop;
+
+    /* metrics: Prometheus /metrics and /health over plain HTTP
+     * (kg_metrics_http.h); address NULL = off, the default. */
+    struct kg_config_endpoint metrics_listen;
 };
 
 /*

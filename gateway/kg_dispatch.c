@@ -14,6 +14,7 @@
 #include "kg_gateway.h"
 #include "kg_kmip.h"
 #include "kg_kmip2.h"
+#include "kg_metrics.h"
 #include "kg_ops.h"
 
 static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
@@ -273,6 +274,7 @@ static kg_result kg_dispatch_payload_v1(struct kg_op_ctx *ctx, uint32_t operatio
 /* Process one batch item into `w`; returns whether it succeeded. */
 static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item *item, struct kg_ttlv_writer *w)
 {
+    const uint64_t started = kg_metrics_now_ns();
     const struct kg_op *op = kg_ops_lookup(item->operation);
     struct kg_ttlv_reader payload;
     struct kg_ttlv_writer payload_v1 = { 0 };
@@ -309,6 +311,9 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
         bool live_locked = false;
 
         rc = kg_dispatch_authorize(ctx, op, item->operation, &payload, &d, &live_locked);
+        if (d.verdict != KG_POLICY_ALLOW) {
+            kg_metrics_policy_denied(item->operation);
+        }
         if (d.rule != NULL) {
             decision = kg_policy_verdict_text(d.verdict);
         }
@@ -358,6 +363,7 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
         .note = ctx->audit_note,
     };
     kg_audit_write(ctx->gw->audit, &rec);
+    kg_metrics_request_done(item->operation, kg_ok(rc), res.reason, started);
 
     /* Only operations that produce a UID (Create, Register) set the ID
      * Placeholder (KMIP 1.4 section 4); one that merely targets an object

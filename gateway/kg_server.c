@@ -38,6 +38,7 @@
 #include <openssl/evp.h>
 
 #include "kg_audit.h"
+#include "kg_metrics.h"
 #include "kg_msg.h"
 #include "kg_tls.h"
 
@@ -239,6 +240,7 @@ static void kg_conn_close(struct kg_server *srv, struct kg_conn *c)
         c->next->prev = c->prev;
     }
     srv->conn_count--;
+    kg_metrics_connection_closed();
     /* Not freed yet: a later event of the same epoll batch may still carry
      * this pointer. kg_server_reap frees it after the batch. */
     c->closed = true;
@@ -517,6 +519,7 @@ static void kg_server_accept(struct kg_server *srv)
         }
         srv->conns = c;
         srv->conn_count++;
+        kg_metrics_connection_opened();
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             kg_conn_close(srv, c);
@@ -656,25 +659,25 @@ static void *kg_server_worker(void *arg)
 
 /* ---- set-up, signals, shutdown ---- */
 
-static kg_result kg_server_listen(const struct kg_config *cfg, int *out_fd)
+kg_result kg_server_listen(const char *address, uint16_t listen_port, int *out_fd)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
     struct addrinfo *res = NULL;
     char port[8];
     int fd = -1, one = 1, err;
 
-    snprintf(port, sizeof(port), "%u", (unsigned)cfg->listen_port);
-    err = getaddrinfo(cfg->listen_address, port, &hints, &res);
+    snprintf(port, sizeof(port), "%u", (unsigned)listen_port);
+    err = getaddrinfo(address, port, &hints, &res);
     if (err != 0) {
         kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
-        kg_error_detail("cannot resolve listen address %s: %s", cfg->listen_address, gai_strerror(err));
+        kg_error_detail("cannot resolve listen address %s: %s", address, gai_strerror(err));
         return KG_RESULT_ERROR;
     }
     fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, res->ai_protocol);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         kg_error_set(KG_ERR_CONFIG, __FILE__, __LINE__);
-        kg_error_detail("cannot listen on %s:%s: %s", cfg->listen_address, port, strerror(errno));
+        kg_error_detail("cannot listen on %s:%s: %s", address, port, strerror(errno));
         if (fd >= 0) {
             close(fd);
         }
@@ -882,7 +885,7 @@ kg_result kg_server_run(const struct kg_config *cfg, struct kg_gateway *gw, SSL_
     srv->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     KG_GOTO_ENSURE(rc, srv->sig_fd >= 0 && srv->done_fd >= 0 && srv->epfd >= 0, KG_ERR_INTERNAL);
-    KG_GOTO_GUARD(rc, kg_server_listen(cfg, &srv->listen_fd));
+    KG_GOTO_GUARD(rc, kg_server_listen(cfg->listen_address, cfg->listen_port, &srv->listen_fd));
     KG_GOTO_GUARD(rc, kg_server_watch(srv, srv->listen_fd, &srv->listen_fd));
     KG_GOTO_GUARD(rc, kg_server_watch(srv, srv->sig_fd, &srv->sig_fd));
     KG_GOTO_GUARD(rc, kg_server_watch(srv, srv->done_fd, &srv->done_fd));

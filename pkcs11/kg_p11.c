@@ -38,6 +38,17 @@ void kg_p11_get_stats(struct kg_p11 *p11, struct kg_p11_stats *out)
     kg_p11_pool_stats(&p11->pool, &out->sessions_open, &out->sessions_idle, &out->max_sessions, NULL);
 }
 
+kg_result kg_p11_ping(struct kg_p11 *p11, uint32_t timeout_ms)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+
+    /* The checkout is the probe: it runs C_GetSessionInfo on the session
+     * and logs in again if the token lost the login. */
+    KG_GUARD(kg_p11_session_acquire_within(&p11->pool, timeout_ms, &s));
+    kg_p11_session_release(&p11->pool, s);
+    return KG_RESULT_OK;
+}
+
 /*
  * Drain OpenSSL's error queue, where libp11 reports, and return the last
  * CK_RV it recorded (CKRerr). The queue must not be left dirty: TLS code on

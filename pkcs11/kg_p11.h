@@ -354,4 +354,16 @@ struct kg_p11_stats {
 };
 void kg_p11_get_stats(struct kg_p11 *p11, struct kg_p11_stats *out);
 
+/*
+ * Is the token usable? Checks a session out of the pool (C_GetSessionInfo,
+ * and C_Login if the login was lost) and gives it back, waiting at most
+ * `timeout_ms` for a free one. Errors: KG_ERR_HSM_BUSY (every session stayed
+ * busy), or the mapped error of the calls. For the health endpoint.
+ */
+kg_result kg_p11_ping(struct kg_p11 *p11, uint32_t timeout_ms) KG_WARN_UNUSED;
+
+/* PKCS#11 calls, process-wide and since start, that returned anything but
+ * CKR_OK (counted where every CK_RV is checked, kg_p11_error.c). Lock-free. */
+uint64_t kg_p11_error_count(void);
+
 #endif

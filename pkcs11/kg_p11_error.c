@@ -10,7 +10,17 @@
  */
 #include "kg_p11_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
+
+/* Every CK_RV but CKR_OK that reached this file, for kmipgw_hsm_errors_total.
+ * Relaxed: it is a statistic, ordered with nothing. */
+static atomic_uint_fast64_t kg_p11_errors;
+
+uint64_t kg_p11_error_count(void)
+{
+    return (uint64_t)atomic_load_explicit(&kg_p11_errors, memory_order_relaxed);
+}
 
 int kg_p11_rv_error(CK_RV rv)
 {
@@ -124,6 +134,7 @@ kg_result kg_p11_check_at(CK_RV rv, const char *what, const char *file, int line
     if (rv == CKR_OK) {
         return KG_RESULT_OK;
     }
+    atomic_fetch_add_explicit(&kg_p11_errors, 1, memory_order_relaxed);
     kg_error_set(kg_p11_rv_error(rv), file, line);
     kg_error_detail("%s: %s (0x%lx)", what != NULL ? what : "PKCS#11 call", kg_p11_rv_name(rv),
                     (unsigned long)rv);
@@ -137,6 +148,7 @@ kg_result kg_p11_check_unwrap_at(CK_RV rv, const char *file, int line)
     if (rv == CKR_OK) {
         return KG_RESULT_OK;
     }
+    atomic_fetch_add_explicit(&kg_p11_errors, 1, memory_order_relaxed);
     /* Modules disagree on how a failed RFC 5649 integrity check is
      * reported (SoftHSM 2.6 says CKR_GENERAL_ERROR), so for the unwrap of a
      * stored blob every generic failure means "this blob does not unwrap".

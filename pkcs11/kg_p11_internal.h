@@ -130,6 +130,12 @@ void kg_p11_pool_cleanup(struct kg_p11_pool *pool);
  */
 kg_result kg_p11_session_acquire(struct kg_p11_pool *pool, CK_SESSION_HANDLE *out) KG_WARN_UNUSED;
 
+/* kg_p11_session_acquire waiting at most `timeout_ms` for a free session
+ * instead of the pool's own timeout: for a health probe, which must answer
+ * quickly even when every session is busy. */
+kg_result kg_p11_session_acquire_within(struct kg_p11_pool *pool, uint32_t timeout_ms,
+                                        CK_SESSION_HANDLE *out) KG_WARN_UNUSED;
+
 /* Return `session` (from kg_p11_session_acquire) to the pool. Accepts
  * CK_INVALID_HANDLE as a no-op, so `out:` labels need no test. */
 void kg_p11_session_release(struct kg_p11_pool *pool, CK_SESSION_HANDLE session);

@@ -225,12 +225,17 @@ static void kg_p11_deadline_after(struct timespec *ts, uint32_t ms)
 
 kg_result kg_p11_session_acquire(struct kg_p11_pool *pool, CK_SESSION_HANDLE *out)
 {
+    return kg_p11_session_acquire_within(pool, pool->timeout_ms, out);
+}
+
+kg_result kg_p11_session_acquire_within(struct kg_p11_pool *pool, uint32_t timeout_ms, CK_SESSION_HANDLE *out)
+{
     struct timespec deadline;
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
     CK_RV rv;
 
     *out = CK_INVALID_HANDLE;
-    kg_p11_deadline_after(&deadline, pool->timeout_ms);
+    kg_p11_deadline_after(&deadline, timeout_ms);
 
     /* Bounded: each pass either consumes an idle session, which never
      * returns if it was stale, or opens a new one and ends. */
@@ -245,7 +250,7 @@ kg_result kg_p11_session_acquire(struct kg_p11_pool *pool, CK_SESSION_HANDLE *ou
 
                 pthread_mutex_unlock(&pool->lock);
                 kg_error_set(KG_ERR_HSM_BUSY, __FILE__, __LINE__);
-                kg_error_detail("no PKCS#11 session free within %u ms (pool of %u)", pool->timeout_ms, cap);
+                kg_error_detail("no PKCS#11 session free within %u ms (pool of %u)", timeout_ms, cap);
                 return KG_RESULT_ERROR;
             }
         }

@@ -9,7 +9,7 @@ KG_PACKAGES=(
   build-essential pkg-config meson ninja-build
   libssl-dev openssl
   libp11-dev libp11-kit-dev softhsm2 opencryptoki
-  libsqlite3-dev libpq-dev postgresql libyaml-dev libcunit1-dev libcrypt-dev libxml2-dev
+  libsqlite3-dev libpq-dev postgresql libyaml-dev libcunit1-dev libcrypt-dev libxml2-dev libmicrohttpd-dev
   python3 python3-pykmip
 )
 

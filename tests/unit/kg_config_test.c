@@ -154,6 +154,7 @@ static void test_load_conf_example(void)
     CU_ASSERT_EQUAL(cfg->max_connections, 4096);
     CU_ASSERT_EQUAL(cfg->max_connections_per_ip, 512);
     CU_ASSERT_EQUAL(cfg->request_timeout_ms, 10000);
+    CU_ASSERT_PTR_NULL(cfg->metrics_listen.address); /* commented out in the example */
     kg_config_free(cfg);
 }
 
@@ -186,6 +187,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(cfg->max_connections_per_ip, 512);
     CU_ASSERT_EQUAL(cfg->request_timeout_ms, 10000);
     CU_ASSERT_FALSE(cfg->testing_interop); /* never on unless asked */
+    CU_ASSERT_PTR_NULL(cfg->metrics_listen.address); /* no metrics listener unless asked */
     /* Relative paths, the module's included, hang off the config file's directory. */
     snprintf(want, sizeof(want), "%s/lib/module.so", tmpreal);
     CU_ASSERT_STRING_EQUAL(cfg->hsm_module, want);
@@ -321,6 +323,70 @@ static void test_relative_config_path(void)
     CU_ASSERT_STRING_EQUAL(cfg->tls_key, want);
     CU_ASSERT_EQUAL(cfg->tls_key[0], '/');
     kg_config_free(cfg);
+}
+
+/* metrics.listen: ADDRESS:PORT, IPv6 in brackets; empty is the same as absent (off). */
+static void test_metrics_listen(void)
+{
+    static const struct {
+        const char *value;
+        const char *address; /* NULL: off */
+        uint16_t port;
+    } ok[] = {
+        { "127.0.0.1:9696", "127.0.0.1", 9696 },
+        { "'[::1]:1'", "::1", 1 },
+        { "\"[fe80::1%eth0]:65535\"", "fe80::1%eth0", 65535 },
+        { "metrics.example.net:9100", "metrics.example.net", 9100 },
+        { "''", NULL, 0 },
+        { "", NULL, 0 },
+    };
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct kg_config *cfg = NULL;
+        char text[1024];
+
+        snprintf(text, sizeof(text), MINIMAL "metrics:\n  listen: %s\n", ok[i].value);
+        if (kg_failed(kg_config_load(write_config(text), &cfg))) {
+            fprintf(stderr, "\n  %s: %s\n", ok[i].value, kg_error_text());
+            CU_FAIL("metrics.listen refused");
+            continue;
+        }
+        if (ok[i].address == NULL) {
+            CU_ASSERT_PTR_NULL(cfg->metrics_listen.address);
+        } else {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(cfg->metrics_listen.address);
+            CU_ASSERT_STRING_EQUAL(cfg->metrics_listen.address, ok[i].address);
+            CU_ASSERT_EQUAL(cfg->metrics_listen.port, ok[i].port);
+        }
+        kg_config_free(cfg);
+    }
+}
+
+static void test_err_metrics_listen(void)
+{
+    /* Bad addresses. */
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: 9696\n", 14, 11,
+                           "metrics.listen must be ADDRESS:PORT (127.0.0.1:9696, [::1]:9696), not '9696'"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: ':9696'\n", 14, 11, "must be ADDRESS:PORT"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: '::1:9696'\n", 14, 11, "must be ADDRESS:PORT"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: '[::1]9696'\n", 14, 11, "must be ADDRESS:PORT"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: '[]:9696'\n", 14, 11, "must be ADDRESS:PORT"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: '[::1:9696'\n", 14, 11, "must be ADDRESS:PORT"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: 'http://host:9696'\n", 14, 11, "must be ADDRESS:PORT"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: 'ho/st:9696'\n", 14, 11,
+                           "metrics.listen must start with an IP address or host name, not 'ho/st:9696'"));
+    /* Bad ports. */
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: '127.0.0.1:'\n", 14, 11,
+                           "the port of metrics.listen must be a whole number from 1 to 65535, not ''"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: 127.0.0.1:0\n", 14, 11,
+                           "the port of metrics.listen is 0, out of range 1..65535"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: 127.0.0.1:65536\n", 14, 11, "is 65536, out of range"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: 127.0.0.1:http\n", 14, 11, "not 'http'"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: 127.0.0.1:-1\n", 14, 11, "not '-1'"));
+    /* Structure, as for every key. */
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  listen: [127.0.0.1, 9696]\n", 14, 11,
+                           "metrics.listen must be a single value, not a list"));
+    CU_ASSERT(expect_error(MINIMAL "metrics:\n  port: 9696\n", 14, 3, "unknown key 'port' in metrics (known: listen)"));
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -508,6 +574,8 @@ int main(void)
         KG_TEST(test_relative_config_path),
         KG_TEST(test_tls_crl),
         KG_TEST(test_pki_section),
+        KG_TEST(test_metrics_listen),
+        KG_TEST(test_err_metrics_listen),
         KG_TEST(test_err_unknown_keys),
         KG_TEST(test_err_missing_required),
         KG_TEST(test_err_out_of_range),
