@@ -133,7 +133,7 @@ static int kg_cli_init(const char *config_path)
         kg_cli_error("sealing stored blobs");
         goto out;
     }
-    printf("store %s: ready; %llu blob%s sealed to their objects\n", cfg->store_path, (unsigned long long)sealed,
+    printf("store %s: ready; %llu blob%s sealed to their objects\n", kg_store_location_text(cfg->store_path), (unsigned long long)sealed,
            sealed == 1 ? "" : "s");
     status = 0;
 out:
@@ -164,7 +164,7 @@ static int kg_cli_check_sealed(struct kg_p11 *p11, struct kg_store *store, const
         fprintf(stderr,
                 "kmipgw: store %s has %llu key blob%s not yet bound to their objects (written before blob "
                 "binding); run kmipgw init --config FILE to seal them; not starting\n",
-                store_path, (unsigned long long)unsealed, unsealed == 1 ? "" : "s");
+                kg_store_location_text(store_path), (unsigned long long)unsealed, unsealed == 1 ? "" : "s");
         return 1;
     }
     return 0;

@@ -61,10 +61,6 @@ int kg_cli_backup(int argc, char **argv)
         fprintf(stderr, "kmipgw backup: %s exists; refusing to overwrite it\n", file);
         return 1;
     }
-    if (!backup && stat(file, &sb) != 0) {
-        fprintf(stderr, "kmipgw restore: %s: %s\n", file, strerror(errno));
-        return 1;
-    }
     if (kg_failed(kg_config_load(config_path, &cfg))) {
         kg_backup_error(cmd, "configuration");
         goto out;
@@ -73,7 +69,7 @@ int kg_cli_backup(int argc, char **argv)
         kg_backup_error(cmd, "store");
         goto out;
     }
-    if (kg_failed(kg_store_open(file, &copy))) {
+    if (kg_failed(backup ? kg_store_open(file, &copy) : kg_store_open_existing(file, &copy))) {
         kg_backup_error(cmd, file);
         goto out;
     }

@@ -207,12 +207,6 @@ static int kg_keys_report_run(const struct kg_keys_opts *o)
         status = kg_keys_error("configuration", NULL);
         goto out;
     }
-    /* kg_store_open creates a missing file; a report must not. */
-    if (access(cfg->store_path, R_OK) != 0) {
-        fprintf(stderr, "kmipgw: keys report: cannot read the store %s: %s (not created)\n", cfg->store_path,
-                strerror(errno));
-        goto out;
-    }
     if (kg_failed(kg_keys_uses_new(&uses))) {
         status = kg_keys_error("audit log", NULL);
         goto out;
@@ -220,12 +214,12 @@ static int kg_keys_report_run(const struct kg_keys_opts *o)
     if (kg_keys_scan_all(cfg, o, uses, &sum) != 0) {
         goto out;
     }
-    if (kg_failed(kg_store_open(cfg->store_path, &store))) {
-        status = kg_keys_error("store", cfg->store_path);
+    if (kg_failed(kg_store_open_existing(cfg->store_path, &store))) {
+        status = kg_keys_error("store", kg_store_location_text(cfg->store_path));
         goto out;
     }
     if (kg_failed(kg_keys_report_build(store, uses, &ro, &report))) {
-        status = kg_keys_error("store", cfg->store_path);
+        status = kg_keys_error("store", kg_store_location_text(cfg->store_path));
         goto out;
     }
     if (kg_failed(kg_keys_report_write(stdout, stderr, &report, o->format, &sum))) {

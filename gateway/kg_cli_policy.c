@@ -305,12 +305,8 @@ static int kg_explain_lookup(const struct kg_explain_opts *o, struct kg_explain_
     if (o->store == NULL) {
         return 0;
     }
-    /* kg_store_open creates a missing file: explain must not. */
-    if (!kg_db_location_is_pg(o->store) && access(o->store, R_OK) != 0) {
-        return kg_explain_fail("cannot read the store %s", o->store);
-    }
-    if (kg_failed(kg_store_open(o->store, &store))) {
-        fprintf(stderr, "kmipgw: policy explain: store %s: %s\n", o->store, kg_error_text());
+    if (kg_failed(kg_store_open_existing(o->store, &store))) {
+        fprintf(stderr, "kmipgw: policy explain: store %s: %s\n", kg_store_location_text(o->store), kg_error_text());
         goto out;
     }
     if (o->uid != NULL) {

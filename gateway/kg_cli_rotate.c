@@ -46,6 +46,7 @@
 #include "kg_config.h"
 #include "kg_ops.h"
 #include "kg_p11.h"
+#include "kg_db.h"
 #include "kg_store.h"
 
 #define KG_ROTATE_DEFAULT_BATCH 100u
@@ -364,9 +365,22 @@ int kg_cli_rotate_master(int argc, char **argv)
         kg_rotate_error("store");
         goto out;
     }
-    lock_fd = kg_rotate_lock(r.cfg->store_path);
-    if (lock_fd < 0) {
-        goto out;
+    if (kg_db_location_is_pg(r.cfg->store_path)) {
+        bool got = false;
+
+        if (kg_failed(kg_store_try_rotation_lock(r.store, &got))) {
+            kg_rotate_error("store");
+            goto out;
+        }
+        if (!got) {
+            fprintf(stderr, "kmipgw rotate-master: another rotate-master holds the PostgreSQL store's lock\n");
+            goto out;
+        }
+    } else {
+        lock_fd = kg_rotate_lock(r.cfg->store_path);
+        if (lock_fd < 0) {
+            goto out;
+        }
     }
 
     r.target = kg_p11_mwk_generation(r.p11);

@@ -110,15 +110,10 @@ static enum MHD_Result kg_metrics_http_metrics(struct kg_metrics_http *http, str
 static bool kg_metrics_http_store_ok(const char *path)
 {
     struct kg_store *store = NULL;
-    struct stat st;
     int version = 0;
     bool ok;
 
-    if (stat(path, &st) != 0) {
-        kg_log("warn", "health: cannot reach the store %s: %s", path, strerror(errno));
-        return false;
-    }
-    ok = kg_ok(kg_store_open(path, &store)) && kg_ok(kg_store_schema_version(store, &version));
+    ok = kg_ok(kg_store_open_existing(path, &store)) && kg_ok(kg_store_schema_version(store, &version));
     if (!ok) {
         kg_log("warn", "health: the store does not answer: %s (%s)", kg_error_name(kg_errno()), kg_error_text());
     }

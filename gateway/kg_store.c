@@ -480,6 +480,41 @@ out:
     return rc;
 }
 
+kg_result kg_store_open_existing(const char *location, struct kg_store **out)
+{
+    KG_ENSURE(out != NULL, KG_ERR_INTERNAL);
+    *out = NULL;
+    KG_ENSURE(location != NULL && location[0] != '\0', KG_ERR_CONFIG);
+    if (!kg_db_location_is_pg(location) && access(location, R_OK) != 0) {
+        kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
+        kg_error_detail("store: cannot read %s: %s (not created)", location, strerror(errno));
+        return KG_RESULT_ERROR;
+    }
+    return kg_store_open(location, out);
+}
+
+kg_result kg_store_try_rotation_lock(struct kg_store *store, bool *got)
+{
+    kg_result rc = KG_RESULT_OK;
+    struct kg_db_stmt *st = NULL;
+
+    KG_ENSURE(store != NULL && got != NULL, KG_ERR_INTERNAL);
+    *got = false;
+    KG_ENSURE(kg_db_backend(store->db) == KG_DB_POSTGRESQL, KG_ERR_INTERNAL);
+    /* 5697: any constant of ours; the migration lock is 5696. */
+    KG_GOTO_GUARD(rc, kg_db_prepare(store->db, "SELECT pg_try_advisory_lock(5697)", false, &st));
+    KG_GOTO_GUARD(rc, kg_store_step_row(st, "rotation lock"));
+    *got = kg_db_column_int(st, 0) != 0;
+out:
+    kg_db_finalize(st);
+    return rc;
+}
+
+const char *kg_store_location_text(const char *location)
+{
+    return kg_db_location_is_pg(location) ? "the PostgreSQL database" : location;
+}
+
 void kg_store_close(struct kg_store *store)
 {
     if (store == NULL) {

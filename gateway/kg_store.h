@@ -102,6 +102,23 @@ struct kg_attr {
  * releases.
  */
 kg_result kg_store_open(const char *location, struct kg_store **out) KG_WARN_UNUSED;
+/*
+ * kg_store_open for the tools and probes that must not create a store (a
+ * report, policy explain, the health check, restore's backup file): a SQLite
+ * file that does not exist or cannot be read is KG_ERR_STORE, naming it.
+ * A PostgreSQL location opens as with kg_store_open.
+ */
+kg_result kg_store_open_existing(const char *location, struct kg_store **out) KG_WARN_UNUSED;
+/* `location` fit for a message: the path, or "the PostgreSQL database" for
+ * a URL (it may hold a password). Static or `location` itself. */
+const char *kg_store_location_text(const char *location);
+/*
+ * PostgreSQL: try to take the cluster-wide lock that keeps two
+ * rotate-master runs apart (a session advisory lock, held until `store` is
+ * closed); *got says whether this connection now holds it. SQLite stores
+ * use a lock file beside the store instead: KG_ERR_INTERNAL here.
+ */
+kg_result kg_store_try_rotation_lock(struct kg_store *store, bool *got) KG_WARN_UNUSED;
 /* "sqlite" or "postgresql". Static. */
 const char *kg_store_backend_name(const struct kg_store *store);
 /* Finalize every statement and close the connection. Accepts NULL. */

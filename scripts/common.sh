@@ -10,7 +10,7 @@ KG_PACKAGES=(
   libssl-dev openssl
   libp11-dev libp11-kit-dev softhsm2 opencryptoki
   libsqlite3-dev libpq-dev postgresql libyaml-dev libcunit1-dev libcrypt-dev libxml2-dev libmicrohttpd-dev
-  python3 python3-pykmip
+  python3 python3-pykmip python3-psycopg2
 )
 
 kg_install_packages() {

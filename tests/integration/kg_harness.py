@@ -28,6 +28,7 @@ import atexit
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -72,17 +73,10 @@ SOFTHSM_ONLY = {
 
 STORES = ("sqlite", "postgresql")
 
-# Test modules that open the SQLite store file themselves (to read or tamper with rows);
-# with KGTEST_STORE=postgresql run.py marks their classes skipped with this reason.
-SQLITE_ONLY = {
-    "test_blob_binding": "swaps and alters blobs in the SQLite file",
-    "test_crash": "checks the SQLite file's integrity after each kill",
-    "test_keypair": "reads the private key's row from the SQLite file",
-    "test_resident": "reads the resident key's row from the SQLite file",
-    "test_rotate": "reads MWK generations from the SQLite file",
-    "test_wrap": "reads registered wrapping rows from the SQLite file",
-    "test_at_rest": "greps the SQLite file and its WAL for key bytes",
-}
+# Test modules that only make sense on a SQLite store; with KGTEST_STORE=postgresql run.py
+# marks their classes skipped with the reason. None now: tests that read or alter rows go
+# through Gateway.store_db, which speaks to either database.
+SQLITE_ONLY = {}
 
 _pg_databases = [0]
 
@@ -286,6 +280,7 @@ class Gateway:
         if self.ock is not None:
             self._use_ock()
         self.store = store_kind()
+        self.store_url = None
         if self.store == "postgresql":
             self.use_postgresql(pg_database())
         if os.environ.get("KGTEST_KEEP"):
@@ -333,9 +328,23 @@ class Gateway:
         env.update(self.extra_env)
         return env
 
+    def store_db(self, readonly=False):
+        """A DB-API connection to this gateway's store, whichever database it is on, for tests
+        that read or tamper with rows: `with gw.store_db() as db: db.execute(sql, params)`.
+        SQL is written SQLite's way with `?` placeholders; on PostgreSQL they become `%s` and
+        bytea values come back as bytes. The `with` block commits on success."""
+        return StoreDB(self, readonly)
+
     def store_location(self):
         """What gateway.yaml's store names: the SQLite file, or the PostgreSQL URL."""
-        return getattr(self, "store_url", None) or self.path("kmipgw.db")
+        return self.store_url or self.path("kmipgw.db")
+
+    def use_sqlite(self):
+        """Serve from the devenv's SQLite file (undoes use_postgresql)."""
+        if self.store_url is not None:
+            self.delete_config("store", "url")
+            self.set_config("store", "path", "kmipgw.db")
+            self.store_url = None
 
     def use_postgresql(self, url):
         """Serve from the PostgreSQL database at `url` instead of the devenv's SQLite file."""
@@ -584,11 +593,26 @@ class Gateway:
         return client
 
     # --- files holding the gateway's state -------------------------------------------
-    def state_files(self):
-        """Store (with WAL/SHM), audit log, stderr log and every token file (under
-        openCryptoki the shared token's files too)."""
+    def store_files(self):
+        """The files the store lives in: the SQLite file with its WAL and SHM; on PostgreSQL
+        this database's own files and the server's WAL (shared by every database there)."""
+        if self.store_url is None:
+            return [self.path(n) for n in ("kmipgw.db", "kmipgw.db-wal", "kmipgw.db-shm")
+                    if os.path.exists(self.path(n))]
+        with self.store_db(readonly=True) as db:
+            oid = db.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
+        data = os.path.join(os.environ["KGTEST_PG_DIR"], "data")
         files = []
-        for name in ("kmipgw.db", "kmipgw.db-wal", "kmipgw.db-shm", "audit.log"):
+        for top in (os.path.join(data, "base", str(oid)), os.path.join(data, "pg_wal")):
+            files.extend(os.path.join(top, n) for n in sorted(os.listdir(top))
+                         if os.path.isfile(os.path.join(top, n)))
+        return files
+
+    def state_files(self):
+        """Store (see store_files), audit log, stderr log and every token file (under
+        openCryptoki the shared token's files too)."""
+        files = self.store_files()
+        for name in ("audit.log",):
             if os.path.exists(self.path(name)):
                 files.append(self.path(name))
         files.append(self.log_path)
@@ -602,6 +626,65 @@ class Gateway:
 
 
 # --- unittest glue -------------------------------------------------------------------------
+class StoreDB:
+    """See Gateway.store_db."""
+
+    def __init__(self, gw, readonly):
+        self.pg = gw.store_url is not None
+        if self.pg:
+            import psycopg2  # python3-psycopg2, only needed with KGTEST_STORE=postgresql
+            url = gw.store_url
+            self.conn = psycopg2.connect(url)
+            if readonly:
+                self.conn.set_session(readonly=True)
+        else:
+            path = gw.path("kmipgw.db")
+            self.conn = sqlite3.connect("file:%s?mode=ro" % path if readonly else path, uri=readonly,
+                                        timeout=10)
+
+    def execute(self, sql, params=()):
+        if not self.pg:
+            return self.conn.execute(sql, params)
+        cur = self.conn.cursor()
+        cur.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+        return _PgRows(cur)
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *rest):
+        if exc_type is None:
+            self.conn.commit()
+        self.conn.close()
+
+
+class _PgRows:
+    """A psycopg2 cursor whose bytea values read as bytes, as sqlite3's do."""
+
+    def __init__(self, cur):
+        self.cur = cur
+
+    @staticmethod
+    def _row(row):
+        return None if row is None else tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+
+    def fetchone(self):
+        return self._row(self.cur.fetchone() if self.cur.description else None)
+
+    def fetchall(self):
+        return [self._row(r) for r in self.cur.fetchall()] if self.cur.description else []
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+    @property
+    def rowcount(self):
+        return self.cur.rowcount
+
+
 class GatewayTestCase(unittest.TestCase):
     """One gateway (fresh devenv) per test class, started in setUpClass.
 

@@ -78,7 +78,7 @@ class NoPlaintextAtRest(GatewayTestCase):
 
         files = self.gw.state_files()
         names = [os.path.basename(f) for f in files]
-        self.assertIn("kmipgw.db", names, "no store at %s" % self.gw.path("kmipgw.db"))
+        self.assertTrue(self.gw.store_files(), "no store files at %s" % self.gw.store_location())
         self.assertIn("audit.log", names, "no audit log at %s" % self.gw.path("audit.log"))
         self.assertGreater(os.path.getsize(self.gw.path("audit.log")), 0, "audit log is empty")
         self.assertTrue(any("tokens" in f for f in files), "token directory has no files")

@@ -9,8 +9,6 @@ the row back makes it work again. Then a store written before blob binding
 and every key reads back the same.
 """
 
-import contextlib
-import sqlite3
 import subprocess
 import unittest
 
@@ -21,17 +19,11 @@ from kg_harness import GatewayTestCase, HarnessError
 class BlobBinding(GatewayTestCase):
     gw_name = "blob-binding"
 
-    @contextlib.contextmanager
     def db(self):
         """A connection that commits and is closed at the end of the block: a
         connection left open with an unfinished SELECT would pin an old WAL
         snapshot in this process."""
-        c = sqlite3.connect(self.gw.path("kmipgw.db"), timeout=10)
-        try:
-            with c:
-                yield c
-        finally:
-            c.close()
+        return self.gw.store_db()
 
     def offline(self, sql_args):
         """Run [(sql, args)] on the store with the gateway stopped (every change on

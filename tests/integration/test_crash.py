@@ -326,21 +326,33 @@ def verify_all(gw, records, final=False):
     return tally
 
 
+def read_store(db):
+    states = dict(db.execute("SELECT uid, state FROM objects").fetchall())
+    attrs = set(db.execute("SELECT uid, name FROM attributes WHERE name LIKE 'x-crash-%'").fetchall())
+    return states, attrs
+
+
 def check_disk_copy(gw, records, workdir):
-    """Copy the store files as the kill left them, open the copy: (integrity, [problems])."""
-    for name in ("kmipgw.db", "kmipgw.db-wal", "kmipgw.db-shm"):
-        dst = os.path.join(workdir, name)
-        if os.path.exists(dst):
-            os.unlink(dst)
-        if os.path.exists(gw.path(name)):
-            shutil.copyfile(gw.path(name), dst)
-    db = sqlite3.connect(os.path.join(workdir, "kmipgw.db"))
-    try:
-        integrity = [r[0] for r in db.execute("PRAGMA integrity_check")]
-        states = dict(db.execute("SELECT uid, state FROM objects"))
-        attrs = set(db.execute("SELECT uid, name FROM attributes WHERE name LIKE 'x-crash-%'"))
-    finally:
-        db.close()
+    """Copy the store files as the kill left them, open the copy: (integrity, [problems]).
+    On PostgreSQL the server holds the store and outlives the killed gateway: its rows are
+    read directly (the server's integrity is not the gateway's to break)."""
+    if gw.store_url is not None:
+        integrity = ["ok"]
+        with gw.store_db(readonly=True) as db:
+            states, attrs = read_store(db)
+    else:
+        for name in ("kmipgw.db", "kmipgw.db-wal", "kmipgw.db-shm"):
+            dst = os.path.join(workdir, name)
+            if os.path.exists(dst):
+                os.unlink(dst)
+            if os.path.exists(gw.path(name)):
+                shutil.copyfile(gw.path(name), dst)
+        db = sqlite3.connect(os.path.join(workdir, "kmipgw.db"))
+        try:
+            integrity = [r[0] for r in db.execute("PRAGMA integrity_check")]
+            states, attrs = read_store(db)
+        finally:
+            db.close()
     problems = []
     for rec in records:
         if rec.uid not in states:

@@ -10,7 +10,6 @@ own policy before the gateway starts:
 """
 
 import os
-import sqlite3
 import time
 
 from cryptography.hazmat.primitives import serialization
@@ -141,22 +140,15 @@ class KeyPairs(GatewayTestCase):
         return v[0].value if v else None
 
     def row(self, uid):
-        db = sqlite3.connect("file:%s?mode=ro" % self.gw.path("kmipgw.db"), uri=True)
-        try:
+        with self.gw.store_db(readonly=True) as db:
             return db.execute("SELECT object_type, storage, blob, blob_mechanism, algorithm, length "
                               "FROM objects WHERE uid = ?", (uid,)).fetchone()
-        except sqlite3.OperationalError:
-            # a store without the storage column would be a schema this test does not know
-            raise
-        finally:
-            db.close()
 
     def store_bytes(self):
         data = b""
-        for name in ("kmipgw.db", "kmipgw.db-wal"):
-            if os.path.exists(self.gw.path(name)):
-                with open(self.gw.path(name), "rb") as f:
-                    data += f.read()
+        for path in self.gw.store_files():
+            with open(path, "rb") as f:
+                data += f.read()
         return data
 
     def public_key(self, uid):

@@ -337,6 +337,22 @@ class KeysReport(GatewayTestCase):
 
     def test_missing_store_is_an_error_and_not_created(self):
         tmp = tempfile.mkdtemp(prefix="kgtest-keys-")
+        if self.gw.store_url is not None:
+            # PostgreSQL: a database that does not exist is an error, and the URL (which may
+            # hold a password) is not printed.
+            try:
+                conf = self.config_in(tmp, "unused.db", self.gw.path("audit.log"))
+                with open(conf) as f:
+                    text = f.read()
+                db = self.gw.store_url.split("?")[0].rsplit("/", 1)[1]
+                with open(conf, "w") as f:
+                    f.write(text.replace("/%s?" % db, "/no_such_database?"))
+                _, err = self.report(config=conf, expect=1)
+                self.assertIn("PostgreSQL database", err)
+                self.assertNotIn("no_such_database?", err)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return
         try:
             # A relative store path now resolves in tmp, where there is no store.
             conf = self.config_in(tmp, "missing.db", self.gw.path("audit.log"))

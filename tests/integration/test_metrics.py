@@ -98,6 +98,9 @@ class Metrics(GatewayTestCase):
             raise unittest.SkipTest("the metrics listener is kmipgw's")
         gw, cls.control = filtered_gateway(cls.gw_name, hidden=())
         try:
+            # The store faults below need a store the test can break: a SQLite file of its
+            # own, whichever store the rest of the suite runs on.
+            gw.use_sqlite()
             os.mkdir(gw.path("store"), 0o700)
             gw.set_config("store", "path", "store/kmipgw.db")
             cls.store_dir = gw.path("store")
@@ -247,7 +250,7 @@ class Metrics(GatewayTestCase):
         finally:
             os.chmod(self.store_dir, 0o700)
         self.assertEqual(self.health(), (200, {"hsm": "ok", "store": "ok"}))
-        self.assertIn("health: cannot reach the store %s: Permission denied" % self.store, self.gw.log_text())
+        self.assertIn("cannot read %s: Permission denied" % self.store, self.gw.log_text())
 
     def test_health_store_not_a_database(self):
         # The store path names something SQLite cannot open: the probe's own connection fails.
@@ -270,7 +273,7 @@ class Metrics(GatewayTestCase):
         finally:
             os.rename(self.store + ".away", self.store)
         self.assertEqual(self.health(), (200, {"hsm": "ok", "store": "ok"}))
-        self.assertIn("health: cannot reach the store %s: No such file or directory" % self.store,
+        self.assertIn("cannot read %s: No such file or directory (not created)" % self.store,
                       self.gw.log_text())
 
     def test_health_hsm_failing(self):

@@ -7,7 +7,6 @@ DIR/tokens/<serial>/) and through the gateway itself, so no PKCS#11 tool is need
 
 import glob
 import os
-import sqlite3
 import unittest
 
 from kmip.core import enums
@@ -84,11 +83,8 @@ class Resident(GatewayTestCase):
         return uid
 
     def store_row(self, uid):
-        db = sqlite3.connect("file:%s?mode=ro" % self.gw.path("kmipgw.db"), uri=True)
-        try:
+        with self.gw.store_db(readonly=True) as db:
             return db.execute("SELECT blob, storage FROM objects WHERE uid = ?", (uid,)).fetchone()
-        finally:
-            db.close()
 
     def gcm(self, name, uid, data, iv=None, tag=None):
         return self.call(K.BatchItem(name, [

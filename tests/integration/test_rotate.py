@@ -6,7 +6,6 @@ the previous one left (generation 1 -> 2 -> 3, then retiring 1 and 2).
 
 import os
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -38,7 +37,7 @@ class Rotate(GatewayTestCase):
         return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
     def db(self):
-        return sqlite3.connect(self.gw.path("kmipgw.db"), timeout=10)
+        return self.gw.store_db()
 
     def blobs_by_generation(self):
         """{generation: count} of wrapped blobs (destroyed and public keys excluded)."""

@@ -18,7 +18,6 @@ being deterministic); Not Wrapped, and As Registered of any other key, is a plai
 """
 
 import os
-import sqlite3
 import time
 import uuid
 
@@ -348,10 +347,8 @@ class Wrap(GatewayTestCase):
     def test_resident_key_never_leaves(self):
         uid, kek = self.new_key("admin"), self.kek()
         # Mark it resident as a residency: hsm group would have made it.
-        db = sqlite3.connect(self.gw.path("kmipgw.db"))
-        with db:
-            db.execute("UPDATE objects SET storage = 1, blob = x'' WHERE uid = ?", (uid,))
-        db.close()
+        with self.gw.store_db() as db:
+            db.execute("UPDATE objects SET storage = 1, blob = ? WHERE uid = ?", (b"", uid))
         self.assertFailure(self.req("admin", K.request(K.get(uid, K.batch_id()))), "PERMISSION_DENIED",
                            "plaintext Get of a resident key")
         self.assertFailure(self.req("admin", get_wrapped(uid, wrapping(kek, params(mode=MODE_KW)))),
@@ -366,8 +363,8 @@ class Wrap(GatewayTestCase):
             item = self.req("admin", register_wrapped(wrap(self.plain(kek), key), kek, 256, mode, bare=bare))
             self.assertSuccess(item, "wrapped Register mode %d bare %s" % (mode, bare))
             self.assertEqual(self.plain(item.uid()), key)
-        row = sqlite3.connect(self.gw.path("kmipgw.db")).execute(
-            "SELECT storage, length(blob) FROM objects WHERE uid = ?", (item.uid(),)).fetchone()
+        with self.gw.store_db(readonly=True) as db:
+            row = db.execute("SELECT storage, length(blob) FROM objects WHERE uid = ?", (item.uid(),)).fetchone()
         self.assertEqual(row, (0, 40), "stored as a blob under the MWK")
 
     def test_tc_wrap_1_known_answer(self):
@@ -535,8 +532,8 @@ class Wrap(GatewayTestCase):
         item = self.req("admin", K.request(K.get(uid, K.batch_id(), extra=[Enum("KEY_FORMAT_TYPE", "PKCS_1")])))
         self.assertSuccess(item, "Get PKCS#1")
         self.assertEqual(item.payload.path("PUBLIC_KEY", "KEY_BLOCK", "KEY_VALUE", "KEY_MATERIAL").value, pkcs1)
-        row = sqlite3.connect(self.gw.path("kmipgw.db")).execute(
-            "SELECT storage, blob FROM objects WHERE uid = ?", (uid,)).fetchone()
+        with self.gw.store_db(readonly=True) as db:
+            row = db.execute("SELECT storage, blob FROM objects WHERE uid = ?", (uid,)).fetchone()
         self.assertEqual(row, (2, spki), "stored PUBLIC as SubjectPublicKeyInfo")
         # backup exports key material only wrapped, but a public key is no secret.
         own = self.req("backup", register_public(spki, FMT_X509))
