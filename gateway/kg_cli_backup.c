@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kg_cli.h"
 #include "kg_config.h"
@@ -31,6 +32,21 @@ static void kg_backup_error(const char *cmd, const char *what)
 {
     fprintf(stderr, "kmipgw %s: %s: %s%s%s\n", cmd, what, kg_error_name(kg_errno()), kg_error_text()[0] ? ": " : "",
             kg_error_text());
+}
+
+/* Remove a SQLite file and its -wal and -shm companions, if there. */
+static void kg_backup_remove(const char *file)
+{
+    static const char *const suffixes[] = { "", "-wal", "-shm" };
+    char path[4096];
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        int n = snprintf(path, sizeof(path), "%s%s", file, suffixes[i]);
+
+        if (n > 0 && (size_t)n < sizeof(path)) {
+            (void)unlink(path);
+        }
+    }
 }
 
 int kg_cli_backup(int argc, char **argv)
@@ -85,9 +101,10 @@ out:
     kg_store_close(copy);
     kg_store_close(configured);
     kg_config_free(cfg);
-    if (status != 0 && backup && copy != NULL) {
-        /* A half-written backup must not pass for a whole one. */
-        (void)remove(file);
+    if (status != 0 && backup) {
+        /* A half-written backup must not pass for a whole one; the file did
+         * not exist before (checked above), so whatever is there is ours. */
+        kg_backup_remove(file);
     }
     return status;
 }

@@ -192,7 +192,10 @@ static kg_result kg_rotate_batch(struct kg_rotate *r, struct kg_object *objs, st
         ok[i] = true;
     }
     KG_GOTO_GUARD(rc, kg_store_begin(r->store));
+    /* On PostgreSQL the lock keeping other rotate-master runs out lives in
+     * the server session: after a reconnect it is gone, so stop. */
     in_tx = true;
+    KG_GOTO_GUARD(rc, kg_store_check_rotation_lock(r->store));
     for (uint32_t i = 0; i < n; i++) {
         bool replaced = false;
 

@@ -50,7 +50,21 @@ void kg_committer_close(struct kg_committer *c)
 
 static void kg_commit_maybe_lead_locked(struct kg_committer *c);
 
-kg_result kg_change_begin(struct kg_committer *c, struct kg_store **store)
+static kg_result kg_change_join(struct kg_committer *c, struct kg_store **store);
+
+kg_result kg_change_begin(struct kg_committer *c, const char *uid, struct kg_store **store)
+{
+    KG_GUARD(kg_change_join(c, store));
+    if (uid != NULL && kg_failed(kg_store_lock_object(*store, uid))) {
+        *store = NULL;
+        /* Undo the savepoint and leave the group; the lock error is returned. */
+        return kg_change_end(c, KG_RESULT_ERROR);
+    }
+    return KG_RESULT_OK;
+}
+
+/* Join the open group (opening one if needed) under a savepoint of this change. */
+static kg_result kg_change_join(struct kg_committer *c, struct kg_store **store)
 {
     *store = NULL;
     atomic_fetch_add(&c->waiting, 1);

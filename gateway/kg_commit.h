@@ -27,11 +27,16 @@ kg_result kg_committer_open(const char *path, struct kg_committer **out) KG_WARN
 void kg_committer_close(struct kg_committer *c);
 
 /*
- * Start a change. On success *store is the writer connection, to be used for
- * this change's reads and writes only until kg_change_end, which must follow
- * on the same thread whatever happens.
+ * Start a change of the object `uid` (NULL for a change that only makes new
+ * objects). On success *store is the writer connection, to be used for this
+ * change's reads and writes only until kg_change_end, which must follow on
+ * the same thread whatever happens (also after a failed begin: no).
+ * On a PostgreSQL store the object's row is locked first (kg_store_lock_object),
+ * so the change's reads and writes are one step for every gateway sharing the
+ * database; SQLite's single writer already makes them so. On failure
+ * nothing is held and kg_change_end must not be called.
  */
-kg_result kg_change_begin(struct kg_committer *c, struct kg_store **store) KG_WARN_UNUSED;
+kg_result kg_change_begin(struct kg_committer *c, const char *uid, struct kg_store **store) KG_WARN_UNUSED;
 
 /*
  * Finish a change: `rc` says whether applying it worked. On failure its

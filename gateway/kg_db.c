@@ -127,6 +127,11 @@ const char *kg_db_column_name(const struct kg_db_stmt *st, int col)
     return st->db->ops->column_name(st, col);
 }
 
+uint64_t kg_db_session(const struct kg_db *db)
+{
+    return db->ops->session(db);
+}
+
 uint64_t kg_db_changes(const struct kg_db *db)
 {
     return db->ops->changes(db);

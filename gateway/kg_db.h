@@ -117,6 +117,10 @@ int64_t kg_db_column_int(const struct kg_db_stmt *st, int col);
 const uint8_t *kg_db_column_bytes(const struct kg_db_stmt *st, int col, size_t *len);
 const char *kg_db_column_name(const struct kg_db_stmt *st, int col);
 
+/* Which server session this is: it changes each time the connection is
+ * re-established (kg_db_pg.c), and with it whatever the session held
+ * (advisory locks, prepared statements). */
+uint64_t kg_db_session(const struct kg_db *db);
 /* Rows changed by the last INSERT, UPDATE or DELETE of this connection. */
 uint64_t kg_db_changes(const struct kg_db *db);
 /* Inside a transaction (including a failed one awaiting rollback). */

@@ -31,6 +31,7 @@ struct kg_db_ops {
     const uint8_t *(*column_bytes)(const struct kg_db_stmt *st, int col, size_t *len);
     const char *(*column_name)(const struct kg_db_stmt *st, int col);
     uint64_t (*changes)(const struct kg_db *db);
+    uint64_t (*session)(const struct kg_db *db);
     bool (*in_transaction)(const struct kg_db *db);
 };
 

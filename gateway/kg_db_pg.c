@@ -181,8 +181,21 @@ static bool kg_db_pg_may_retry(const struct kg_db_pg *db, bool idle_before, cons
 
 static kg_result kg_db_pg_open(const char *location, struct kg_db **out)
 {
-    struct kg_db_pg *db = calloc(1, sizeof(*db));
+    struct kg_db_pg *db;
+    char *parse_error = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(location, &parse_error);
 
+    /* libpq's parse errors quote the part of the URL they stumbled on,
+     * which may be the password: say only that it does not parse. */
+    PQfreemem(parse_error);
+    if (parsed == NULL) {
+        kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
+        kg_error_detail("store: the PostgreSQL URL does not parse (libpq's reason is not shown: it may quote "
+                        "the password)");
+        return KG_RESULT_ERROR;
+    }
+    PQconninfoFree(parsed);
+    db = calloc(1, sizeof(*db));
     KG_ENSURE(db != NULL, KG_ERR_NOMEM);
     db->base.ops = &kg_db_pg_ops;
     db->generation = 1;
@@ -267,16 +280,19 @@ static kg_result kg_db_pg_rewrite(const char *sql, char **out, int *nparams)
             while (sql[i + 1] >= '0' && sql[i + 1] <= '9') {
                 i++;
             }
-            highest = n > highest ? (int)n : highest;
-            o += (size_t)snprintf(dst + o, 5, "$%ld", n);
+            if (n < 1 || n > 999) {
+                free(dst);
+                KG_BAIL(KG_ERR_INTERNAL);
+            }
+            highest = (int)n > highest ? (int)n : highest;
+            o += (size_t)snprintf(dst + o, 5, "$%d", (int)n);
         } else {
-            bare++;
+            if (++bare > 999) {
+                free(dst);
+                KG_BAIL(KG_ERR_INTERNAL);
+            }
             highest = bare > highest ? bare : highest;
             o += (size_t)snprintf(dst + o, 5, "$%d", bare);
-        }
-        if (highest > 999) {
-            free(dst);
-            KG_BAIL(KG_ERR_INTERNAL);
         }
     }
     dst[o] = '\0';
@@ -444,6 +460,12 @@ static kg_result kg_db_pg_execute(struct kg_db_pg *db, struct kg_db_pg_stmt *st,
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
         return kg_db_pg_fail_result(db, res, what);
     }
+    if (strcmp(st->sql, "COMMIT") == 0 && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        /* A transaction that had failed: PostgreSQL answers COMMIT with
+         * ROLLBACK and no error. Nothing was committed; say so. */
+        PQclear(res);
+        return kg_db_pg_fail(what, "the transaction had failed and was rolled back, nothing committed");
+    }
     tuples = PQcmdTuples(res);
     db->changes = tuples != NULL && tuples[0] != '\0' ? strtoull(tuples, NULL, 10) : 0;
     st->result = res;
@@ -565,6 +587,11 @@ static const char *kg_db_pg_column_name(const struct kg_db_stmt *base, int col)
     return name != NULL ? name : "?";
 }
 
+static uint64_t kg_db_pg_session_of(const struct kg_db *db)
+{
+    return kg_db_pg_of(db)->generation;
+}
+
 static uint64_t kg_db_pg_changes(const struct kg_db *db)
 {
     return kg_db_pg_of(db)->changes;
@@ -604,5 +631,6 @@ const struct kg_db_ops kg_db_pg_ops = {
     .column_bytes = kg_db_pg_column_bytes,
     .column_name = kg_db_pg_column_name,
     .changes = kg_db_pg_changes,
+    .session = kg_db_pg_session_of,
     .in_transaction = kg_db_pg_in_transaction,
 };

@@ -273,6 +273,13 @@ static const char *kg_db_sqlite_column_name(const struct kg_db_stmt *st, int col
     return name != NULL ? name : "?";
 }
 
+/* A SQLite connection is never re-established under its owner. */
+static uint64_t kg_db_sqlite_session(const struct kg_db *db)
+{
+    (void)db;
+    return 1;
+}
+
 static uint64_t kg_db_sqlite_changes(const struct kg_db *db)
 {
     return (uint64_t)sqlite3_changes64(kg_db_sqlite_handle(db));
@@ -303,5 +310,6 @@ const struct kg_db_ops kg_db_sqlite_ops = {
     .column_bytes = kg_db_sqlite_column_bytes,
     .column_name = kg_db_sqlite_column_name,
     .changes = kg_db_sqlite_changes,
+    .session = kg_db_sqlite_session,
     .in_transaction = kg_db_sqlite_in_transaction,
 };

@@ -48,7 +48,7 @@ kg_result kg_op_archive(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct
 
     KG_GUARD(kg_op_skip_uid(in));
     KG_GUARD(kg_ttlv_reader_finish(in));
-    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_begin(ctx->gw->committer, ctx->object.uid, &w));
     KG_GUARD(kg_change_end(ctx->gw->committer, kg_archive_apply(w, ctx)));
     ctx->audit_note = "archived";
     KG_GUARD(kg_op_write_uid(ctx, out));
@@ -76,7 +76,7 @@ kg_result kg_op_recover(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct
 
     KG_GUARD(kg_op_skip_uid(in));
     KG_GUARD(kg_ttlv_reader_finish(in));
-    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_begin(ctx->gw->committer, ctx->object.uid, &w));
     KG_GUARD(kg_change_end(ctx->gw->committer, kg_recover_apply(w, ctx, &recovered)));
     ctx->audit_note = recovered ? "recovered from archive" : "was not archived";
     KG_GUARD(kg_op_write_uid(ctx, out));

@@ -318,7 +318,7 @@ kg_result kg_op_add_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, 
     KG_GUARD(kg_attr_read_one(in, true, &a));
     KG_GUARD(kg_attr_check_change(ctx, &a, KG_ATTR_CLIENT_ADD));
     KG_GUARD(kg_usage_limits_in(&a, limits));
-    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_begin(ctx->gw->committer, ctx->object.uid, &w));
     KG_GUARD(kg_change_end(ctx->gw->committer, kg_add_apply(w, ctx, &a, &index, &unchanged)));
     KG_GUARD(kg_op_write_uid(ctx, out));
     KG_GUARD(kg_attr_write(out, a.name, index, a.value.raw, a.value.raw_len));
@@ -347,7 +347,7 @@ kg_result kg_op_modify_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *i
     KG_GUARD(kg_attr_check_change(ctx, &a, KG_ATTR_CLIENT_MODIFY));
     KG_GUARD(kg_usage_limits_in(&a, limits));
     index = a.has_index ? a.index : 0;
-    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_begin(ctx->gw->committer, ctx->object.uid, &w));
     KG_GUARD(kg_change_end(ctx->gw->committer, kg_modify_apply(w, ctx, &a, index)));
     KG_GUARD(kg_op_write_uid(ctx, out));
     KG_GUARD(kg_attr_write(out, a.name, index, a.value.raw, a.value.raw_len));
@@ -397,7 +397,7 @@ kg_result kg_op_delete_attribute(struct kg_op_ctx *ctx, struct kg_ttlv_reader *i
 
     old = calloc(1, sizeof(*old));
     KG_ENSURE(old != NULL, KG_ERR_NOMEM);
-    KG_GOTO_GUARD(rc, kg_change_begin(ctx->gw->committer, &w));
+    KG_GOTO_GUARD(rc, kg_change_begin(ctx->gw->committer, ctx->object.uid, &w));
     KG_GOTO_GUARD(rc, kg_change_end(ctx->gw->committer, kg_delete_apply(w, ctx, &a, old)));
     KG_GOTO_GUARD(rc, kg_op_write_uid(ctx, out));
     KG_GOTO_GUARD(rc, kg_attr_write(out, old->name, old->index, old->value, old->value_len));

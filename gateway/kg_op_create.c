@@ -177,7 +177,7 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, c
     }
     /* Durability: kg_change_end returns once the group commit holding this
      * insert is on disk; only then is the response written. */
-    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_begin(ctx->gw->committer, NULL, &w));
     return kg_change_end(ctx->gw->committer, kg_op_insert_object(w, ctx, obj, t, &server_set));
 }
 

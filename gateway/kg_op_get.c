@@ -389,7 +389,7 @@ static kg_result kg_op_get_mark_served(struct kg_op_ctx *ctx)
     if (!fresh) {
         return KG_RESULT_OK;
     }
-    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_begin(ctx->gw->committer, ctx->object.uid, &w));
     return kg_change_end(ctx->gw->committer, kg_attr_mark_served(w, ctx->object.uid));
 }
 

@@ -358,7 +358,7 @@ static kg_result kg_pair_make(struct kg_pair_job *job, struct kg_p11_pair_spec *
     pub->blob = pair->public_der;
     job->priv = priv;
     job->pub = pub;
-    rc = kg_change_begin(ctx->gw->committer, &w);
+    rc = kg_change_begin(ctx->gw->committer, NULL, &w);
     if (kg_ok(rc)) {
         rc = kg_change_end(ctx->gw->committer, kg_pair_apply(w, job));
     }

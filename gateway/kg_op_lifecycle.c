@@ -32,7 +32,7 @@ static kg_result kg_lifecycle_commit(struct kg_op_ctx *ctx, uint32_t state, cons
 {
     struct kg_store *w;
 
-    KG_GUARD(kg_change_begin(ctx->gw->committer, &w));
+    KG_GUARD(kg_change_begin(ctx->gw->committer, ctx->object.uid, &w));
     KG_GUARD(kg_change_end(ctx->gw->committer, kg_lifecycle_apply(w, ctx, state, date_name, erase_blob)));
     ctx->object.state = state;
     return KG_RESULT_OK;
@@ -131,7 +131,7 @@ kg_result kg_op_revoke(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
 
     KG_GUARD(kg_ttlv_writer_init(&value, 1024, false));
     KG_GOTO_GUARD(rc, kg_ttlv_write_item_as(&value, KG_TAG_ATTRIBUTE_VALUE, &reason));
-    KG_GOTO_GUARD(rc, kg_change_begin(ctx->gw->committer, &w));
+    KG_GOTO_GUARD(rc, kg_change_begin(ctx->gw->committer, ctx->object.uid, &w));
     KG_GOTO_GUARD(rc, kg_change_end(ctx->gw->committer, kg_revoke_apply(w, ctx, next, occurred, &value)));
     ctx->object.state = next;
     KG_GOTO_GUARD(rc, kg_op_write_uid(ctx, out));

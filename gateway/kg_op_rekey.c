@@ -431,7 +431,7 @@ kg_result kg_op_rekey(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct k
     args.extras = t->extra;
     args.extra_count = t->extra_count;
     struct kg_rekey_job job = { .ctx = ctx, .fresh = fresh, .args = &args };
-    rc = kg_change_begin(ctx->gw->committer, &w);
+    rc = kg_change_begin(ctx->gw->committer, ctx->object.uid, &w);
     if (kg_ok(rc)) {
         rc = kg_change_end(ctx->gw->committer, kg_rekey_apply(w, &job));
     }

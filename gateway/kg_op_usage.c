@@ -367,7 +367,7 @@ kg_result kg_op_get_usage_allocation(struct kg_op_ctx *ctx, struct kg_ttlv_reade
     }
     row = malloc(sizeof(*row));
     KG_ENSURE(row != NULL, KG_ERR_NOMEM);
-    rc = kg_change_begin(ctx->gw->committer, &w);
+    rc = kg_change_begin(ctx->gw->committer, ctx->object.uid, &w);
     if (kg_ok(rc)) {
         rc = kg_change_end(ctx->gw->committer, kg_allocation_apply(w, ctx, want, row));
     }

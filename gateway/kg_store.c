@@ -480,12 +480,33 @@ out:
     return rc;
 }
 
+/* A PostgreSQL database holds a kmipgw store (its version table), read without creating anything. */
+static kg_result kg_store_pg_has_schema(const char *location)
+{
+    kg_result rc = KG_RESULT_OK;
+    struct kg_db *db = NULL;
+    struct kg_db_stmt *st = NULL;
+
+    KG_GOTO_GUARD(rc, kg_db_open(location, &db));
+    KG_GOTO_GUARD(rc, kg_db_prepare(db, "SELECT to_regclass('kg_meta') IS NOT NULL", false, &st));
+    KG_GOTO_GUARD(rc, kg_store_step_row(st, "look for the store's schema"));
+    if (kg_db_column_int(st, 0) == 0) {
+        KG_STORE_GOTO_FAIL(rc, KG_ERR_STORE, "store: the PostgreSQL database holds no kmipgw store (not created)");
+    }
+out:
+    kg_db_finalize(st);
+    kg_db_close(db);
+    return rc;
+}
+
 kg_result kg_store_open_existing(const char *location, struct kg_store **out)
 {
     KG_ENSURE(out != NULL, KG_ERR_INTERNAL);
     *out = NULL;
     KG_ENSURE(location != NULL && location[0] != '\0', KG_ERR_CONFIG);
-    if (!kg_db_location_is_pg(location) && access(location, R_OK) != 0) {
+    if (kg_db_location_is_pg(location)) {
+        KG_GUARD(kg_store_pg_has_schema(location));
+    } else if (access(location, R_OK) != 0) {
         kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
         kg_error_detail("store: cannot read %s: %s (not created)", location, strerror(errno));
         return KG_RESULT_ERROR;
@@ -505,9 +526,22 @@ kg_result kg_store_try_rotation_lock(struct kg_store *store, bool *got)
     KG_GOTO_GUARD(rc, kg_db_prepare(store->db, "SELECT pg_try_advisory_lock(5697)", false, &st));
     KG_GOTO_GUARD(rc, kg_store_step_row(st, "rotation lock"));
     *got = kg_db_column_int(st, 0) != 0;
+    store->rotation_session = *got ? kg_db_session(store->db) : 0;
 out:
     kg_db_finalize(st);
     return rc;
+}
+
+kg_result kg_store_check_rotation_lock(struct kg_store *store)
+{
+    KG_ENSURE(store != NULL, KG_ERR_INTERNAL);
+    if (kg_db_backend(store->db) != KG_DB_POSTGRESQL || store->rotation_session == kg_db_session(store->db)) {
+        return KG_RESULT_OK;
+    }
+    kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
+    kg_error_detail("store: the connection to PostgreSQL was re-established and the rotation lock went with it; "
+                    "run rotate-master again to resume");
+    return KG_RESULT_ERROR;
 }
 
 const char *kg_store_location_text(const char *location)
@@ -847,12 +881,12 @@ static kg_result kg_store_check_attr(const char *uid, const char *name, const ui
 }
 
 /*
- * PostgreSQL only: lock the object's row until the transaction ends, so
- * that gateways adding rows to one object at once compute their next
- * indexes one after the other (SQLite's single writer already does). A
- * missing object is left to the insert's foreign key.
+ * PostgreSQL only (kg_store.h): also taken by kg_store_add_attr, so an
+ * attribute's next index is computed under it even outside kg_change_begin.
+ * A missing object is left to the caller's next statement (the insert's
+ * foreign key, an update that touches no row).
  */
-static kg_result kg_store_lock_object(struct kg_store *store, const char *uid)
+kg_result kg_store_lock_object(struct kg_store *store, const char *uid)
 {
     kg_result rc = KG_RESULT_OK;
     struct kg_db_stmt *st = NULL;

@@ -119,6 +119,9 @@ const char *kg_store_location_text(const char *location);
  * use a lock file beside the store instead: KG_ERR_INTERNAL here.
  */
 kg_result kg_store_try_rotation_lock(struct kg_store *store, bool *got) KG_WARN_UNUSED;
+/* OK while the lock kg_store_try_rotation_lock took is still held (always
+ * on SQLite); KG_ERR_STORE once a reconnect has dropped it with the session. */
+kg_result kg_store_check_rotation_lock(struct kg_store *store) KG_WARN_UNUSED;
 /* "sqlite" or "postgresql". Static. */
 const char *kg_store_backend_name(const struct kg_store *store);
 /* Finalize every statement and close the connection. Accepts NULL. */
@@ -167,6 +170,16 @@ void kg_store_rollback_to(struct kg_store *store);
 
 /* Insert a new object; KG_ERR_STORE if the UID exists. */
 kg_result kg_store_insert_object(struct kg_store *store, const struct kg_object *obj) KG_WARN_UNUSED;
+
+/*
+ * PostgreSQL: lock the object's row until the transaction ends, so that a
+ * change's reads and writes of it are one step for every gateway sharing
+ * the database (two allocations of a Usage Limit, a next attribute index).
+ * Waits at most KG_DB_LOCK_TIMEOUT_MS for another holder (then
+ * KG_ERR_STORE). SQLite: nothing to do (its writer is single). Call inside
+ * a transaction; a missing object is not an error here.
+ */
+kg_result kg_store_lock_object(struct kg_store *store, const char *uid) KG_WARN_UNUSED;
 
 /* Load an object by UID; KG_ERR_NOT_FOUND if there is none. */
 kg_result kg_store_get_object(struct kg_store *store, const char *uid, struct kg_object *out) KG_WARN_UNUSED;

@@ -200,16 +200,23 @@ kg_result kg_store_copy(struct kg_store *from, struct kg_store *to, struct kg_st
 
     KG_ENSURE(from != NULL && to != NULL && counts != NULL, KG_ERR_INTERNAL);
     memset(counts, 0, sizeof(*counts));
-    KG_GUARD(kg_copy_is_empty(to, &empty));
-    if (!empty) {
-        kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
-        kg_error_detail("store copy: the target store already holds objects; refusing to mix two stores");
-        return KG_RESULT_ERROR;
-    }
     KG_GOTO_GUARD(rc, kg_db_exec(from->db, kg_copy_snapshot(from)));
     reading = true;
     KG_GOTO_GUARD(rc, kg_store_begin(to));
     writing = true;
+    /* Empty, and kept so until the copy commits: SQLite's BEGIN IMMEDIATE
+     * already shuts other writers out; on PostgreSQL a gateway serving the
+     * target meanwhile would otherwise mix its new keys into the restore. */
+    if (kg_db_backend(to->db) == KG_DB_POSTGRESQL) {
+        KG_GOTO_GUARD(rc, kg_db_exec(to->db, "LOCK TABLE objects IN EXCLUSIVE MODE"));
+    }
+    KG_GOTO_GUARD(rc, kg_copy_is_empty(to, &empty));
+    if (!empty) {
+        kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
+        kg_error_detail("store copy: the target store already holds objects; refusing to mix two stores");
+        rc = KG_RESULT_ERROR;
+        goto out;
+    }
     KG_GOTO_GUARD(rc, kg_copy_objects(from, to, &counts->objects));
     KG_GOTO_GUARD(rc, kg_copy_attrs(from, to, &counts->attributes));
     if (kg_db_backend(to->db) == KG_DB_POSTGRESQL) {

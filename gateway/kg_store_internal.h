@@ -12,6 +12,7 @@ struct kg_store {
     struct kg_db *db;
     const struct kg_store_dialect *dialect;
     struct kg_db_stmt *stmts[KG_STMT_COUNT_];
+    uint64_t rotation_session; /* kg_db_session when the rotation lock was taken; 0: not held */
 };
 
 #endif

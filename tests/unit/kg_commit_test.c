@@ -38,7 +38,7 @@ static kg_result insert_one(struct kg_committer *c, int i)
     struct kg_store *w;
 
     make_object(&o, i);
-    KG_GUARD(kg_change_begin(c, &w));
+    KG_GUARD(kg_change_begin(c, NULL, &w));
     return kg_change_end(c, kg_store_insert_object(w, &o));
 }
 
@@ -86,7 +86,7 @@ static void test_partial_change_rolls_back(void)
     fresh_db();
     CU_ASSERT_FATAL(kg_ok(kg_committer_open(db_path, &c)));
     make_object(&o, 7);
-    CU_ASSERT_FATAL(kg_ok(kg_change_begin(c, &w)));
+    CU_ASSERT_FATAL(kg_ok(kg_change_begin(c, NULL, &w)));
     CU_ASSERT(kg_ok(kg_store_insert_object(w, &o)));
     kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
     CU_ASSERT(kg_failed(kg_change_end(c, KG_RESULT_ERROR)));

@@ -2123,6 +2123,12 @@ static void test_pg_settings_and_durability(void)
     CU_ASSERT(strstr(kg_error_text(), "not synced") != NULL);
     CU_ASSERT(bad == NULL);
 
+    /* A URL libpq cannot parse: its reason would quote the password. */
+    CU_ASSERT(kg_failed(kg_store_open("postgresql://kmipgw:Secr%ZZet@localhost/kmipgw", &bad)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_STORE);
+    CU_ASSERT(strstr(kg_error_text(), "does not parse") != NULL);
+    CU_ASSERT(strstr(kg_error_text(), "Secr") == NULL);
+
     /* No server there: a clean store error, no password or URL in it. */
     CU_ASSERT(kg_failed(kg_store_open("postgresql:///kmipgw?host=/nonexistent&password=sekrit", &bad)));
     CU_ASSERT_EQUAL(kg_errno(), KG_ERR_STORE);
@@ -2249,6 +2255,127 @@ static void test_pg_reconnect(void)
     kg_store_close(store);
 }
 
+/*
+ * PostgreSQL answers COMMIT of a transaction that had a failed statement
+ * with ROLLBACK and no error: kg_store_commit must fail, since nothing
+ * (not even the statement that worked) was committed.
+ */
+static void test_pg_commit_of_a_failed_transaction_fails(void)
+{
+    char path[512];
+    struct kg_store *store = fresh_store("pg", path, sizeof(path));
+    struct kg_object o1, o2, got;
+
+    CU_ASSERT_FATAL(store != NULL);
+    make_obj(&o1, 1, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    make_obj(&o2, 2, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    CU_ASSERT(insert_committed(store, &o1));
+    CU_ASSERT_FATAL(kg_ok(kg_store_begin(store)));
+    CU_ASSERT(kg_ok(kg_store_insert_object(store, &o2)));
+    CU_ASSERT(kg_failed(kg_store_insert_object(store, &o1))); /* duplicate */
+    CU_ASSERT(kg_failed(kg_store_commit(store)));
+    CU_ASSERT(strstr(kg_error_text(), "nothing committed") != NULL);
+    kg_store_rollback(store);
+    CU_ASSERT(kg_failed(kg_store_get_object(store, o2.uid, &got)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_NOT_FOUND);
+    kg_store_close(store);
+}
+
+/* A second connection's lock on the same object waits for the first's
+ * transaction to end: a change's reads and writes are one step. */
+struct pg_locker {
+    const char *path;
+    const char *uid;
+    double waited_ms;
+    bool ok;
+};
+
+static void *pg_lock_second(void *arg)
+{
+    struct pg_locker *l = arg;
+    struct kg_store *store = NULL;
+    double t0;
+
+    if (kg_failed(kg_store_open(l->path, &store))) {
+        return NULL;
+    }
+    t0 = now_ms();
+    l->ok = kg_ok(kg_store_begin(store)) && kg_ok(kg_store_lock_object(store, l->uid));
+    l->waited_ms = now_ms() - t0;
+    l->ok = l->ok && kg_ok(kg_store_commit(store));
+    kg_store_close(store);
+    return NULL;
+}
+
+static void test_pg_object_lock_serialises_changes(void)
+{
+    char path[512];
+    struct kg_store *store = fresh_store("pg", path, sizeof(path));
+    struct kg_object o;
+    struct pg_locker l = { 0 };
+    pthread_t th;
+
+    CU_ASSERT_FATAL(store != NULL);
+    make_obj(&o, 1, KG_OBJ_SYMMETRIC_KEY, KG_STATE_ACTIVE, "vsphere", KG_ALG_AES, 256);
+    CU_ASSERT_FATAL(insert_committed(store, &o));
+    CU_ASSERT_FATAL(kg_ok(kg_store_begin(store)));
+    CU_ASSERT(kg_ok(kg_store_lock_object(store, o.uid)));
+    l.path = path;
+    l.uid = o.uid;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, pg_lock_second, &l) == 0);
+    usleep(400 * 1000);
+    CU_ASSERT(kg_ok(kg_store_commit(store)));
+    pthread_join(th, NULL);
+    CU_ASSERT(l.ok);
+    CU_ASSERT(l.waited_ms >= 200.0);
+    CU_ASSERT(l.waited_ms < KG_STORE_BUSY_TIMEOUT_MS);
+    kg_store_close(store);
+}
+
+/* The rotation lock lives in the server session: a reconnect loses it,
+ * and kg_store_check_rotation_lock says so. An empty database is no store
+ * for the tools that must not create one. */
+static void test_pg_rotation_lock_and_open_existing(void)
+{
+    char path[512];
+    struct kg_store *store = fresh_store("pg", path, sizeof(path));
+    struct kg_store *other = NULL;
+    struct kg_db *admin = NULL;
+    struct kg_object got;
+    bool held = false;
+
+    CU_ASSERT_FATAL(store != NULL);
+    CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &other)));
+    CU_ASSERT(kg_ok(kg_store_try_rotation_lock(store, &held)) && held);
+    CU_ASSERT(kg_ok(kg_store_try_rotation_lock(other, &held)) && !held);
+    CU_ASSERT(kg_ok(kg_store_check_rotation_lock(store)));
+    kg_store_close(other);
+    other = NULL;
+
+    CU_ASSERT_FATAL(kg_ok(kg_db_open(g_pg_url, &admin)));
+    pg_kill_others(admin);
+    CU_ASSERT(kg_failed(kg_store_get_object(store, "none", &got))); /* reconnects */
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_NOT_FOUND);
+    CU_ASSERT(kg_failed(kg_store_check_rotation_lock(store)));
+    CU_ASSERT(strstr(kg_error_text(), "rotation lock") != NULL);
+    kg_store_close(store);
+
+    /* open_existing: refused on an empty database, which stays empty. */
+    CU_ASSERT_FATAL(pg_wipe());
+    CU_ASSERT(kg_failed(kg_store_open_existing(path, &other)));
+    CU_ASSERT(strstr(kg_error_text(), "holds no kmipgw store") != NULL);
+    CU_ASSERT(other == NULL);
+    {
+        struct kg_db_stmt *st = NULL;
+        bool row = false;
+
+        CU_ASSERT_FATAL(kg_ok(kg_db_prepare(admin, "SELECT to_regclass('kg_meta') IS NULL", false, &st)));
+        CU_ASSERT(kg_ok(kg_db_step(st, "still empty", &row)) && row && kg_db_column_int(st, 0) == 1);
+        kg_db_finalize(st);
+    }
+    kg_db_close(admin);
+}
+
 int main(void)
 {
     /* About the SQLite file itself: WAL, migrations of old files, raw rows. */
@@ -2301,6 +2428,9 @@ int main(void)
         KG_TEST(test_pg_settings_and_durability),
         KG_TEST(test_pg_concurrent_attr_indexes),
         KG_TEST(test_pg_reconnect),
+        KG_TEST(test_pg_commit_of_a_failed_transaction_fails),
+        KG_TEST(test_pg_object_lock_serialises_changes),
+        KG_TEST(test_pg_rotation_lock_and_open_existing),
     };
     int failed;
 
