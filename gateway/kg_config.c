@@ -444,6 +444,10 @@ static kg_result kg_config_set_string(const struct kg_config_ctx *ctx, const str
                                : key->kind == KG_CFG_ADDRESS ? "an IP address or host name"
                                                              : "text without control characters";
 
+            /* store.url may hold a password: never quoted. */
+            if (key->offset == offsetof(struct kg_config, store_url)) {
+                return KG_CONFIG_FAIL(ctx, &node->start_mark, "%s must be %s", name, what);
+            }
             return KG_CONFIG_FAIL(ctx, &node->start_mark, "%s must be %s, not '%s'", name, what,
                                   kg_config_quote(q, s, len));
         }

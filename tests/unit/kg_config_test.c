@@ -427,6 +427,13 @@ static void test_err_missing_required(void)
                            "store: {url: 'mysql://secret@db/k'}\n"
                            "policy: {path: p}\n",
                            3, 1, "store.url must be a postgresql:// URL"));
+    /* A URL is never quoted (it may hold a password), even when it is refused. */
+    CU_ASSERT(expect_error("tls: {certificate: c, key: k, client_ca: ca}\n"
+                           "hsm: {module: m, token_label: t, pin_file: p}\n"
+                           "store: {url: \"postgresql://u:hunter2\\t@db/k\"}\n"
+                           "policy: {path: p}\n",
+                           3, 14, "store.url must be text without control characters"));
+    CU_ASSERT(strstr(kg_error_text(), "hunter2") == NULL);
     CU_ASSERT(expect_error("tls: {certificate: c, key: k, client_ca: ca}\n"
                            "hsm: {module: m, token_label: t, pin_file: p}\n"
                            "store: {path: s}\n"
