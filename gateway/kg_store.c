@@ -323,24 +323,52 @@ static const struct kg_store_migration *kg_store_migration_from(const struct kg_
 }
 
 /*
- * Bring the schema to KG_STORE_SCHEMA_VERSION in one transaction that holds
- * the dialect's migration lock. The version is read again under the lock:
- * another worker or gateway may have migrated between our first look and
- * getting it. (PostgreSQL reads it under the lock only: its version table
- * may not exist before.)
+ * The schema version at a glance, taking no lock and creating nothing: 0 for
+ * a database with no store yet (on PostgreSQL, no kg_meta table: reading it
+ * would fail, and creating it is the migration's job).
  */
-static kg_result kg_store_migrate(struct kg_store *store)
+static kg_result kg_store_peek_version(struct kg_store *store, int *out)
+{
+    kg_result rc = KG_RESULT_OK;
+    struct kg_db_stmt *st = NULL;
+
+    *out = 0;
+    if (kg_db_backend(store->db) == KG_DB_POSTGRESQL) {
+        KG_GOTO_GUARD(rc, kg_db_prepare(store->db, "SELECT to_regclass('kg_meta') IS NOT NULL", false, &st));
+        KG_GOTO_GUARD(rc, kg_store_step_row(st, "look for the store's schema"));
+        if (kg_db_column_int(st, 0) == 0) {
+            goto out;
+        }
+    }
+    KG_GOTO_GUARD(rc, kg_store_read_version(store, out));
+out:
+    kg_db_finalize(st);
+    return rc;
+}
+
+/*
+ * Bring the schema to KG_STORE_SCHEMA_VERSION in one transaction that holds
+ * the dialect's migration lock; nothing at all when it is current (so a
+ * worker's or a probe's connection does no DDL, and a read-only PostgreSQL
+ * standby can be opened). The version is read again under the lock: another
+ * worker or gateway may have migrated between our first look and getting
+ * it. Without `create`, a database with no store yet is refused rather than
+ * given one.
+ */
+static kg_result kg_store_migrate(struct kg_store *store, bool create)
 {
     kg_result rc = KG_RESULT_OK;
     int version = 0;
     bool in_txn = false;
 
-    if (kg_db_backend(store->db) == KG_DB_SQLITE) {
-        KG_GOTO_GUARD(rc, kg_store_read_version(store, &version));
-        KG_GOTO_GUARD(rc, kg_store_check_not_newer(version));
-        if (version == KG_STORE_SCHEMA_VERSION) {
-            goto out;
-        }
+    KG_GOTO_GUARD(rc, kg_store_peek_version(store, &version));
+    KG_GOTO_GUARD(rc, kg_store_check_not_newer(version));
+    if (version == KG_STORE_SCHEMA_VERSION) {
+        goto out;
+    }
+    if (version == 0 && !create) {
+        KG_STORE_GOTO_FAIL(rc, KG_ERR_STORE, "store: %s holds no kmipgw store (not created)",
+                           store->dialect == &kg_store_pg_dialect ? "the PostgreSQL database" : "the file");
     }
     KG_GOTO_GUARD(rc, kg_db_exec(store->db, store->dialect->begin_migration));
     in_txn = true;
@@ -444,7 +472,8 @@ static kg_result kg_store_open_sqlite(struct kg_store *store, const char *path)
     return kg_store_configure_sqlite(store);
 }
 
-kg_result kg_store_open(const char *location, struct kg_store **out)
+/* kg_store_open and kg_store_open_existing: `create` says whether a store may be made. */
+static kg_result kg_store_open_as(const char *location, bool create, struct kg_store **out)
 {
     kg_result rc = KG_RESULT_OK;
     struct kg_store *store = NULL;
@@ -463,7 +492,7 @@ kg_result kg_store_open(const char *location, struct kg_store **out)
         store->dialect = &kg_store_sqlite_dialect;
         KG_GOTO_GUARD(rc, kg_store_open_sqlite(store, location));
     }
-    KG_GOTO_GUARD(rc, kg_store_migrate(store));
+    KG_GOTO_GUARD(rc, kg_store_migrate(store, create));
     KG_GOTO_GUARD(rc, kg_store_prepare_all(store));
 
     /* The durability rule rests on this: read it back rather than trust it. */
@@ -480,38 +509,23 @@ out:
     return rc;
 }
 
-/* A PostgreSQL database holds a kmipgw store (its version table), read without creating anything. */
-static kg_result kg_store_pg_has_schema(const char *location)
-{
-    kg_result rc = KG_RESULT_OK;
-    struct kg_db *db = NULL;
-    struct kg_db_stmt *st = NULL;
-
-    KG_GOTO_GUARD(rc, kg_db_open(location, &db));
-    KG_GOTO_GUARD(rc, kg_db_prepare(db, "SELECT to_regclass('kg_meta') IS NOT NULL", false, &st));
-    KG_GOTO_GUARD(rc, kg_store_step_row(st, "look for the store's schema"));
-    if (kg_db_column_int(st, 0) == 0) {
-        KG_STORE_GOTO_FAIL(rc, KG_ERR_STORE, "store: the PostgreSQL database holds no kmipgw store (not created)");
-    }
-out:
-    kg_db_finalize(st);
-    kg_db_close(db);
-    return rc;
-}
-
 kg_result kg_store_open_existing(const char *location, struct kg_store **out)
 {
     KG_ENSURE(out != NULL, KG_ERR_INTERNAL);
     *out = NULL;
     KG_ENSURE(location != NULL && location[0] != '\0', KG_ERR_CONFIG);
-    if (kg_db_location_is_pg(location)) {
-        KG_GUARD(kg_store_pg_has_schema(location));
-    } else if (access(location, R_OK) != 0) {
+    /* sqlite3_open would create the file before the migration could refuse. */
+    if (!kg_db_location_is_pg(location) && access(location, R_OK) != 0) {
         kg_error_set(KG_ERR_STORE, __FILE__, __LINE__);
         kg_error_detail("store: cannot read %s: %s (not created)", location, strerror(errno));
         return KG_RESULT_ERROR;
     }
-    return kg_store_open(location, out);
+    return kg_store_open_as(location, false, out);
+}
+
+kg_result kg_store_open(const char *location, struct kg_store **out)
+{
+    return kg_store_open_as(location, true, out);
 }
 
 kg_result kg_store_try_rotation_lock(struct kg_store *store, bool *got)
@@ -694,20 +708,26 @@ static size_t kg_store_field_len(const char *s, size_t size)
     return strnlen(s, size);
 }
 
-static kg_result kg_store_object_exists(struct kg_store *store, const char *uid, bool *out)
+/* Run a cached one-parameter query on `uid`; *out: it gave a row. */
+static kg_result kg_store_uid_query(struct kg_store *store, enum kg_store_stmt_id id, const char *uid, bool *out)
 {
     kg_result rc = KG_RESULT_OK;
     struct kg_db_stmt *st = NULL;
     bool row = false;
 
     *out = false;
-    KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_OBJ_EXISTS, &st));
+    KG_GOTO_GUARD(rc, kg_store_stmt(store, id, &st));
     KG_GOTO_GUARD(rc, kg_db_bind_text(st, 1, uid));
-    KG_GOTO_GUARD(rc, kg_db_step(st, "object exists", &row));
+    KG_GOTO_GUARD(rc, kg_db_step(st, kg_store_sql_of(store->dialect, id), &row));
     *out = row;
 out:
     kg_store_stmt_done(st);
     return rc;
+}
+
+static kg_result kg_store_object_exists(struct kg_store *store, const char *uid, bool *out)
+{
+    return kg_store_uid_query(store, KG_STMT_OBJ_EXISTS, uid, out);
 }
 
 /* After a change that touched no row: NOT_FOUND if the object is missing, else `err`. */
@@ -881,26 +901,18 @@ static kg_result kg_store_check_attr(const char *uid, const char *name, const ui
 }
 
 /*
- * PostgreSQL only (kg_store.h): also taken by kg_store_add_attr, so an
- * attribute's next index is computed under it even outside kg_change_begin.
- * A missing object is left to the caller's next statement (the insert's
- * foreign key, an update that touches no row).
+ * PostgreSQL only (kg_store.h). A missing object is left to the caller's
+ * next statement (the insert's foreign key, an update that touches no row).
  */
 kg_result kg_store_lock_object(struct kg_store *store, const char *uid)
 {
-    kg_result rc = KG_RESULT_OK;
-    struct kg_db_stmt *st = NULL;
     bool row = false;
 
+    KG_ENSURE(store != NULL && uid != NULL, KG_ERR_INTERNAL);
     if (kg_db_backend(store->db) != KG_DB_POSTGRESQL) {
         return KG_RESULT_OK;
     }
-    KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_OBJ_LOCK, &st));
-    KG_GOTO_GUARD(rc, kg_db_bind_text(st, 1, uid));
-    KG_GOTO_GUARD(rc, kg_db_step(st, "lock object", &row));
-out:
-    kg_store_stmt_done(st);
-    return rc;
+    return kg_store_uid_query(store, KG_STMT_OBJ_LOCK, uid, &row);
 }
 
 kg_result kg_store_add_attr(struct kg_store *store, const char *uid, const char *name, const uint8_t *value,
@@ -914,7 +926,6 @@ kg_result kg_store_add_attr(struct kg_store *store, const char *uid, const char 
     KG_GOTO_ENSURE(rc, out_index != NULL, KG_ERR_INTERNAL);
     *out_index = -1;
     KG_GOTO_GUARD(rc, kg_store_check_attr(uid, name, value, value_len));
-    KG_GOTO_GUARD(rc, kg_store_lock_object(store, uid));
     KG_GOTO_GUARD(rc, kg_store_stmt(store, KG_STMT_ATTR_ADD, &st));
     KG_GOTO_GUARD(rc, kg_db_bind_text(st, 1, uid));
     KG_GOTO_GUARD(rc, kg_db_bind_text(st, 2, name));

@@ -8,9 +8,9 @@
  *
  * One struct kg_store is one database connection. It is not shared between
  * threads: each worker opens its own (SQLite's WAL lets readers and one
- * writer work concurrently and busy_timeout serialises writers; PostgreSQL
- * locks rows, and an attribute's next index is computed under a lock on its
- * object's row, so gateways sharing one database never pick the same one).
+ * writer work concurrently and busy_timeout serialises writers; on
+ * PostgreSQL a change of an existing object first locks its row,
+ * kg_store_lock_object, so gateways sharing one database take turns).
  *
  * Objects: UID, type, state, owning group, creator, algorithm, length, usage
  * mask, wrapped blob with mechanism and MWK generation. Every other
@@ -192,7 +192,11 @@ kg_result kg_store_erase_blob(struct kg_store *store, const char *uid) KG_WARN_U
 
 /*
  * Attribute rows. Indexes are per (uid, name), starting at 0.
- * add: append with the next free index; *out_index gets it.
+ * add: append with the next free index; *out_index gets it. On PostgreSQL
+ * the caller holds the object's lock (kg_store_lock_object; kg_change_begin
+ * takes it) or made the object in this transaction: without it, two
+ * connections may pick the same index, and the second then fails on the
+ * primary key (KG_ERR_STORE), never overwrites.
  * set: replace the value at `index` (KG_ERR_ATTRIBUTE_NOT_FOUND if absent).
  * delete: remove the row at `index` (KG_ERR_ATTRIBUTE_NOT_FOUND if absent).
  * delete_all: remove every row of `name` (no error if none).

@@ -212,12 +212,10 @@ const struct kg_store_dialect kg_store_pg_dialect = {
 /* The statements both databases run as written (a dialect may override). */
 static const char *const kg_store_sql[KG_STMT_COUNT_] = {
     [KG_STMT_COMMIT] = "COMMIT",
-    [KG_STMT_ROLLBACK] = "ROLLBACK",
     [KG_STMT_SAVEPOINT] = "SAVEPOINT kg_change",
     /* States 5 and 6 are Destroyed and Destroyed Compromised. */
     [KG_STMT_COUNT_LIVE] = "SELECT count(*) FROM objects WHERE owner_group = ?1 AND state NOT IN (5, 6)",
     [KG_STMT_RELEASE] = "RELEASE kg_change",
-    [KG_STMT_ROLLBACK_TO] = "ROLLBACK TO kg_change",
     [KG_STMT_OBJ_INSERT] =
         "INSERT INTO objects (uid, created_seq, object_type, state, owner_group, creator,"
         " algorithm, length, usage_mask, blob, blob_mechanism, mwk_generation, storage, registered_wrapping,"

@@ -15,6 +15,7 @@
 #include "kg_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -2158,7 +2159,9 @@ static void *pg_add_many(void *arg)
         if (kg_failed(kg_store_begin(store))) {
             break;
         }
-        if (kg_failed(kg_store_add_attr(store, a->uid, "x-Race", value, sizeof(value), &index)) ||
+        /* As kg_change_begin does: the object's lock, then the change. */
+        if (kg_failed(kg_store_lock_object(store, a->uid)) ||
+            kg_failed(kg_store_add_attr(store, a->uid, "x-Race", value, sizeof(value), &index)) ||
             kg_failed(kg_store_commit(store))) {
             kg_store_rollback(store);
             break;
@@ -2376,6 +2379,52 @@ static void test_pg_rotation_lock_and_open_existing(void)
     kg_db_close(admin);
 }
 
+/* A current store opens with no DDL and no write: a read-only session (as
+ * on a standby) can open it; a new database cannot be made in one. */
+static void test_pg_open_current_store_read_only(void)
+{
+    char path[512], readonly[600];
+    struct kg_store *store = fresh_store("pg", path, sizeof(path));
+    struct kg_store *ro = NULL;
+    int version = 0;
+
+    CU_ASSERT_FATAL(store != NULL);
+    kg_store_close(store);
+    snprintf(readonly, sizeof(readonly), "%s&options=-c%%20default_transaction_read_only%%3Don", g_pg_url);
+    CU_ASSERT(kg_ok(kg_store_open(readonly, &ro)));
+    CU_ASSERT(ro != NULL && kg_ok(kg_store_schema_version(ro, &version)) && version == KG_STORE_SCHEMA_VERSION);
+    kg_store_close(ro);
+    ro = NULL;
+    CU_ASSERT_FATAL(pg_wipe());
+    CU_ASSERT(kg_failed(kg_store_open(readonly, &ro)));
+    CU_ASSERT(ro == NULL);
+}
+
+/* open_existing: a file that is there but holds no store is refused, not
+ * given a schema; kg_store_open would make one. */
+static void test_open_existing_refuses_an_empty_file(void)
+{
+    char path[256];
+    struct kg_store *store = NULL;
+    int fd, version = 0;
+
+    db_path(path, sizeof(path), "empty");
+    remove_db(path);
+    fd = open(path, O_CREAT | O_WRONLY, 0600);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    CU_ASSERT(kg_failed(kg_store_open_existing(path, &store)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_STORE);
+    CU_ASSERT(strstr(kg_error_text(), "holds no kmipgw store") != NULL);
+    CU_ASSERT(store == NULL);
+    CU_ASSERT(kg_ok(kg_store_open(path, &store)));
+    CU_ASSERT(kg_ok(kg_store_schema_version(store, &version)) && version == KG_STORE_SCHEMA_VERSION);
+    kg_store_close(store);
+    store = NULL;
+    CU_ASSERT(kg_ok(kg_store_open_existing(path, &store)));
+    kg_store_close(store);
+}
+
 int main(void)
 {
     /* About the SQLite file itself: WAL, migrations of old files, raw rows. */
@@ -2391,6 +2440,7 @@ int main(void)
         KG_TEST(test_open_rejects_garbage),
         KG_TEST(test_two_writers),
         KG_TEST(test_overlong_columns_rejected),
+        KG_TEST(test_open_existing_refuses_an_empty_file),
     };
     /* What every store must do: run on SQLite, then on PostgreSQL too. */
     static const struct kg_test_case cases[] = {
@@ -2431,6 +2481,7 @@ int main(void)
         KG_TEST(test_pg_commit_of_a_failed_transaction_fails),
         KG_TEST(test_pg_object_lock_serialises_changes),
         KG_TEST(test_pg_rotation_lock_and_open_existing),
+        KG_TEST(test_pg_open_current_store_read_only),
     };
     int failed;
 
