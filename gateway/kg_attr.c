@@ -75,6 +75,31 @@ static const struct kg_attr_def kg_attr_defs[] = {
     { "Protection Level", KG_TTLV_ENUMERATION, EDITABLE, KG_ATTR_SINCE_2X },
     { "Protection Period", KG_TTLV_INTERVAL, EDITABLE, KG_ATTR_SINCE_2X },
     { "Quantum Safe", KG_TTLV_BOOLEAN, EDITABLE, KG_ATTR_SINCE_2X },
+    /* Certificates (KMIP 1.4 sections 3.6 to 3.16, 2.1 sections 4.6 to
+     * 4.8 and 4.61 to 4.63): set by the server from the certificate at
+     * Register (kg_cert.c), never changed by anyone. A template may name
+     * Certificate Type, to agree with the certificate (kg_op_template_add). */
+    { "Certificate Type", KG_TTLV_ENUMERATION, 0, 0 },
+    { "Certificate Length", KG_TTLV_INTEGER, 0, 1 },
+    { "X.509 Certificate Identifier", KG_TTLV_STRUCTURE, 0, 1 },
+    { "X.509 Certificate Subject", KG_TTLV_STRUCTURE, 0, 1 },
+    { "X.509 Certificate Issuer", KG_TTLV_STRUCTURE, 0, 1 },
+    { "Certificate Identifier", KG_TTLV_STRUCTURE, KG_ATTR_1X_ONLY, 0 },
+    { "Certificate Subject", KG_TTLV_STRUCTURE, KG_ATTR_1X_ONLY, 0 },
+    { "Certificate Issuer", KG_TTLV_STRUCTURE, KG_ATTR_1X_ONLY, 0 },
+    { "Digital Signature Algorithm", KG_TTLV_ENUMERATION, KG_ATTR_MULTI, 1 },
+#define KG_CERT_NAME_ATTRS(part)                                                              \
+    { "Certificate Subject " part, KG_TTLV_TEXT_STRING, KG_ATTR_MULTI, KG_ATTR_SINCE_2X },     \
+    { "Certificate Issuer " part, KG_TTLV_TEXT_STRING, KG_ATTR_MULTI, KG_ATTR_SINCE_2X }
+    KG_CERT_NAME_ATTRS("CN"), KG_CERT_NAME_ATTRS("O"), KG_CERT_NAME_ATTRS("OU"), KG_CERT_NAME_ATTRS("Email"),
+    KG_CERT_NAME_ATTRS("C"), KG_CERT_NAME_ATTRS("ST"), KG_CERT_NAME_ATTRS("L"), KG_CERT_NAME_ATTRS("UID"),
+    KG_CERT_NAME_ATTRS("Serial Number"), KG_CERT_NAME_ATTRS("Title"), KG_CERT_NAME_ATTRS("DC"),
+    KG_CERT_NAME_ATTRS("DN Qualifier"),
+#undef KG_CERT_NAME_ATTRS
+    /* What Get of Secret Data or an Opaque Object answers besides the
+     * value (kg_op_register_data.c): the server's own rows. */
+    { KG_ATTR_SECRET_DATA_TYPE, KG_TTLV_STRUCTURE, KG_ATTR_INTERNAL, KG_ATTR_SINCE_2X },
+    { KG_ATTR_OPAQUE_DATA_TYPE, KG_TTLV_ENUMERATION, KG_ATTR_INTERNAL, KG_ATTR_SINCE_2X },
 };
 
 /* Custom attributes: "x-" names belong to clients; "y-" names are the
@@ -92,7 +117,13 @@ const uint32_t kg_attr_derived_count = sizeof(kg_attr_derived_names) / sizeof(kg
 
 bool kg_attr_in_version(const struct kg_attr_def *def, int32_t major, int32_t minor)
 {
-    return def != NULL && (major > 1 || minor >= (int32_t)def->since);
+    if (def == NULL || (def->flags & KG_ATTR_INTERNAL) != 0) {
+        return false;
+    }
+    if (major > 1) {
+        return (def->flags & KG_ATTR_1X_ONLY) == 0;
+    }
+    return minor >= (int32_t)def->since;
 }
 
 const struct kg_attr_def *kg_attr_lookup(const char *name, uint32_t len)
@@ -128,7 +159,7 @@ kg_result kg_attr_read(const struct kg_ttlv_reader *parent, const struct kg_ttlv
     memcpy(out->name, name, name_len);
     out->name[name_len] = '\0';
     out->def = kg_attr_lookup(name, name_len);
-    if (out->def == NULL) {
+    if (out->def == NULL || (out->def->flags & KG_ATTR_INTERNAL) != 0) {
         kg_error_set(KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
         kg_error_detail("unknown attribute '%s'", out->name);
         return KG_RESULT_ERROR;
@@ -181,6 +212,13 @@ static bool kg_attr_is_key(const struct kg_object *obj)
 {
     return obj->object_type == KG_OBJ_SYMMETRIC_KEY || obj->object_type == KG_OBJ_PRIVATE_KEY ||
            obj->object_type == KG_OBJ_PUBLIC_KEY;
+}
+
+/* Secret Data and Opaque Objects: their row's length is the value's, kept
+ * to read it back exactly, and no Cryptographic Length (KMIP 2.1 Table 28). */
+static bool kg_attr_is_data(const struct kg_object *obj)
+{
+    return obj->object_type == KG_OBJ_SECRET_DATA || obj->object_type == KG_OBJ_OPAQUE_OBJECT;
 }
 
 /*
@@ -238,7 +276,7 @@ kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object
     } else if (strcmp(name, "Cryptographic Algorithm") == 0 && obj->algorithm != 0) {
         KG_GUARD(kg_attr_begin(w, name));
         KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_ATTRIBUTE_VALUE, obj->algorithm));
-    } else if (strcmp(name, "Cryptographic Length") == 0 && obj->length != 0) {
+    } else if (strcmp(name, "Cryptographic Length") == 0 && obj->length != 0 && !kg_attr_is_data(obj)) {
         KG_GUARD(kg_attr_begin(w, name));
         KG_GUARD(kg_ttlv_write_int(w, KG_TAG_ATTRIBUTE_VALUE, obj->length));
     } else if (strcmp(name, "Cryptographic Usage Mask") == 0 && obj->usage_mask != 0) {

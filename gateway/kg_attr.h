@@ -32,6 +32,13 @@ enum kg_attr_flag {
     KG_ATTR_CLIENT_ADD = 1u << 3,    /* Add Attribute allowed */
     KG_ATTR_CLIENT_MODIFY = 1u << 4, /* Modify Attribute allowed */
     KG_ATTR_CLIENT_DELETE = 1u << 5, /* Delete Attribute allowed */
+    /* A row the server keeps for itself (the Secret Data Type and Opaque
+     * Data Type Get answers with): never shown as an attribute, and a
+     * client naming it is told it is unknown. */
+    KG_ATTR_INTERNAL = 1u << 6,
+    /* A KMIP 1.x attribute KMIP 2.0 removed (Certificate Identifier,
+     * Subject and Issuer): not shown to a 2.x client. */
+    KG_ATTR_1X_ONLY = 1u << 7,
 };
 
 struct kg_attr_def {
@@ -43,6 +50,12 @@ struct kg_attr_def {
 
 /* `since` of an attribute KMIP 2.x introduced: above every 1.x minor. */
 #define KG_ATTR_SINCE_2X 0xFFu
+
+/* The server's own rows of Secret Data (a Structure: Secret Data Type and
+ * the Key Format Type it was registered in) and of an Opaque Object (its
+ * Opaque Data Type): KG_ATTR_INTERNAL. */
+#define KG_ATTR_SECRET_DATA_TYPE "Secret Data Type"
+#define KG_ATTR_OPAQUE_DATA_TYPE "Opaque Data Type"
 
 /* The definition of attribute `name`, a generic one for custom x-/y- names,
  * or NULL when the name is unknown. */
@@ -77,7 +90,8 @@ kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object
                                 bool *written) KG_WARN_UNUSED;
 
 /* Is `def` an attribute of protocol version major.minor? Custom and all
- * 1.0 attributes are in every version; any 2.x has every 1.x attribute. */
+ * 1.0 attributes are in every version; any 2.x has every 1.x attribute
+ * but those KMIP 2.0 removed (KG_ATTR_1X_ONLY). Internal rows are in none. */
 bool kg_attr_in_version(const struct kg_attr_def *def, int32_t major, int32_t minor);
 
 /*

@@ -85,6 +85,9 @@ enum kg_result_reason {
     KG_REASON_OBJECT_ARCHIVED = 0x0D,
     KG_REASON_INDEX_OUT_OF_BOUNDS = 0x0E,
     KG_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED = 0x10,
+    KG_REASON_ATTRIBUTE_READ_ONLY = 0x22,       /* KMIP 2.0 */
+    KG_REASON_OBJECT_NOT_FOUND = 0x37,          /* KMIP 2.0 */
+    KG_REASON_ATTRIBUTE_SINGLE_VALUED = 0x23,   /* KMIP 2.0 */
     KG_REASON_WRONG_KEY_LIFECYCLE_STATE = 0x43, /* KMIP 2.0 */
     KG_REASON_GENERAL_FAILURE = 0x100,
 };
@@ -201,14 +204,24 @@ enum kg_key_wrap_type {
     KG_KEY_WRAP_TYPE_AS_REGISTERED = 0x02,
 };
 
+/* 9.1.3.2.6 Certificate Type */
+enum kg_certificate_type {
+    KG_CERT_X509 = 0x01,
+    KG_CERT_PGP = 0x02,
+};
+
 /* 9.1.3.2.7 Digital Signature Algorithm */
 enum kg_digital_signature_algorithm {
+    KG_DSA_MD5_RSA = 0x02,
     KG_DSA_SHA1_RSA = 0x03,
     KG_DSA_SHA224_RSA = 0x04,
     KG_DSA_SHA256_RSA = 0x05,
     KG_DSA_SHA384_RSA = 0x06,
     KG_DSA_SHA512_RSA = 0x07,
     KG_DSA_RSASSA_PSS = 0x08,
+    KG_DSA_DSA_SHA1 = 0x09,
+    KG_DSA_DSA_SHA224 = 0x0A,
+    KG_DSA_DSA_SHA256 = 0x0B,
     KG_DSA_ECDSA_SHA1 = 0x0C,
     KG_DSA_ECDSA_SHA224 = 0x0D,
     KG_DSA_ECDSA_SHA256 = 0x0E,

@@ -60,6 +60,9 @@ static const struct {
     { KG_REASON_OBJECT_ARCHIVED, "object_archived" },
     { KG_REASON_INDEX_OUT_OF_BOUNDS, "index_out_of_bounds" },
     { KG_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED, "key_format_type_not_supported" },
+    { KG_REASON_ATTRIBUTE_READ_ONLY, "attribute_read_only" },
+    { KG_REASON_ATTRIBUTE_SINGLE_VALUED, "attribute_single_valued" },
+    { KG_REASON_OBJECT_NOT_FOUND, "object_not_found" },
     { KG_REASON_WRONG_KEY_LIFECYCLE_STATE, "wrong_key_lifecycle_state" },
     { KG_REASON_GENERAL_FAILURE, "general_failure" },
 };

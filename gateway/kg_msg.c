@@ -277,7 +277,15 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
     case KG_ERR_ATTRIBUTE_NOT_FOUND:
         return KG_REASON_ITEM_NOT_FOUND;
     case KG_ERR_READ_ONLY_ATTRIBUTE:
-        return KG_REASON_PERMISSION_DENIED;
+        /* KMIP 2.0 added a reason of its own; the 1.x test cases answer
+         * Permission Denied. */
+        return version.major >= 2 ? KG_REASON_ATTRIBUTE_READ_ONLY : KG_REASON_PERMISSION_DENIED;
+    case KG_ERR_NOT_FOUND:
+        /* The object named does not exist (or is out of scope): KMIP 2.0
+         * gave this its own reason (OASIS BL-M-4-21). */
+        return version.major >= 2 ? KG_REASON_OBJECT_NOT_FOUND : KG_REASON_ITEM_NOT_FOUND;
+    case KG_ERR_SINGLE_VALUED:
+        return version.major >= 2 ? KG_REASON_ATTRIBUTE_SINGLE_VALUED : KG_REASON_INVALID_FIELD;
     case KG_ERR_AUTHENTICATION:
         return KG_REASON_AUTHENTICATION_NOT_SUCCESSFUL;
     case KG_ERR_OBJECT_ARCHIVED:
@@ -337,6 +345,12 @@ static const char *kg_msg_reason_text(uint32_t reason)
         return "permission denied";
     case KG_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED:
         return "key format type not supported";
+    case KG_REASON_ATTRIBUTE_READ_ONLY:
+        return "attribute read only";
+    case KG_REASON_OBJECT_NOT_FOUND:
+        return "object not found";
+    case KG_REASON_ATTRIBUTE_SINGLE_VALUED:
+        return "attribute single valued";
     case KG_REASON_WRONG_KEY_LIFECYCLE_STATE:
         return "wrong key lifecycle state";
     default:

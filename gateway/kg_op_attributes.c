@@ -299,7 +299,7 @@ static kg_result kg_add_apply(struct kg_store *w, const struct kg_op_ctx *ctx, c
     }
     KG_GUARD(kg_store_count_attr(w, ctx->object.uid, a->name, &count));
     if (count > 0 && !(a->def->flags & KG_ATTR_MULTI)) {
-        kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
+        kg_error_set(KG_ERR_SINGLE_VALUED, __FILE__, __LINE__);
         kg_error_detail("attribute '%s' is single-valued and already set", a->name);
         return KG_RESULT_ERROR;
     }

@@ -29,6 +29,12 @@ kg_result kg_op_template_add(struct kg_template *t, const struct kg_attr_in *a)
         t->has_usage_mask = true;
     } else if (strcmp(a->name, "Object Type") == 0) {
         KG_GUARD(kg_ttlv_get_enum(&a->value, &t->object_type));
+    } else if (strcmp(a->name, "Certificate Type") == 0) {
+        /* The server sets it from the certificate; a client may say what
+         * it registers (OASIS BL-M-10-21), checked there. */
+        KG_ENSURE(!t->has_certificate_type, KG_ERR_INVALID_FIELD);
+        KG_GUARD(kg_ttlv_get_enum(&a->value, &t->certificate_type));
+        t->has_certificate_type = true;
     } else {
         if (!(a->def->flags & KG_ATTR_CLIENT_SET)) {
             kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
@@ -95,6 +101,12 @@ static kg_result kg_op_insert_object(struct kg_store *w, const struct kg_op_ctx 
     KG_GUARD(kg_store_insert_object(w, obj));
     for (uint32_t i = 0; i < t->extra_count; i++) {
         KG_GUARD(kg_op_insert_extra(w, obj->uid, &t->extra[i]));
+    }
+    for (uint32_t i = 0; t->server_rows != NULL && i < t->server_rows->count; i++) {
+        const struct kg_op_server_rows *r = t->server_rows;
+        int32_t index;
+
+        KG_GUARD(kg_store_add_attr(w, obj->uid, r->row[i].name, r->w.buf + r->row[i].off, r->row[i].len, &index));
     }
     KG_GUARD(kg_attr_store_date(w, obj->uid, "Initial Date", ctx->now));
     KG_GUARD(kg_attr_store_date(w, obj->uid, "Last Change Date", ctx->now));

@@ -291,8 +291,10 @@ kg_result kg_op_get_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struc
 
     ctx->wrapping_uid[0] = '\0';
     ctx->wrapping_owner[0] = '\0';
-    /* A public key is not secret: its Get is no export of key material. */
-    req->key_material = !(ctx->has_object && ctx->object.object_type == KG_OBJ_PUBLIC_KEY);
+    /* A public key or a certificate is not secret: its Get is no export
+     * of key material. */
+    req->key_material = !(ctx->has_object && (ctx->object.object_type == KG_OBJ_PUBLIC_KEY ||
+                                              ctx->object.object_type == KG_OBJ_CERTIFICATE));
     /* As Registered is judged exactly as the Key Wrapping Specification it
      * stands for: a wrapped export under the registered wrapping key. */
     KG_GUARD(kg_op_get_read_payload(&in, ctx->has_object ? &ctx->object : NULL, &get));
@@ -341,6 +343,9 @@ static kg_result kg_op_get_material(struct kg_op_ctx *ctx, struct kg_ttlv_reader
     }
     if (obj->object_type == KG_OBJ_PUBLIC_KEY) {
         return kg_op_get_public(ctx, &req, out);
+    }
+    if (kg_op_is_data_object(obj->object_type)) {
+        return kg_op_get_data(ctx, req.has_format, req.format, req.wrapping, out); /* kg_op_get_data.c */
     }
     format = req.has_format ? req.format : KG_FORMAT_RAW;
     if (obj->object_type == KG_OBJ_PRIVATE_KEY && req.wrapping) {

@@ -53,6 +53,8 @@ kg_result kg_op_key_ref(const struct kg_object *obj, struct kg_p11_key_ref *out)
         out->kind = KG_P11_KEY_DES3;
     } else if (obj->object_type == KG_OBJ_SYMMETRIC_KEY && hmac) {
         out->kind = KG_P11_KEY_HMAC;
+    } else if (obj->object_type == KG_OBJ_SECRET_DATA || obj->object_type == KG_OBJ_OPAQUE_OBJECT) {
+        out->kind = KG_P11_KEY_SECRET; /* stored like a key, never used as one */
     } else if (obj->object_type == KG_OBJ_PRIVATE_KEY && obj->algorithm == KG_ALG_RSA) {
         out->kind = KG_P11_KEY_RSA_PRIVATE;
     } else if (obj->object_type == KG_OBJ_PRIVATE_KEY && ec) {

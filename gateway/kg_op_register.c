@@ -17,6 +17,8 @@
  *
  * Public keys (X.509 SubjectPublicKeyInfo, or PKCS#1 for RSA) are not
  * secret: they are stored as SPKI DER in the clear (storage PUBLIC).
+ *
+ * Secret Data, Opaque Objects and Certificates are kg_op_register_data.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +198,8 @@ static kg_result kg_op_register_public_parse(const struct kg_key_block_in *kb, s
     return KG_RESULT_OK;
 }
 
+static bool kg_op_register_is_data(struct kg_ttlv_reader in);
+
 kg_result kg_op_register_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req)
 {
     struct kg_template *t = NULL;
@@ -204,6 +208,9 @@ kg_result kg_op_register_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, 
     kg_result rc = KG_RESULT_OK;
 
     (void)ctx;
+    if (kg_op_register_is_data(in)) {
+        return kg_op_register_data_facts(&in, req); /* kg_op_register_data.c */
+    }
     KG_GUARD(kg_op_template_policy_facts(&in, req, &t));
     KG_GOTO_ENSURE(rc, req->object_type == KG_OBJ_SYMMETRIC_KEY || req->object_type == KG_OBJ_PUBLIC_KEY,
                    KG_ERR_UNSUPPORTED_OBJECT);
@@ -338,8 +345,26 @@ static void kg_op_register_drop_resident(struct kg_op_ctx *ctx, enum kg_p11_key_
     }
 }
 
+/* Does the payload register Secret Data, an Opaque Object or a
+ * Certificate? Peeks at its Object Type on a copy of the reader. */
+static bool kg_op_register_is_data(struct kg_ttlv_reader in)
+{
+    struct kg_ttlv_item it;
+    uint32_t object_type = 0;
+
+    if (kg_failed(kg_ttlv_read_expect(&in, KG_TAG_OBJECT_TYPE, KG_TTLV_ENUMERATION, &it)) ||
+        kg_failed(kg_ttlv_get_enum(&it, &object_type))) {
+        kg_error_clear(); /* the handler reads it again and reports it */
+        return false;
+    }
+    return kg_op_is_data_object(object_type);
+}
+
 kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
+    if (kg_op_register_is_data(*in)) {
+        return kg_op_register_data(ctx, in, out); /* kg_op_register_data.c */
+    }
     struct kg_template *t = NULL;
     struct kg_object *obj = NULL;
     struct kg_secret *key = NULL;

@@ -154,7 +154,74 @@ struct kg_template {
     struct kg_attr_in extra[KG_TEMPLATE_MAX_ATTRS];
     /* Set by the handler for what the server sets (kg_attr_store_new). */
     bool generated;         /* Create: the server made the key material */
+    /* Certificate Type named by the template (Register of a certificate:
+     * it must agree with the certificate, which sets the attribute). */
+    bool has_certificate_type;
+    uint32_t certificate_type;
+    /* Rows the server sets on the new object from what was registered
+     * (certificate attributes, Secret Data Type), inserted with it by
+     * kg_op_store_new_object; NULL when none. Borrowed. */
+    const struct kg_op_server_rows *server_rows;
 };
+
+/*
+ * Attribute rows the server makes for a new object, as encoded Attribute
+ * Values back to back in `w` (grown as needed; offsets, not pointers, so
+ * growth moves nothing that is kept). kg_op_server_rows_init sets it up,
+ * kg_op_server_rows_cleanup releases it; kg_op_server_rows_close makes the
+ * value written to w since `start` (one complete item) row `name`.
+ * KG_ERR_BAD_ATTRIBUTE past KG_OP_SERVER_ROWS_MAX rows or a value over
+ * KG_ATTR_VALUE_MAX. Nothing secret goes in here.
+ */
+#define KG_OP_SERVER_ROWS_MAX 64
+struct kg_op_server_rows {
+    uint32_t count;
+    struct {
+        const char *name; /* static */
+        uint32_t off, len;
+    } row[KG_OP_SERVER_ROWS_MAX];
+    struct kg_ttlv_writer w;
+};
+kg_result kg_op_server_rows_init(struct kg_op_server_rows *r) KG_WARN_UNUSED;
+void kg_op_server_rows_cleanup(struct kg_op_server_rows *r);
+kg_result kg_op_server_rows_close(struct kg_op_server_rows *r, const char *name, uint32_t start) KG_WARN_UNUSED;
+
+/* ---- Secret Data, Opaque Object, Certificate --------------------------
+ * (kg_op_register_data.c, kg_op_get_data.c, kg_cert.c) */
+
+/* Is `object_type` one of the three: Register and Get hand those here. */
+bool kg_op_is_data_object(uint32_t object_type);
+
+/* Policy facts of a Register of one of them (the payload from Object
+ * Type on): type, usage mask, and for a certificate its key's algorithm
+ * and length. */
+kg_result kg_op_register_data_facts(struct kg_ttlv_reader *in, struct kg_policy_request *req) KG_WARN_UNUSED;
+
+/* Register of Secret Data or an Opaque Object (the value imported into
+ * the HSM as a generic secret and stored wrapped under the MWK, like a
+ * plaintext symmetric key) or of an X.509 certificate (stored in the
+ * clear, sealed, its attributes set from it). */
+kg_result kg_op_register_data(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                              struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+
+/* Get of ctx->object, one of the three, its request already read: Key
+ * Format Type (`has_format`, `format`) and whether a Key Wrapping
+ * Specification asked for `wrapping`. */
+kg_result kg_op_get_data(struct kg_op_ctx *ctx, bool has_format, uint32_t format, bool wrapping,
+                         struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+
+/*
+ * Parse X.509 certificate `der` (exactly one DER certificate, nothing
+ * after it) and write its attributes as server rows into `rows`:
+ * Certificate Type, Certificate Length, X.509 Certificate Identifier,
+ * Subject and Issuer, the 1.x Certificate Identifier, Subject and
+ * Issuer, Digital Signature Algorithm (when KMIP names it), and the 2.x
+ * Certificate Subject and Issuer name parts. *algorithm and *bits get
+ * its public key's KMIP algorithm and size (0 when neither RSA nor EC).
+ * Not a certificate: KG_ERR_INVALID_FIELD with a detail. Borrows nothing.
+ */
+kg_result kg_cert_parse(const uint8_t *der, uint32_t len, struct kg_op_server_rows *rows, uint32_t *algorithm,
+                        int32_t *bits) KG_WARN_UNUSED;
 
 /*
  * Create and Register: Object Type (Symmetric Key only) and the template.

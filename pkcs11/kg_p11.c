@@ -633,6 +633,14 @@ static kg_result kg_p11_secret_bytes_ok(enum kg_p11_key_kind kind, size_t n)
         }
         return KG_RESULT_OK;
     }
+    if (kind == KG_P11_KEY_SECRET) {
+        if (n < 1 || n > KG_P11_MAX_SECRET_DATA) {
+            kg_error_set(KG_ERR_BAD_KEY_LENGTH, __FILE__, __LINE__);
+            kg_error_detail("secret data of %zu bytes; 1 to %u supported", n, KG_P11_MAX_SECRET_DATA);
+            return KG_RESULT_ERROR;
+        }
+        return KG_RESULT_OK;
+    }
     if (kind == KG_P11_KEY_DES3) {
         if (n != KG_P11_DES3_BYTES) {
             kg_error_set(KG_ERR_BAD_KEY_LENGTH, __FILE__, __LINE__);
@@ -642,7 +650,7 @@ static kg_result kg_p11_secret_bytes_ok(enum kg_p11_key_kind kind, size_t n)
         return KG_RESULT_OK;
     }
     kg_error_set(KG_ERR_UNSUPPORTED_ALGORITHM, __FILE__, __LINE__);
-    kg_error_detail("only AES, HMAC and Triple DES keys are imported or exported in plaintext");
+    kg_error_detail("only AES, HMAC and Triple DES keys and secret data are imported or exported in plaintext");
     return KG_RESULT_ERROR;
 }
 
@@ -653,14 +661,15 @@ kg_result kg_p11_import_secret(struct kg_p11 *p11, enum kg_p11_key_kind kind, co
     CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE mwk = CK_INVALID_HANDLE;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE ktype = kind == KG_P11_KEY_HMAC ? CKK_GENERIC_SECRET : kind == KG_P11_KEY_DES3 ? CKK_DES3 : CKK_AES;
+    bool generic = kind == KG_P11_KEY_HMAC || kind == KG_P11_KEY_SECRET;
+    CK_KEY_TYPE ktype = generic ? CKK_GENERIC_SECRET : kind == KG_P11_KEY_DES3 ? CKK_DES3 : CKK_AES;
     CK_BBOOL yes = CK_TRUE;
     CK_BBOOL no = CK_FALSE;
     /* The use flags of the wrapped object do not survive the wrap (every
      * use unwraps it with its own flags, kg_p11_key_load); they are set
      * only because SoftHSM wants a usable object. */
-    CK_ATTRIBUTE_TYPE use1 = kind == KG_P11_KEY_HMAC ? CKA_SIGN : CKA_ENCRYPT;
-    CK_ATTRIBUTE_TYPE use2 = kind == KG_P11_KEY_HMAC ? CKA_VERIFY : CKA_DECRYPT;
+    CK_ATTRIBUTE_TYPE use1 = generic ? CKA_SIGN : CKA_ENCRYPT;
+    CK_ATTRIBUTE_TYPE use2 = generic ? CKA_VERIFY : CKA_DECRYPT;
     kg_result rc = KG_RESULT_OK;
 
     KG_ENSURE(p11 != NULL && key != NULL && out != NULL, KG_ERR_INTERNAL);
@@ -737,8 +746,8 @@ kg_result kg_p11_export_key(struct kg_p11 *p11, const struct kg_p11_key_ref *ref
     if (ref->kind == KG_P11_KEY_DES3) {
         bytes = KG_P11_DES3_BYTES; /* whatever the Cryptographic Length says */
     }
-    if (ref->kind == KG_P11_KEY_HMAC || bytes != 0) {
-        /* An HMAC key's length comes only from its Cryptographic Length. */
+    if (ref->kind == KG_P11_KEY_HMAC || ref->kind == KG_P11_KEY_SECRET || bytes != 0) {
+        /* An HMAC key's or a secret's length comes only from the row. */
         KG_GUARD(kg_p11_secret_bytes_ok(ref->kind, bytes));
     } else {
         KG_GUARD(kg_p11_secret_bytes_ok(ref->kind, 16));
@@ -761,7 +770,7 @@ kg_result kg_p11_export_key(struct kg_p11 *p11, const struct kg_p11_key_ref *ref
     KG_GOTO_ENSURE(rc, val.ulValueLen <= sec->cap && kg_p11_read_len_ok(ref->kind, val.ulValueLen, bytes),
                    KG_ERR_HSM);
     sec->len = val.ulValueLen;
-    if (ref->kind == KG_P11_KEY_HMAC) {
+    if (ref->kind == KG_P11_KEY_HMAC || ref->kind == KG_P11_KEY_SECRET) {
         /* Trim SoftHSM's padding; anything but zeros there is not our key. */
         for (size_t i = bytes; i < sec->len; i++) {
             pad |= sec->data[i];

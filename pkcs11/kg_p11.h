@@ -49,6 +49,9 @@ struct kg_p11_config {
 #define KG_P11_MAX_BLOB 4096u
 /* Largest symmetric key we generate or accept, bytes. */
 #define KG_P11_MAX_KEY 64u
+/* Largest Secret Data or Opaque Object value we accept, bytes: passwords,
+ * seeds and small vendor blobs, well inside KG_P11_MAX_BLOB once wrapped. */
+#define KG_P11_MAX_SECRET_DATA 1024u
 /* SHA-256, the only digest kmipgw computes of keys. */
 #define KG_P11_DIGEST_LEN 32u
 
@@ -87,6 +90,8 @@ enum kg_p11_key_kind {
     KG_P11_KEY_EC_PRIVATE,
     KG_P11_KEY_EC_PUBLIC,
     KG_P11_KEY_DES3,        /* CKK_DES3: three-key Triple DES, 24 bytes with parity */
+    KG_P11_KEY_SECRET,      /* CKK_GENERIC_SECRET holding KMIP Secret Data or an Opaque Object's
+                             * value: stored and read back, never used for cryptography */
 };
 /* A Triple DES key's bytes: three 8-byte DES keys, parity bits included. */
 #define KG_P11_DES3_BYTES 24u
@@ -269,9 +274,10 @@ kg_result kg_p11_import_aes(struct kg_p11 *p11, const struct kg_secret *key,
                             struct kg_p11_blob *out) KG_WARN_UNUSED;
 
 /*
- * kg_p11_import_aes generalised to `kind` KG_P11_KEY_AES or KG_P11_KEY_HMAC
+ * kg_p11_import_aes generalised to `kind` KG_P11_KEY_AES, KG_P11_KEY_HMAC
  * (a CKK_GENERIC_SECRET of 16 to KG_P11_MAX_KEY bytes; the caller checks
- * the algorithm's own floor). Same ownership and errors;
+ * the algorithm's own floor), KG_P11_KEY_DES3 or KG_P11_KEY_SECRET (a
+ * CKK_GENERIC_SECRET of 1 to KG_P11_MAX_SECRET_DATA bytes). Same ownership and errors;
  * KG_ERR_UNSUPPORTED_ALGORITHM for another kind.
  */
 kg_result kg_p11_import_secret(struct kg_p11 *p11, enum kg_p11_key_kind kind, const struct kg_secret *key,
@@ -289,7 +295,8 @@ kg_result kg_p11_export_plaintext(struct kg_p11 *p11, const struct kg_p11_blob *
                                   struct kg_secret **out) KG_WARN_UNUSED;
 
 /*
- * Plaintext of stored secret key `ref` (AES or HMAC, storage WRAPPED) into a
+ * Plaintext of stored secret key `ref` (AES, HMAC, Triple DES or a
+ * KG_P11_KEY_SECRET value; storage WRAPPED) into a
  * new kg_secret of exactly `bytes` (the object's Cryptographic Length / 8;
  * 0 for an AES key means any of 16/24/32). The key is loaded with
  * KG_P11_USE_READ into a non-sensitive session object, its CKA_VALUE read,

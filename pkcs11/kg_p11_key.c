@@ -30,6 +30,7 @@ static kg_result kg_p11_key_kind_class(enum kg_p11_key_kind kind, CK_OBJECT_CLAS
         *type = CKK_AES;
         return KG_RESULT_OK;
     case KG_P11_KEY_HMAC:
+    case KG_P11_KEY_SECRET:
         *cls = CKO_SECRET_KEY;
         *type = CKK_GENERIC_SECRET;
         return KG_RESULT_OK;

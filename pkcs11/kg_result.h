@@ -77,6 +77,9 @@ enum kg_error {
      * naming an attribute twice): Invalid Message, as the OASIS 1.1 test
      * cases answer it, but the connection stays open. */
     KG_ERR_DUPLICATE_FIELD = KG_ERR(KG_ERR_T_FIELD, 7),
+    /* A second instance of a single-valued attribute (Add Attribute):
+     * Attribute Single Valued in KMIP 2.x, Invalid Field in 1.x. */
+    KG_ERR_SINGLE_VALUED = KG_ERR(KG_ERR_T_FIELD, 8),
 
     KG_ERR_UNSUPPORTED_OP = KG_ERR(KG_ERR_T_UNSUPPORTED, 1),
     KG_ERR_UNSUPPORTED_VERSION = KG_ERR(KG_ERR_T_UNSUPPORTED, 2),

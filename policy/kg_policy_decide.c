@@ -240,18 +240,29 @@ static bool kg_policy_makes_keys(uint32_t operation)
            operation == 0x1D /* Re-key Key Pair */;
 }
 
+/* Secret Data (0x07) and Opaque Object (0x08) have no Cryptographic
+ * Algorithm or Length (KMIP 2.1 Table 28): object_types and usage_masks
+ * alone judge them. */
+static bool kg_policy_has_no_algorithm(uint32_t object_type)
+{
+    return object_type == 0x07 || object_type == 0x08;
+}
+
 /* create.*: the kind of the first constraint the request breaks, or KG_RULE_COUNT if none. */
 static enum kg_policy_rule_kind kg_policy_create_breaks(const struct kg_policy_group *g,
                                                         const struct kg_policy_request *req)
 {
     const struct kg_policy_create *c = &g->create;
     uint32_t mask = req->has_usage_mask ? (uint32_t)req->usage_mask : 0;
-    bool length_ok = c->length_count == 0;
+    bool algorithm_free = kg_policy_has_no_algorithm(req->object_type);
+    bool length_ok = c->length_count == 0 || algorithm_free;
 
     if (req->object_type == 0 || req->object_type > 31 || (c->object_types & (UINT32_C(1) << req->object_type)) == 0) {
         return KG_RULE_CREATE_OBJECT_TYPES;
     }
-    if (req->algorithm == 0 || req->algorithm > KG_POLICY_MAX_ALGORITHM ||
+    if (algorithm_free) {
+        /* nothing more to check than the usage mask */
+    } else if (req->algorithm == 0 || req->algorithm > KG_POLICY_MAX_ALGORITHM ||
         (c->algorithms & (UINT64_C(1) << req->algorithm)) == 0) {
         return KG_RULE_CREATE_ALGORITHMS;
     }
