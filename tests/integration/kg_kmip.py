@@ -133,6 +133,49 @@ def locate_by_attribute(name, value_item, bid=None):
     return BatchItem("LOCATE", [attr(name, value_item)], bid)
 
 
+# --- Secret Data, Opaque Object, Certificate (KMIP 1.4 sections 2.2.1, 2.2.7, 2.2.8) -------
+SECRET_DATA_PASSWORD, SECRET_DATA_SEED = 0x01, 0x02
+CERTIFICATE_X509, CERTIFICATE_PGP = 0x01, 0x02
+
+
+def register_secret_data(material, data_type=SECRET_DATA_PASSWORD, fmt="RAW", bid=None, attributes=()):
+    """Register of Secret Data { Secret Data Type, Key Block { fmt, Key Value { Key Material } } }."""
+    return BatchItem("REGISTER", [
+        Enum("OBJECT_TYPE", "SECRET_DATA"),
+        S("TEMPLATE_ATTRIBUTE", list(attributes)),
+        S("SECRET_DATA", Enum("SECRET_DATA_TYPE", data_type),
+          S("KEY_BLOCK", Enum("KEY_FORMAT_TYPE", fmt), S("KEY_VALUE", Bytes("KEY_MATERIAL", material)))),
+    ], bid)
+
+
+def register_opaque(data_type, value, bid=None):
+    """Register of an Opaque Object { Opaque Data Type, Opaque Data Value }."""
+    return BatchItem("REGISTER", [
+        Enum("OBJECT_TYPE", 0x08),
+        S("TEMPLATE_ATTRIBUTE"),
+        S("OPAQUE_OBJECT", Enum("OPAQUE_DATA_TYPE", data_type), Bytes("OPAQUE_DATA_VALUE", value)),
+    ], bid)
+
+
+def register_certificate(der, cert_type=CERTIFICATE_X509, bid=None, attributes=()):
+    """Register of a Certificate { Certificate Type, Certificate Value }."""
+    return BatchItem("REGISTER", [
+        Enum("OBJECT_TYPE", "CERTIFICATE"),
+        S("TEMPLATE_ATTRIBUTE", list(attributes)),
+        S("CERTIFICATE", Enum("CERTIFICATE_TYPE", cert_type), Bytes("CERTIFICATE_VALUE", der)),
+    ], bid)
+
+
+def secret_data_of(payload):
+    """(Secret Data Type, Key Format Type, Key Material) of a Get payload's Secret Data, else None."""
+    sd = payload.find("SECRET_DATA") if payload is not None else None
+    if sd is None:
+        return None
+    material = sd.path("KEY_BLOCK", "KEY_VALUE", "KEY_MATERIAL")
+    return (sd.find("SECRET_DATA_TYPE").value, sd.path("KEY_BLOCK", "KEY_FORMAT_TYPE").value,
+            material.value if material is not None else None)
+
+
 # --- responses ---------------------------------------------------------------------------
 class ResponseItem:
     def __init__(self, node):

@@ -1,4 +1,5 @@
 """No plaintext at rest: key bytes a client has seen appear in none of the gateway's files.
+Secret Data and Opaque Object values count as key bytes.
 
 Searched: the SQLite store with its -wal and -shm, the audit log, the gateway's
 stderr log and every file of the SoftHSM token directory; for each key its
@@ -15,6 +16,7 @@ import unittest
 from kmip.core import enums
 from kmip.pie import objects
 
+import kg_kmip as K
 from kg_harness import GatewayTestCase
 
 
@@ -73,6 +75,15 @@ class NoPlaintextAtRest(GatewayTestCase):
             ruid = c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 256, material))
             self.assertEqual(c.get(ruid).value, material)
             keys["admin registered (%s)" % ruid] = material
+            # Secret Data and an Opaque Object's value are kept like keys: wrapped.
+            for label, build in (("secret data", K.register_secret_data),
+                                 ("opaque object", lambda m: K.register_opaque(0x80000001, m))):
+                material = os.urandom(32)
+                resp = self.gw.request("admin", K.request(build(material), version=(1, 4)))
+                self.assertTrue(resp.item.ok, resp.describe())
+                got = self.gw.request("admin", K.request(K.get(resp.item.uid()), version=(1, 4)))
+                self.assertIn(material, got.raw, "Get of the %s answers its bytes" % label)
+                keys["admin registered %s (%s)" % (label, resp.item.uid())] = material
         for label, material in keys.items():
             self.assertEqual(len(material), 32, label)
 

@@ -134,7 +134,8 @@ def base_groups(ca1_fp, cred_hash, vc_hash):
         "vsphere": {"ou": "vsphere", "operations": OPS, "export": "plaintext", "scope": "own"},
         "backup": {"ou": "backup", "operations": OPS, "export": "wrapped",
                    "wrapping_keys": "[own]", "scope": "own"},
-        "admin": {"ou": "admin", "operations": "all", "export": "plaintext", "scope": "all"},
+        "admin": {"ou": "admin", "operations": "all", "export": "plaintext", "scope": "all",
+                  "create": "{object_types: [Symmetric Key, Secret Data], algorithms: [AES]}"},
         "auditor": {"ou": "auditor", "operations": OPS, "export": "plaintext", "scope": "[backup]"},
         "noexport": {"ou": "noexport", "operations": "[Get, Get Attributes]",
                      "export": "{Symmetric Key: none, default: plaintext}", "scope": "all"},
@@ -582,6 +583,26 @@ class Export(PolicyTestCase):
         resp = self.gw.request("pertype", K.get(uid, K.batch_id()))
         self.assertSuccess(resp.item, "Get with export {Symmetric Key: plaintext, default: none}")
         self.assertEqual(len(K.symmetric_key_of(resp.item.payload)[0]), 32)
+
+
+    def test_secret_data_export_per_object_type(self):
+        # Secret Data passes admin's create rule (algorithms: [AES]) by object type
+        # alone: it has no algorithm. Its Get follows export's Secret Data entry.
+        material = os.urandom(24)
+        resp = self.gw.request("admin", K.request(K.register_secret_data(material, bid=K.batch_id())))
+        self.assertSuccess(resp.item, "Register of Secret Data by admin")
+        uid = resp.item.uid()
+        seq = last_seq(self.gw)
+        resp = self.gw.request("pertype", K.get(uid, K.batch_id()))
+        self.assertFailure(resp.item, "PERMISSION_DENIED", "Get with export {Secret Data: none}")
+        self.assertFalse(has_key_material(resp), "key material in a refused Get")
+        self.assertNotIn(material, resp.raw, "the secret's bytes are in the refused response")
+        self.assertRule(self.one_audit(seq, cn="pertype"), "groups.pertype.export", "pertype", "export")
+        resp = self.gw.request("backup", K.get(uid, K.batch_id()))
+        self.assertFailure(resp.item, "ITEM_NOT_FOUND", "Secret Data outside backup's scope")
+        resp = self.gw.request("noexport", K.get(uid, K.batch_id()))
+        self.assertSuccess(resp.item, "Get with export {Symmetric Key: none, default: plaintext}")
+        self.assertEqual(K.secret_data_of(resp.item.payload), (K.SECRET_DATA_PASSWORD, 0x01, material))
 
 
 # --- create facts and limits --------------------------------------------------------------------

@@ -17,8 +17,8 @@ What is checked, on a running `kmipgw serve`:
     `dd` (MADV_DONTDUMP); once answered, VmLck is back where it was. Every
     locked mapping of the process is also `dd`.
   - vCenter's sequence (Create, three Add Attribute in one batch, Get of 32
-    bytes, Activate, each task on its own connection after Discover Versions)
-    and a raw Register of known key bytes leave neither key anywhere in the
+    bytes, Activate, each task on its own connection after Discover Versions),
+    a raw Register of known key bytes and one of Secret Data leave none of them anywhere in the
     gateway's files (store, -wal, -shm, audit log, stderr log, token files:
     test_at_rest's scanner, so bytes, hex in both cases, base64, halves),
     neither while it runs nor after a SIGKILL leaves the WAL as it was; and
@@ -266,6 +266,18 @@ class Secrets(GatewayTestCase):
         self.assertEqual(K.symmetric_key_of(resp.item.payload)[0], material)
         return uid, material
 
+    def register_known_secret_data(self):
+        # Secret Data takes the symmetric key's path: locked request, kg_secret, HSM.
+        material = os.urandom(32)
+        resp = self.gw.request("admin", K.request(K.register_secret_data(material, bid=K.batch_id()),
+                                                  version=(1, 4)))
+        self.assertSuccess(resp.item, "Register of Secret Data")
+        uid = resp.item.uid()
+        resp = self.gw.request("admin", K.request(K.get(uid, K.batch_id()), version=(1, 4)))
+        self.assertSuccess(resp.item, "Get of the Secret Data")
+        self.assertEqual(K.secret_data_of(resp.item.payload)[2], material)
+        return uid, material
+
     # --- core dumps --------------------------------------------------------------------
     def test_core_dumps_disabled(self):
         with open("/proc/%d/limits" % self.pid()) as f:
@@ -348,8 +360,9 @@ class Secrets(GatewayTestCase):
         # raw sequence, a raw Register, the PIN, and a SIGKILL that leaves the WAL as is.
         created_uid, created = self.vcenter_sequence()
         registered_uid, registered = self.register_known_key()
+        data_uid, data = self.register_known_secret_data()
         secrets = {"created %s" % created_uid: created, "registered %s" % registered_uid: registered,
-                   "HSM PIN": self.pin()}
+                   "secret data %s" % data_uid: data, "HSM PIN": self.pin()}
         files = self.gw.state_files()
         names = [os.path.basename(f) for f in files]
         self.assertTrue(self.gw.store_files(), "no store files at %s" % self.gw.store_location())
@@ -369,9 +382,11 @@ class Secrets(GatewayTestCase):
         self.need_proc_memory_access()
         _, created = self.vcenter_sequence()
         _, registered = self.register_known_key()
+        _, data = self.register_known_secret_data()
         time.sleep(0.3)  # the loop wipes a response right after its last byte is written
         needles = dict(memory_needles("created key", created))
         needles.update(memory_needles("registered key", registered))
+        needles.update(memory_needles("secret data", data))
         needles["control: config path in argv"] = self.gw.path("gateway.yaml").encode()
         hits = scan_memory(self.pid(), needles)
         self.assertTrue(hits.pop("control: config path in argv"),
