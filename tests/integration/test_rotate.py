@@ -150,6 +150,14 @@ class Rotate(GatewayTestCase):
         self.assert_all_keys_readable()
 
     def test_2_second_rotation_creates_generation_3(self):
+        # Secret Data and an Opaque Object's value are blobs under the MWK like keys.
+        values = {}
+        for build in (K.register_secret_data, lambda m: K.register_opaque(0x80000002, m)):
+            material = os.urandom(20)
+            resp = self.gw.request("admin", K.request(build(material), version=(1, 4)))
+            self.assertTrue(resp.item.ok, resp.describe())
+            values[resp.item.uid()] = material
+            self.assertEqual(self.generation_of(resp.item.uid()), 2)
         rc, out, err = self.rotate()
         self.assertEqual(rc, 0, out + err)
         self.assertIn("created MWK generation 3", out)
@@ -161,6 +169,11 @@ class Rotate(GatewayTestCase):
         time.sleep(1.2)
         self.assertEqual(self.generation_of(self.create_key("vsphere")), 3)
         self.assert_all_keys_readable()
+        for uid, material in values.items():
+            self.assertEqual(self.generation_of(uid), 3)
+            resp = self.gw.request("admin", K.request(K.get(uid, K.batch_id()), version=(1, 4)))
+            self.assertTrue(resp.item.ok, resp.describe())
+            self.assertIn(material, resp.raw, "value %s changed by the rotation" % uid)
 
     def test_3_retire_old_refused_while_blobs_remain(self):
         uid = self.spare_uid

@@ -949,6 +949,15 @@ static const struct decide_case decide_cases[] = {
       .at = "    operations: [Create, Register, Get, L" },
     { .ou = "backup", .op = "Create", .type = SK, .alg = "HMAC-SHA256", .length = 256, .mask = -1,
       .verdict = KG_POLICY_DENY_CREATE, .rule = "groups.backup.create.algorithms", .at = NULL },
+    /* Secret Data and Opaque Objects have no algorithm: object_types decides */
+    { .ou = "backup", .op = "Register", .type = "Secret Data", .length = 0, .mask = -1,
+      .verdict = KG_POLICY_ALLOW, .rule = "groups.backup.operations",
+      .at = "    operations: [Create, Register, Get, L" },
+    { .ou = "backup", .op = "Register", .type = "Opaque Object", .length = 0, .mask = -1,
+      .verdict = KG_POLICY_DENY_CREATE, .rule = "groups.backup.create.object_types",
+      .at = "    create: {object_types: [Symmetric Key, Secret Data]}" },
+    { .ou = "backup", .op = "Register", .type = SK, .length = 0, .mask = -1,
+      .verdict = KG_POLICY_DENY_CREATE, .rule = "groups.backup.create.algorithms", .at = NULL },
     /* no create at all: AES symmetric keys only, rule groups.<g>.create, default */
     { .ou = "defaults", .op = "Create", .type = SK, .alg = "AES", .length = 128, .mask = 0xFF,
       .verdict = KG_POLICY_ALLOW, .rule = "groups.defaults.operations",
