@@ -46,7 +46,9 @@ static const char kg_store_locate_base[] = "SELECT uid FROM objects WHERE 1 = 1"
 static const char kg_store_locate_type[] = " AND object_type = ?";
 static const char kg_store_locate_state[] = " AND state = ?";
 static const char kg_store_locate_alg[] = " AND algorithm = ?";
-static const char kg_store_locate_length[] = " AND length = ?";
+/* Secret Data (7) and Opaque Objects (8) keep their value's length in the
+ * column (kg_op_register_data.c), which is no Cryptographic Length. */
+static const char kg_store_locate_length[] = " AND length = ? AND object_type NOT IN (7, 8)";
 static const char kg_store_locate_uid[] = " AND uid = ?";
 /* Usage mask (KMIP 1.4 section 4.9): every requested bit set, others free. */
 static const char kg_store_locate_mask[] = " AND (usage_mask & ?) = ?";

@@ -63,7 +63,7 @@ struct kg_object {
     char owner_group[KG_GROUP_MAX + 1];
     char creator[KG_CREATOR_MAX + 1];
     uint32_t algorithm;
-    int32_t length;
+    int32_t length;          /* bits; of Secret Data and Opaque Objects the value's, no attribute */
     int32_t usage_mask;
     uint32_t storage;        /* enum kg_p11_storage: where the key material lives */
     struct kg_p11_blob blob; /* wrapped key (or public DER); blob.len 0 once destroyed */

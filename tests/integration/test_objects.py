@@ -102,6 +102,13 @@ class DataObjects(GatewayTestCase):
         found = [u.value for u in r.payload.find_all("UNIQUE_IDENTIFIER")]
         self.assertIn(uid, found)
         self.assertNotIn(key, found)
+        # Its row's length is the value's, not a Cryptographic Length to be found by.
+        r = self.call(K.BatchItem("LOCATE", [K.attr("Cryptographic Length", Int("ATTRIBUTE_VALUE", 256))],
+                                  K.batch_id()))
+        self.assertSuccess(r, "Locate by Cryptographic Length")
+        found = [u.value for u in r.payload.find_all("UNIQUE_IDENTIFIER")]
+        self.assertIn(key, found)
+        self.assertNotIn(uid, found, "32 bytes of Secret Data located as a 256-bit key")
         # Life cycle: Activate, Revoke, Destroy; then there is nothing to Get.
         self.assertSuccess(self.call(K.activate(uid, K.batch_id())), "Activate")
         self.assertFailure(self.call(K.destroy(uid, K.batch_id())), "PERMISSION_DENIED", "Destroy while Active")
