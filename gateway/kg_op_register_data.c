@@ -205,6 +205,10 @@ static kg_result kg_data_import(struct kg_op_ctx *ctx, const struct kg_data_in *
     obj->storage = KG_P11_STORED_WRAPPED;
     rc = kg_p11_import_secret(ctx->gw->p11, KG_P11_KEY_SECRET, value, &obj->blob);
     kg_secret_free(value);
+    /* No Digest attribute: an unsalted SHA-256 of a password or a short
+     * seed, stored in the clear, would let anyone with the store guess it. */
+    obj->blob.has_digest = false;
+    memset(obj->blob.digest, 0, sizeof(obj->blob.digest));
     return rc;
 }
 

@@ -89,7 +89,8 @@ class DataObjects(GatewayTestCase):
                          (K.SECRET_DATA_SEED, FORMAT_RAW, material))
         r = self.call(K.get(uid, K.batch_id(), extra=[Enum("KEY_FORMAT_TYPE", "X_509")]))
         self.assertFailure(r, "KEY_FORMAT_TYPE_NOT_SUPPORTED", "Secret Data as X.509")
-        a = self.attrs(uid, ["Object Type", "Cryptographic Length", "Cryptographic Algorithm", "Fresh"])
+        a = self.attrs(uid, ["Object Type", "Cryptographic Length", "Cryptographic Algorithm", "Fresh", "Digest"])
+        self.assertNotIn("Digest", a, "a clear SHA-256 of a password would let the store guess it")
         self.assertEqual(a["Object Type"][0].value, OBJ_SECRET_DATA)
         self.assertNotIn("Cryptographic Length", a, "Secret Data has no Cryptographic Length")
         self.assertNotIn("Cryptographic Algorithm", a)
@@ -160,6 +161,16 @@ class DataObjects(GatewayTestCase):
         self.assertFailure(r, "INVALID_FIELD", "Add Attribute of the server's row")
         self.assertEqual(self.get_secret(uid)[0], K.SECRET_DATA_PASSWORD)
 
+    def test_secret_data_is_no_key_for_cryptography(self):
+        uid = self.register(K.register_secret_data(os.urandom(32)))
+        self.assertSuccess(self.call(K.activate(uid, K.batch_id())), "Activate")
+        r = self.call(with_uid("ENCRYPT", uid, Bytes("DATA", b"x" * 16)))
+        self.assertFalse(r.ok, "Encrypt with Secret Data: " + r.describe())
+        r = self.call(with_uid("MAC", uid, S("CRYPTOGRAPHIC_PARAMETERS", Enum("CRYPTOGRAPHIC_ALGORITHM", 0x08)),
+                               Bytes("DATA", b"x" * 16)))
+        self.assertFalse(r.ok, "MAC with Secret Data: " + r.describe())
+        self.assertEqual(self.get_secret(uid)[0], K.SECRET_DATA_PASSWORD, "still there, still readable")
+
     # --- Opaque Object -------------------------------------------------------------------
     def test_opaque_object_round_trip(self):
         value = os.urandom(48)
@@ -222,7 +233,10 @@ class DataObjects(GatewayTestCase):
         self.assertEqual(sorted(got), sorted([(SUBJECT_CN, "objects-test"), (SUBJECT_O, "Example"),
                                               (SUBJECT_OU, "Storage"), (SUBJECT_OU, "Backup"),
                                               (ISSUER_CN, "objects-test")]))
-        self.assertEqual(self.attr_names_v2(uid).count(0x420014), 0, "Certificate Identifier shown to 2.1")
+        names = self.attr_names_v2(uid)
+        self.assertIn(T.CERTIFICATE_LENGTH, names)
+        self.assertIn(SUBJECT_OU, names)
+        self.assertNotIn(0x420014, names, "Certificate Identifier (removed in 2.0) shown to 2.1")
         # Destroy leaves nothing to Get.
         self.assertSuccess(self.call(K.destroy(uid, K.batch_id())), "Destroy")
         self.assertFailure(self.call(K.get(uid, K.batch_id())), "ITEM_NOT_FOUND", "Get after Destroy")
