@@ -760,7 +760,8 @@ kg_result kg_p11_export_key(struct kg_p11 *p11, const struct kg_p11_key_ref *ref
     if (!kg_p11_read_len_ok(ref->kind, val.ulValueLen, bytes)) {
         kg_error_set(KG_ERR_HSM_UNWRAP, __FILE__, __LINE__);
         kg_error_detail("unwrapped key has %lu bytes; not the %s key of ours",
-                        (unsigned long)val.ulValueLen, ref->kind == KG_P11_KEY_AES ? "AES" : "HMAC");
+                        (unsigned long)val.ulValueLen,
+                        ref->kind == KG_P11_KEY_AES ? "AES" : ref->kind == KG_P11_KEY_SECRET ? "secret data" : "HMAC");
         rc = KG_RESULT_ERROR;
         goto out;
     }

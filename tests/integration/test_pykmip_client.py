@@ -113,6 +113,30 @@ class PyKmipClient(GatewayTestCase):
             self.assertEqual(key.cryptographic_algorithm, enums.CryptographicAlgorithm.AES)
             self.assertEqual(key.cryptographic_length, 256)
 
+    def test_register_secret_data_opaque_and_certificate(self):
+        # PyKMIP's own encodings of the three non-key objects, there and back.
+        from test_objects import make_certificate
+        password, blob = os.urandom(20), os.urandom(40)
+        _, der = make_certificate("pykmip")
+        with self.client() as c:
+            uid = c.register(objects.SecretData(password, enums.SecretDataType.PASSWORD))
+            got = c.get(uid)
+            self.assertIsInstance(got, objects.SecretData)
+            self.assertEqual((got.value, got.data_type), (password, enums.SecretDataType.PASSWORD))
+            c.destroy(uid)
+            self.assertKmipFailure(enums.ResultReason.ITEM_NOT_FOUND, c.get, uid)
+            uid = c.register(objects.OpaqueObject(blob, enums.OpaqueDataType.NONE))
+            got = c.get(uid)
+            self.assertEqual((got.value, got.opaque_type), (blob, enums.OpaqueDataType.NONE))
+            uid = c.register(objects.X509Certificate(der))
+            got = c.get(uid)
+            self.assertIsInstance(got, objects.X509Certificate)
+            self.assertEqual(got.value, der)
+            _, attributes = c.get_attributes(uid, ["Certificate Length", "Certificate Type"])
+            got = self.attr_map(attributes)
+            self.assertEqual(got["Certificate Length"][0].value, len(der))
+            self.assertEqual(got["Certificate Type"][0].value, enums.CertificateType.X_509)
+
     def test_get_attribute_list(self):
         with self.client() as c:
             uid = c.create(enums.CryptographicAlgorithm.AES, 256)
