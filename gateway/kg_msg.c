@@ -288,6 +288,8 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_GENERAL_FAILURE;
     case KG_ERR_DUPLICATE_FIELD:
         return KG_REASON_INVALID_MESSAGE;
+    case KG_ERR_NON_UNIQUE_NAME:
+        return KG_REASON_NON_UNIQUE_NAME_ATTRIBUTE;
     default:
         break;
     }

@@ -87,6 +87,8 @@ enum kg_p11_key_kind {
     KG_P11_KEY_EC_PRIVATE,
     KG_P11_KEY_EC_PUBLIC,
     KG_P11_KEY_DES3,        /* CKK_DES3: three-key Triple DES, 24 bytes with parity */
+    KG_P11_KEY_DSA_PRIVATE, /* registered only (kg_p11_import.h): never generated here */
+    KG_P11_KEY_DSA_PUBLIC,
 };
 /* A Triple DES key's bytes: three 8-byte DES keys, parity bits included. */
 #define KG_P11_DES3_BYTES 24u

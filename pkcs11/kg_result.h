@@ -77,6 +77,9 @@ enum kg_error {
      * naming an attribute twice): Invalid Message, as the OASIS 1.1 test
      * cases answer it, but the connection stays open. */
     KG_ERR_DUPLICATE_FIELD = KG_ERR(KG_ERR_T_FIELD, 7),
+    /* Add Attribute of a Name the object already has (KMIP 2.1 BL-M-8-21):
+     * Result Reason Non Unique Name Attribute. */
+    KG_ERR_NON_UNIQUE_NAME = KG_ERR(KG_ERR_T_FIELD, 8),
 
     KG_ERR_UNSUPPORTED_OP = KG_ERR(KG_ERR_T_UNSUPPORTED, 1),
     KG_ERR_UNSUPPORTED_VERSION = KG_ERR(KG_ERR_T_UNSUPPORTED, 2),
