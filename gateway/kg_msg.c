@@ -277,7 +277,13 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
     case KG_ERR_ATTRIBUTE_NOT_FOUND:
         return KG_REASON_ITEM_NOT_FOUND;
     case KG_ERR_READ_ONLY_ATTRIBUTE:
-        return KG_REASON_PERMISSION_DENIED;
+        /* KMIP 2.0 added the reasons below; 1.x test cases answer Permission
+         * Denied and Item Not Found. */
+        return version.major >= 2 ? KG_REASON_ATTRIBUTE_READ_ONLY : KG_REASON_PERMISSION_DENIED;
+    case KG_ERR_INCOMPATIBLE_USAGE_MASK:
+        return version.major >= 2 ? KG_REASON_INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK : KG_REASON_PERMISSION_DENIED;
+    case KG_ERR_OBJECT_DESTROYED:
+        return version.major >= 2 ? KG_REASON_OBJECT_DESTROYED : KG_REASON_ITEM_NOT_FOUND;
     case KG_ERR_AUTHENTICATION:
         return KG_REASON_AUTHENTICATION_NOT_SUCCESSFUL;
     case KG_ERR_OBJECT_ARCHIVED:

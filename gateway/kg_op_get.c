@@ -376,10 +376,11 @@ static kg_result kg_op_get_material(struct kg_op_ctx *ctx, struct kg_ttlv_reader
     kg_result rc = KG_RESULT_OK;
 
     KG_GUARD(kg_op_get_read(ctx, in, &req));
-    /* A destroyed key has no material left: to a Get it does not exist. */
+    /* A destroyed key has no material left: Object Destroyed (Item Not
+     * Found to a 1.x client). */
     KG_ENSURE(obj->state != KG_STATE_DESTROYED && obj->state != KG_STATE_DESTROYED_COMPROMISED &&
                   (obj->blob.len > 0 || obj->storage == KG_P11_STORED_RESIDENT),
-              KG_ERR_NOT_FOUND);
+              KG_ERR_OBJECT_DESTROYED);
     if (obj->storage == KG_P11_STORED_RESIDENT) {
         kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
         kg_error_detail("key %s is resident in the HSM and never leaves it, in any form", obj->uid);

@@ -28,8 +28,9 @@ enum kg_p11_wrap_mech {
     KG_P11_WRAP_RSA_OAEP_SHA256, /* CKM_RSA_PKCS_OAEP, SHA-256 and MGF1-SHA256 */
 };
 
-/* Longest wrapped key we hand out or accept: an 8192-bit RSA block. */
-#define KG_P11_MAX_WRAPPED 1024u
+/* Longest wrapped key we hand out or accept: a private key's PKCS#8
+ * wrapped (RSA-4096 is about 2.4 KB; 1024 bytes did not hold RSA-2048). */
+#define KG_P11_MAX_WRAPPED KG_P11_MAX_BLOB
 
 /*
  * Wrap stored key `target` under stored key `wrapping` with `mech`, inside
