@@ -94,7 +94,15 @@ static kg_result kg_op_pkey_read_transparent(struct kg_ttlv_reader material, uin
     KG_ENSURE(tags != NULL, KG_ERR_UNSUPPORTED_FORMAT);
     out->count = kg_p11_parts_count(out->kind);
     for (size_t i = 0; i < out->count; i++) {
-        KG_GUARD(kg_ttlv_read_expect(&material, tags[i], KG_TTLV_BIG_INTEGER, &it));
+        /* Well-formed TTLV that is not the structure asked for is an
+         * Invalid Field (or Missing Data), not a broken message. */
+        KG_ENSURE(!kg_ttlv_reader_done(&material), KG_ERR_MISSING_FIELD);
+        KG_GUARD(kg_ttlv_read(&material, &it));
+        if (it.tag != tags[i] || it.type != KG_TTLV_BIG_INTEGER) {
+            kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
+            kg_error_detail("Key Material item %zu is not the Big Integer its Key Format Type lists there", i);
+            return KG_RESULT_ERROR;
+        }
         KG_GUARD(kg_ttlv_get_bytes(&it, &b, &len));
         if (len == 0 || (b[0] & 0x80u) != 0 || len > KG_P11_PART_MAX + 8u) {
             kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
@@ -103,7 +111,7 @@ static kg_result kg_op_pkey_read_transparent(struct kg_ttlv_reader material, uin
         }
         out->part[kg_op_pkey_slot(format, i)] = (struct kg_p11_span){ b, len };
     }
-    KG_GUARD(kg_ttlv_reader_finish(&material));
+    KG_ENSURE(kg_ttlv_reader_done(&material), KG_ERR_INVALID_FIELD);
     return KG_RESULT_OK;
 }
 

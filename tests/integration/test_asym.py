@@ -212,7 +212,11 @@ class AsymmetricFormats(GatewayTestCase):
             ("length not the key's", PKCS_1, pkcs1, RSA, 1024, "INVALID_FIELD"),
             ("algorithm not the key's", PKCS_8, pkcs8, DSA, 2048, "INVALID_FIELD"),
             ("X.509 is no private key format", X_509, pkcs8, RSA, 2048, "KEY_FORMAT_TYPE_NOT_SUPPORTED"),
-            ("missing CRT values", T_RSA_PRIVATE, rsa_parts(self.rsa)[:3], RSA, 2048, "INVALID_MESSAGE"),
+            ("missing CRT values", T_RSA_PRIVATE, rsa_parts(self.rsa)[:3], RSA, 2048, "MISSING_DATA"),
+            ("components out of order", T_RSA_PRIVATE, rsa_parts(self.rsa)[1:2] + rsa_parts(self.rsa)[:1] +
+             rsa_parts(self.rsa)[2:], RSA, 2048, "INVALID_FIELD"),
+            ("one component too many", T_DSA_PRIVATE, dsa_private_parts(self.dsa) + [("Y", 5)], DSA, 2048,
+             "INVALID_FIELD"),
             ("negative component", T_RSA_PRIVATE,
              [(t, -v if t == "P" else v) for t, v in rsa_parts(self.rsa)], RSA, 2048, "INVALID_FIELD"),
         ]
@@ -223,6 +227,24 @@ class AsymmetricFormats(GatewayTestCase):
         item = self.call(register("PRIVATE_KEY", PKCS_1, pkcs1, template=[
             K.attr("Cryptographic Length", Int("ATTRIBUTE_VALUE", 4096))]))
         self.assertFailure(item, "INVALID_FIELD", "template length")
+
+    def test_ec_private_key_registers_and_signs(self):
+        """PKCS#8 EC (P-256): stored wrapped, signs in the HSM; not returned in the clear (its
+        PKCS#8 carries the public point, which the HSM does not give back)."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+        key = ec.generate_private_key(ec.SECP256R1())
+        pkcs8 = key.private_bytes(DER, PKCS8_FMT, NOENC)
+        uid = self.registered("PRIVATE_KEY", PKCS_8, pkcs8, 0x1A, 256)
+        self.assertFailure(self.call(get(uid)), "KEY_FORMAT_TYPE_NOT_SUPPORTED", "plaintext EC")
+        self.assertSuccess(self.call(K.activate(uid, K.batch_id())), "Activate")
+        data = b"ec registered"
+        with self.gw.pykmip_client("admin") as c:
+            sig = c.sign(data, uid=uid, cryptographic_parameters={
+                "digital_signature_algorithm": enums.DigitalSignatureAlgorithm.ECDSA_WITH_SHA256})
+        key.public_key().verify(sig, data, ec.ECDSA(hashes.SHA256()))  # raises if wrong
+        # P-224 is not a curve kmipgw takes.
+        other = ec.generate_private_key(ec.SECP224R1()).private_bytes(DER, PKCS8_FMT, NOENC)
+        self.assertFailure(self.call(register("PRIVATE_KEY", PKCS_8, other)), "FEATURE_NOT_SUPPORTED", "P-224")
 
     # --- DSA -------------------------------------------------------------------------
     def test_dsa_pair_registered_and_read_back(self):
@@ -249,6 +271,23 @@ class AsymmetricFormats(GatewayTestCase):
         self.assertEqual(self.got(xpub, T_DSA_PUBLIC, object_type="PUBLIC_KEY"), (T_DSA_PUBLIC, pub_numbers))
         self.assertFailure(self.call(get(xpub, PKCS_1)), "KEY_FORMAT_TYPE_NOT_SUPPORTED", "PKCS#1 of DSA public")
         self.assertFailure(self.call(get(xpub, T_RSA_PUBLIC)), "KEY_FORMAT_TYPE_NOT_SUPPORTED", "RSA form of DSA")
+
+    def test_dsa_512_public_key_of_the_baseline_vector(self):
+        """The Transparent DSA Public Key of OASIS BL-M-12-21 (a 512-bit p), Big Integers
+        padded as the vector has them, comes back in the same encoding."""
+        parts = [("P", int("fca682ce8e12caba26efccf7110e526db078b05edecbcd1eb4a208f3ae1617ae01f35b91a47e6df6"
+                           "3413c5e12ed0899bcd132acd50d99151bdc43ee737592e17", 16)),
+                 ("Q", int("962eddcc369cba8ebb260ee6b6a126d9346e38c5", 16)),
+                 ("G", int("678471b27a9cf44ee91a49c5147db1a9aaf244f05a434d6486931d2d14271b9e35030b71fd73da17"
+                           "9069b32e2935630e1c2062354d0da20a6c416e50be794ca4", 16)),
+                 ("Y", int("b3cb74d988dea7160a64a4edbb7f70404fa4c08a4208c19d76357a6a9df200cce79faecb22e3419b"
+                           "e9b01128cbd998a2d9307101705e4a952462f34728ac5fcf", 16))]
+        uid = self.registered("PUBLIC_KEY", T_DSA_PUBLIC, parts, DSA, 512, mask=VERIFY)
+        self.assertEqual(self.got(uid, object_type="PUBLIC_KEY"), (T_DSA_PUBLIC, dict(parts)))
+        item = self.call(get(uid))
+        p = item.payload.path("PUBLIC_KEY", "KEY_BLOCK", "KEY_VALUE", "KEY_MATERIAL", "P")
+        from kg_ttlv import encode
+        self.assertEqual(len(encode(p)), 8 + 72, "P is 64 bytes with its top bit set: 72 on the wire")
 
     # --- RSA public keys ---------------------------------------------------------------
     def test_rsa_public_transparent_and_registered_format(self):
