@@ -177,7 +177,8 @@ kg_result kg_op_pkey_register_private(struct kg_op_ctx *ctx, const struct kg_op_
     int32_t bits = 0;
 
     KG_GUARD(kg_op_pkey_private_facts(in, &parts, &algorithm, &bits));
-    /* An EC key declared ECDSA keeps that name (kg_op_key_ref takes both). */
+    /* An EC key declared ECDSA (obj->algorithm, the caller's) keeps that
+     * name: kg_op_key_ref takes both. */
     obj->algorithm = algorithm == KG_ALG_EC && obj->algorithm == KG_ALG_ECDSA ? KG_ALG_ECDSA : algorithm;
     obj->length = bits;
     KG_GUARD(kg_p11_import_private(ctx->gw->p11, &parts, &obj->blob));

@@ -15,8 +15,16 @@
  * their plaintext never exists in the gateway. What they were wrapped with
  * is stored too, for a Get with Key Wrap Type As Registered.
  *
- * Public keys (X.509 SubjectPublicKeyInfo, or PKCS#1 for RSA) are not
- * secret: they are stored as SPKI DER in the clear (storage PUBLIC).
+ * Public keys (X.509 SubjectPublicKeyInfo, PKCS#1 for RSA, Transparent RSA
+ * or DSA Public Key) are not secret: they are stored as SPKI DER in the
+ * clear (storage PUBLIC).
+ *
+ * Private keys (PKCS#1, PKCS#8, Transparent RSA or DSA Private Key) go from
+ * the request buffer into the HSM as their components and are stored
+ * wrapped under the MWK like generated ones (kg_op_pkey.c).
+ *
+ * The Key Format Type a key came in is kept (the "Key Format Type"
+ * attribute row): a Get without one answers in it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -105,8 +113,8 @@ static bool kg_op_register_takes(uint32_t object_type)
            object_type == KG_OBJ_PRIVATE_KEY;
 }
 
-/* The object after Object Type and Template-Attribute: Symmetric Key or
- * Public Key { Key Block { Key Format Type, Key Value, Cryptographic
+/* The object after Object Type and Template-Attribute: Symmetric, Public
+ * or Private Key { Key Block { Key Format Type, Key Value, Cryptographic
  * Algorithm?, Cryptographic Length?, Key Wrapping Data? } }. */
 static kg_result kg_op_read_key_block(struct kg_ttlv_reader *in, uint32_t object_type, struct kg_key_block_in *kb)
 {
@@ -165,8 +173,8 @@ static kg_result kg_op_read_key_block(struct kg_ttlv_reader *in, uint32_t object
     return kg_op_read_key_value(&value, kb);
 }
 
-/* Object Type of the Register, with the template: Symmetric Key or Public
- * Key. *t and *obj are allocated here, freed by the caller also on failure. */
+/* Object Type of the Register, with the template: Symmetric, Public or
+ * Private Key. *t and *obj are allocated here, freed by the caller also on failure. */
 static kg_result kg_op_register_read(struct kg_ttlv_reader *in, struct kg_template **t, struct kg_object **obj,
                                      struct kg_key_block_in *kb)
 {
@@ -376,6 +384,26 @@ static kg_result kg_op_register_digest(const struct kg_key_block_in *kb, struct 
     return KG_RESULT_OK;
 }
 
+/*
+ * A private key: what the Key Block and the template declare is checked
+ * against the key itself before the HSM sees it (the policy decided on
+ * what was declared), then it is imported and stored wrapped.
+ */
+static kg_result kg_op_register_private(struct kg_op_ctx *ctx, const struct kg_key_block_in *kb,
+                                        const struct kg_template *t, struct kg_object *obj)
+{
+    struct kg_p11_parts parts;
+    uint32_t algorithm = 0;
+    int32_t bits = 0;
+
+    KG_GUARD(kg_op_pkey_private_facts(&kb->pkey, &parts, &algorithm, &bits));
+    KG_GUARD(kg_op_pkey_check_declared(algorithm, bits, kb->has_algorithm, kb->algorithm, kb->has_length,
+                                       kb->length));
+    KG_GUARD(kg_op_pkey_check_declared(algorithm, bits, t->has_algorithm, t->algorithm, t->has_length, t->length));
+    obj->algorithm = kb->has_algorithm ? kb->algorithm : (t->has_algorithm ? t->algorithm : 0);
+    return kg_op_pkey_register_private(ctx, &kb->pkey, obj);
+}
+
 /* The store refused a resident key: remove its token object, or it is an
  * orphan nobody can reach through KMIP. The store's error stays the one
  * reported. */
@@ -406,12 +434,7 @@ kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
     obj->usage_mask = t->usage_mask;
     obj->key_format = kb.wrapped ? 0 : kb.format;
     if (obj->object_type == KG_OBJ_PRIVATE_KEY) {
-        obj->algorithm = t->has_algorithm ? t->algorithm : (kb.has_algorithm ? kb.algorithm : 0);
-        KG_GOTO_GUARD(rc, kg_op_pkey_register_private(ctx, &kb.pkey, obj));
-        KG_GOTO_GUARD(rc, kg_op_pkey_check_declared(obj->algorithm, obj->length, kb.has_algorithm, kb.algorithm,
-                                                    kb.has_length, kb.length));
-        KG_GOTO_GUARD(rc, kg_op_pkey_check_declared(obj->algorithm, obj->length, t->has_algorithm, t->algorithm,
-                                                    t->has_length, t->length));
+        KG_GOTO_GUARD(rc, kg_op_register_private(ctx, &kb, t, obj));
     } else if (obj->object_type == KG_OBJ_PUBLIC_KEY) {
         KG_GOTO_GUARD(rc, kg_op_register_public_parse(&kb, obj));
         KG_GOTO_ENSURE(rc, !kb.has_length || kb.length == obj->length, KG_ERR_INVALID_FIELD);

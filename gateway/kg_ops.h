@@ -228,8 +228,9 @@ kg_result kg_op_pkey_check_declared(uint32_t algorithm, int32_t bits, bool has_a
 
 /* Register of a private key: its components go from the request buffer to
  * the HSM (kg_p11_import_private) and come back wrapped under the MWK into
- * obj->blob (storage WRAPPED); obj->algorithm, length and key_format are
- * set. The caller checks what was declared and stores the object. */
+ * obj->blob (storage WRAPPED); obj->algorithm (ECDSA kept if the caller
+ * set it for an EC key), length and key_format are set. The caller checks
+ * what was declared first, and stores the object. */
 kg_result kg_op_pkey_register_private(struct kg_op_ctx *ctx, const struct kg_op_pkey_in *in,
                                       struct kg_object *obj) KG_WARN_UNUSED;
 
