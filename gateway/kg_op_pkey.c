@@ -104,12 +104,14 @@ static kg_result kg_op_pkey_read_transparent(struct kg_ttlv_reader material, uin
             return KG_RESULT_ERROR;
         }
         KG_GUARD(kg_ttlv_get_bytes(&it, &b, &len));
-        if (len == 0 || (b[0] & 0x80u) != 0 || len > KG_P11_PART_MAX + 8u) {
+        if (len == 0 || (b[0] & 0x80u) != 0) {
             kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
             kg_error_detail("key component %zu is empty, negative or too long", i);
             return KG_RESULT_ERROR;
         }
-        out->part[kg_op_pkey_slot(format, i)] = (struct kg_p11_span){ b, len };
+        /* Big Integers are padded to 8 bytes: the padding is no part of
+         * the value (KG_P11_PART_MAX bounds the value). */
+        out->part[kg_op_pkey_slot(format, i)] = kg_p11_span_trim((struct kg_p11_span){ b, len });
     }
     KG_ENSURE(kg_ttlv_reader_done(&material), KG_ERR_INVALID_FIELD);
     return KG_RESULT_OK;
@@ -217,10 +219,7 @@ static kg_result kg_op_pkey_write_bigint(struct kg_ttlv_writer *out, uint32_t ta
     size_t total;
     kg_result rc = KG_RESULT_OK;
 
-    while (v.len > 1 && v.data[0] == 0) {
-        v.data++;
-        v.len--;
-    }
+    v = kg_p11_span_trim(v);
     need = v.len + ((v.len > 0 && (v.data[0] & 0x80u)) ? 1 : 0);
     total = (need + 7u) / 8u * 8u;
     KG_ENSURE(total > 0 && total <= KG_P11_PART_MAX + 8u, KG_ERR_INTERNAL);

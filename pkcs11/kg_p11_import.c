@@ -73,8 +73,7 @@ uint32_t kg_p11_span_bits(struct kg_p11_span s)
     return (uint32_t)((s.len - i - 1) * 8 + bits);
 }
 
-/* `s` without its leading zero bytes (at least one byte kept). */
-static struct kg_p11_span kg_p11_span_trim(struct kg_p11_span s)
+struct kg_p11_span kg_p11_span_trim(struct kg_p11_span s)
 {
     while (s.len > 1 && s.data[0] == 0) {
         s.data++;

@@ -85,6 +85,9 @@ kg_result kg_p11_private_from_der(const uint8_t *der, size_t len, enum kg_p11_pr
 kg_result kg_p11_private_to_der(const struct kg_p11_parts *parts, enum kg_p11_private_format format,
                                 struct kg_secret **out) KG_WARN_UNUSED;
 
+/* `s` without its leading zero bytes (at least one byte kept): no copy. */
+struct kg_p11_span kg_p11_span_trim(struct kg_p11_span s);
+
 /* Bit length of the integer in `s` (leading zero bytes skipped); 0 for zero. */
 uint32_t kg_p11_span_bits(struct kg_p11_span s);
 
