@@ -6,6 +6,7 @@ byte for byte, and a registered RSA key signs in the HSM with a signature `crypt
 verifies. The module writes its own policy:
   admin   everything, plaintext export
   backup  may register private keys, export wrapped only
+  split   (certificate OU vsphere) plaintext symmetric and public keys, private keys wrapped only
 """
 
 import os
@@ -37,6 +38,17 @@ groups:
       object_types: [Private Key]
       algorithms: [RSA]
     export: wrapped
+    scope: own
+  split:
+    ou: vsphere
+    operations: [Discover Versions, Register, Get, Get Attributes]
+    create:
+      object_types: [Symmetric Key, Private Key, Public Key]
+      algorithms: [AES, RSA]
+    export:
+      Symmetric Key: plaintext
+      Public Key: plaintext
+      Private Key: wrapped
     scope: own
 """
 
@@ -199,6 +211,17 @@ class AsymmetricFormats(GatewayTestCase):
             self.assertFailure(self.call(get(uid, fmt), "backup"), "PERMISSION_DENIED", "plaintext Get %r" % fmt)
         # The same key is plaintext to a group whose policy allows it.
         self.assertEqual(self.got(uid)[0], PKCS_8)
+
+    def test_policy_per_object_type_keeps_private_keys_wrapped(self):
+        """export per object type: the same group gets its symmetric and public keys in the clear,
+        its private key not."""
+        priv = self.registered("PRIVATE_KEY", PKCS_1, self.rsa.private_bytes(DER, TRAD_FMT, NOENC), RSA, 2048,
+                               identity="vsphere")
+        pub = self.registered("PUBLIC_KEY", X_509, self.rsa.public_key().public_bytes(
+            DER, serialization.PublicFormat.SubjectPublicKeyInfo), RSA, 2048, mask=VERIFY, identity="vsphere")
+        self.assertSuccess(self.call(get(pub), "vsphere"), "public key Get")
+        for fmt in (None, PKCS_1, PKCS_8, T_RSA_PRIVATE):
+            self.assertFailure(self.call(get(priv, fmt), "vsphere"), "PERMISSION_DENIED", "private Get %r" % fmt)
 
     def test_malformed_or_mismatched_private_keys_refused(self):
         pkcs1 = self.rsa.private_bytes(DER, TRAD_FMT, NOENC)
