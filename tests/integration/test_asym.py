@@ -346,6 +346,13 @@ class AsymmetricFormats(GatewayTestCase):
         uid = item.uid()
         self.assertEqual(self.got(uid, object_type="SYMMETRIC_KEY"), (0x07, {"KEY": material}))
         self.assertEqual(self.got(uid, 0x01, object_type="SYMMETRIC_KEY"), (0x01, material))
+        # A replacement made by Re-key is the server's: Raw, whatever its predecessor came in.
+        self.assertSuccess(self.call(K.activate(uid, K.batch_id())), "Activate")
+        item = self.call(K.BatchItem("REKEY", [Text("UNIQUE_IDENTIFIER", uid)], K.batch_id()))
+        self.assertSuccess(item, "Re-key")
+        fmt, value = self.got(item.uid(), object_type="SYMMETRIC_KEY")
+        self.assertEqual(fmt, 0x01)
+        self.assertEqual(len(value), 32)
 
 
 if __name__ == "__main__":
