@@ -238,7 +238,8 @@ static kg_result kg_op_pkey_write_transparent(struct kg_ttlv_writer *out, uint32
     enum kg_p11_key_kind kind;
     const uint32_t *tags = kg_op_pkey_tags(format, &kind);
 
-    KG_ENSURE(tags != NULL && kind == parts->kind && parts->count == kg_p11_parts_count(kind), KG_ERR_UNSUPPORTED_FORMAT);
+    KG_ENSURE(tags != NULL && kind == parts->kind && parts->count == kg_p11_parts_count(kind),
+              KG_ERR_UNSUPPORTED_FORMAT);
     KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_KEY_MATERIAL));
     for (size_t i = 0; i < parts->count; i++) {
         KG_GUARD(kg_op_pkey_write_bigint(out, tags[i], parts->part[kg_op_pkey_slot(format, i)]));
