@@ -252,6 +252,50 @@ static bool kg_attr_exposure(const struct kg_object *obj, const char *name, bool
     return false;
 }
 
+/* Key Format Type of a key that was not registered: Raw bytes, PKCS#8, X.509 SPKI. */
+static uint32_t kg_attr_default_format(const struct kg_object *obj)
+{
+    return obj->object_type == KG_OBJ_SYMMETRIC_KEY ? KG_FORMAT_RAW
+           : obj->object_type == KG_OBJ_PRIVATE_KEY ? KG_FORMAT_PKCS8
+                                                     : KG_FORMAT_X509;
+}
+
+/* The stored "Key Format Type" row: one Enumeration Attribute Value. */
+static bool kg_attr_format_fn(void *arg, const struct kg_attr *a)
+{
+    const uint8_t *v = a->value;
+
+    if (a->value_len == 16 && v[0] == 0x42 && v[1] == 0x00 && v[2] == 0x0B && v[3] == KG_TTLV_ENUMERATION) {
+        *(uint32_t *)arg = (uint32_t)v[8] << 24 | (uint32_t)v[9] << 16 | (uint32_t)v[10] << 8 | v[11];
+    }
+    return false;
+}
+
+kg_result kg_attr_key_format(struct kg_store *store, const struct kg_object *obj, uint32_t *format)
+{
+    *format = 0;
+    KG_GUARD(kg_store_each_attr(store, obj->uid, "Key Format Type", kg_attr_format_fn, format));
+    if (*format == 0) {
+        *format = kg_attr_default_format(obj);
+    }
+    return KG_RESULT_OK;
+}
+
+kg_result kg_attr_write_key_format(struct kg_ttlv_writer *w, struct kg_store *store, const struct kg_object *obj,
+                                   bool *written)
+{
+    uint32_t format = 0;
+
+    *written = kg_attr_is_key(obj);
+    if (!*written) {
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_attr_key_format(store, obj, &format));
+    KG_GUARD(kg_attr_begin(w, "Key Format Type"));
+    KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_ATTRIBUTE_VALUE, format));
+    return kg_ttlv_end_struct(w);
+}
+
 kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object *obj, const char *name,
                                 bool *written)
 {
@@ -286,12 +330,10 @@ kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object
         KG_GUARD(kg_attr_begin(w, name));
         KG_GUARD(kg_ttlv_write_bool(w, KG_TAG_ATTRIBUTE_VALUE, flag));
     } else if (kg_attr_is_key(obj) && strcmp(name, "Key Format Type") == 0) {
-        /* The form Get returns by default: Raw bytes, PKCS#8, X.509 SPKI. */
+        /* Of a key made here: the form Get returns by default. A registered
+         * key's own (a stored row) is kg_attr_write_key_format's. */
         KG_GUARD(kg_attr_begin(w, name));
-        KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_ATTRIBUTE_VALUE,
-                                    obj->object_type == KG_OBJ_SYMMETRIC_KEY ? KG_FORMAT_RAW
-                                    : obj->object_type == KG_OBJ_PRIVATE_KEY ? KG_FORMAT_PKCS8
-                                                                              : KG_FORMAT_X509));
+        KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_ATTRIBUTE_VALUE, kg_attr_default_format(obj)));
     } else if (kg_attr_is_key(obj) && strcmp(name, "Protection Storage Mask") == 0) {
         /* Where the key is kept: a resident key in the HSM (Hardware), any
          * other as a blob in the store on this host (Software). */
@@ -400,9 +442,14 @@ static kg_result kg_attr_store_new_rows(struct kg_store *store, const char *uid,
         KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_ATTRIBUTE_VALUE));
         KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_HASHING_ALGORITHM, KG_HASH_SHA256));
         KG_GUARD(kg_ttlv_write_bytes(w, KG_TAG_DIGEST_VALUE, n->digest, sizeof(n->digest)));
-        KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_KEY_FORMAT_TYPE, KG_FORMAT_RAW));
+        KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_KEY_FORMAT_TYPE, n->key_format != 0 ? n->key_format : KG_FORMAT_RAW));
         KG_GUARD(kg_ttlv_end_struct(w));
         KG_GUARD(kg_attr_store_one(store, uid, "Digest", w, false));
+    }
+    if (n->key_format != 0) {
+        /* Derived for keys made here; a registered key keeps its own. */
+        KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_ATTRIBUTE_VALUE, n->key_format));
+        KG_GUARD(kg_attr_store_one(store, uid, "Key Format Type", w, false));
     }
     if (!n->fresh_given) {
         KG_GUARD(kg_ttlv_write_bool(w, KG_TAG_ATTRIBUTE_VALUE, true));

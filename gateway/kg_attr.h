@@ -84,6 +84,15 @@ kg_result kg_attr_read(const struct kg_ttlv_reader *parent, const struct kg_ttlv
 kg_result kg_attr_write(struct kg_ttlv_writer *w, const char *name, int32_t index, const uint8_t *value,
                         uint32_t value_len) KG_WARN_UNUSED;
 
+/* The Key Format Type of key `obj`: the one it was registered in (its
+ * stored row), else the form Get returns a key made here in. */
+kg_result kg_attr_key_format(struct kg_store *store, const struct kg_object *obj, uint32_t *format) KG_WARN_UNUSED;
+
+/* Write the Key Format Type attribute of `obj` (kg_attr_key_format);
+ * *written false when `obj` is no key. */
+kg_result kg_attr_write_key_format(struct kg_ttlv_writer *w, struct kg_store *store, const struct kg_object *obj,
+                                   bool *written) KG_WARN_UNUSED;
+
 /* Write the derived attribute `name` of `obj`; *written false if `name` is
  * not a derived one. */
 kg_result kg_attr_write_derived(struct kg_ttlv_writer *w, const struct kg_object *obj, const char *name,
@@ -125,6 +134,9 @@ struct kg_attr_new {
      * stored as Digest over Key Format Type Raw; absent when !has_digest. */
     bool has_digest;
     uint8_t digest[32];
+    /* Register: the Key Format Type the key came in (0: made here). Stored
+     * as the "Key Format Type" row, and names the Digest's format. */
+    uint32_t key_format;
 };
 
 /*

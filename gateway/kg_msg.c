@@ -276,16 +276,19 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_INVALID_MESSAGE;
     case KG_ERR_ATTRIBUTE_NOT_FOUND:
         return KG_REASON_ITEM_NOT_FOUND;
+    /* KMIP 2.0 added the reasons below; the 1.x test cases answer
+     * Permission Denied, Item Not Found and Invalid Field. */
     case KG_ERR_READ_ONLY_ATTRIBUTE:
-        /* KMIP 2.0 added a reason of its own; the 1.x test cases answer
-         * Permission Denied. */
         return version.major >= 2 ? KG_REASON_ATTRIBUTE_READ_ONLY : KG_REASON_PERMISSION_DENIED;
     case KG_ERR_NOT_FOUND:
-        /* The object named does not exist (or is out of scope): KMIP 2.0
-         * gave this its own reason (OASIS BL-M-4-21). */
+        /* The object named does not exist (or is out of scope): OASIS BL-M-4-21. */
         return version.major >= 2 ? KG_REASON_OBJECT_NOT_FOUND : KG_REASON_ITEM_NOT_FOUND;
     case KG_ERR_SINGLE_VALUED:
         return version.major >= 2 ? KG_REASON_ATTRIBUTE_SINGLE_VALUED : KG_REASON_INVALID_FIELD;
+    case KG_ERR_INCOMPATIBLE_USAGE_MASK:
+        return version.major >= 2 ? KG_REASON_INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK : KG_REASON_PERMISSION_DENIED;
+    case KG_ERR_OBJECT_DESTROYED:
+        return version.major >= 2 ? KG_REASON_OBJECT_DESTROYED : KG_REASON_ITEM_NOT_FOUND;
     case KG_ERR_AUTHENTICATION:
         return KG_REASON_AUTHENTICATION_NOT_SUCCESSFUL;
     case KG_ERR_OBJECT_ARCHIVED:
@@ -296,6 +299,8 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_GENERAL_FAILURE;
     case KG_ERR_DUPLICATE_FIELD:
         return KG_REASON_INVALID_MESSAGE;
+    case KG_ERR_NON_UNIQUE_NAME:
+        return version.major >= 2 ? KG_REASON_NON_UNIQUE_NAME_ATTRIBUTE : KG_REASON_INVALID_FIELD;
     default:
         break;
     }

@@ -33,7 +33,11 @@ static bool kg_attr_emit_row(void *p, const struct kg_attr *a)
 {
     struct kg_attr_emit *e = p;
 
-    if (!kg_attr_shown(a->name, e->version)) {
+    const struct kg_attr_def *def = kg_attr_lookup(a->name, (uint32_t)strlen(a->name));
+
+    /* A derived attribute's row (a registered key's Key Format Type) is
+     * written with the derived ones, not twice. */
+    if (!kg_attr_shown(a->name, e->version) || (def != NULL && (def->flags & KG_ATTR_DERIVED))) {
         return true;
     }
     if (e->names_only) {
@@ -65,6 +69,9 @@ static kg_result kg_attr_derived_for(struct kg_op_ctx *ctx, struct kg_ttlv_write
          * no stored row of it is looked for either. */
         *written = true;
         return KG_RESULT_OK;
+    }
+    if (strcmp(name, "Key Format Type") == 0) {
+        return kg_attr_write_key_format(out, ctx->store, &ctx->object, written);
     }
     return kg_attr_write_derived(out, &ctx->object, name, written);
 }
@@ -289,6 +296,12 @@ static kg_result kg_add_apply(struct kg_store *w, const struct kg_op_ctx *ctx, c
 
     *unchanged = false;
     KG_GUARD(kg_store_each_attr(w, ctx->object.uid, a->name, kg_attr_find_row, &f));
+    if (f.index >= 0 && strcmp(a->name, "Name") == 0) {
+        /* A Name names one object once (KMIP 2.1 section 11.29). */
+        kg_error_set(KG_ERR_NON_UNIQUE_NAME, __FILE__, __LINE__);
+        kg_error_detail("the object already has this Name");
+        return KG_RESULT_ERROR;
+    }
     if (f.index >= 0) {
         /* The same value again: vCenter re-adds its x- tags and must not
          * fail (VSPHERE.md), and a second identical instance would only

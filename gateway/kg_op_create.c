@@ -183,6 +183,7 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, c
     server_set.now = ctx->now;
     server_set.generated = t->generated;
     server_set.has_digest = obj->blob.has_digest;
+    server_set.key_format = obj->key_format;
     memcpy(server_set.digest, obj->blob.digest, sizeof(server_set.digest));
     for (uint32_t i = 0; i < t->extra_count; i++) {
         server_set.fresh_given |= strcmp(t->extra[i].name, "Fresh") == 0;

@@ -181,13 +181,27 @@ static kg_result kg_op_get_write_key(struct kg_ttlv_writer *out, const struct kg
     return KG_RESULT_OK;
 }
 
-/* A public key in the clear: X.509 (SubjectPublicKeyInfo) unless PKCS#1 is asked. */
-static kg_result kg_op_get_public(struct kg_op_ctx *ctx, const struct kg_op_get_req *req, struct kg_ttlv_writer *out)
+/* The Key Material of a public key in `format`: X.509 (SubjectPublicKeyInfo)
+ * or PKCS#1 DER, or a Transparent RSA or DSA structure. */
+static kg_result kg_op_get_public_material(const struct kg_object *obj, uint32_t format, struct kg_ttlv_writer *out)
 {
-    const struct kg_object *obj = &ctx->object;
-    uint32_t format = req->has_format ? req->format : KG_FORMAT_X509;
     uint8_t der[KG_P11_MAX_BLOB];
     size_t len = 0;
+
+    if (kg_op_pkey_transparent(format)) {
+        return kg_op_pkey_write_public(obj, format, out);
+    }
+    KG_GUARD(kg_p11_public_export(&obj->blob, format == KG_FORMAT_PKCS1 ? KG_P11_PUBLIC_PKCS1 : KG_P11_PUBLIC_SPKI,
+                                  der, sizeof(der), &len));
+    return kg_ttlv_write_bytes(out, KG_TAG_KEY_MATERIAL, der, (uint32_t)len);
+}
+
+/* A public key in the clear, in the format asked for, else the one it was
+ * registered in (X.509 for a generated one). */
+static kg_result kg_op_get_public(struct kg_op_ctx *ctx, const struct kg_op_get_req *req, uint32_t format,
+                                  struct kg_ttlv_writer *out)
+{
+    const struct kg_object *obj = &ctx->object;
 
     if (req->wrapping) {
         kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
@@ -195,7 +209,7 @@ static kg_result kg_op_get_public(struct kg_op_ctx *ctx, const struct kg_op_get_
         return KG_RESULT_ERROR;
     }
     KG_ENSURE(obj->storage == KG_P11_STORED_PUBLIC, KG_ERR_UNSUPPORTED_OBJECT);
-    KG_ENSURE(format == KG_FORMAT_X509 || format == KG_FORMAT_PKCS1, KG_ERR_UNSUPPORTED_FORMAT);
+    KG_ENSURE(kg_op_pkey_format_ok(KG_OBJ_PUBLIC_KEY, format), KG_ERR_UNSUPPORTED_FORMAT);
     {
         /* Returned without the HSM ever loading it: check its binding here
          * so another object's public key is never answered for this one. */
@@ -204,11 +218,9 @@ static kg_result kg_op_get_public(struct kg_op_ctx *ctx, const struct kg_op_get_
         kg_op_binding(obj, &b);
         KG_GUARD(kg_p11_blob_verify(ctx->gw->p11, &b));
     }
-    KG_GUARD(kg_p11_public_export(&obj->blob, format == KG_FORMAT_PKCS1 ? KG_P11_PUBLIC_PKCS1 : KG_P11_PUBLIC_SPKI,
-                                  der, sizeof(der), &len));
     KG_GUARD(kg_op_get_begin(out, obj, KG_TAG_PUBLIC_KEY, format));
     KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_KEY_VALUE));
-    KG_GUARD(kg_ttlv_write_bytes(out, KG_TAG_KEY_MATERIAL, der, (uint32_t)len));
+    KG_GUARD(kg_op_get_public_material(obj, format, out));
     KG_GUARD(kg_ttlv_end_struct(out));
     KG_GUARD(kg_op_get_end(out, obj));
     KG_GUARD(kg_ttlv_end_struct(out));
@@ -283,6 +295,40 @@ out:
     return rc;
 }
 
+/* Policy already refused any Get whose key would leave in a form the group
+ * may not export (groups.<g>.export); this cannot trigger, and is kept
+ * because the price of a mistake here is a leaked key. */
+static kg_result kg_op_get_plaintext_allowed(const struct kg_op_ctx *ctx)
+{
+    if (KG_NEVER(kg_policy_export_for(ctx->group, ctx->object.object_type) != KG_EXPORT_PLAINTEXT)) {
+        kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
+        kg_error_detail("policy of group '%s' allows this key's material only %s", ctx->group->name,
+                        kg_policy_export_for(ctx->group, ctx->object.object_type) == KG_EXPORT_WRAPPED ? "wrapped"
+                                                                                                      : "never");
+        return KG_RESULT_ERROR;
+    }
+    return KG_RESULT_OK;
+}
+
+/* A private key in the clear (RSA: PKCS#1, PKCS#8, Transparent RSA; DSA:
+ * PKCS#8, Transparent DSA), read out of the HSM by kg_op_pkey.c. */
+static kg_result kg_op_get_private(struct kg_op_ctx *ctx, uint32_t format, struct kg_ttlv_writer *out)
+{
+    const struct kg_object *obj = &ctx->object;
+
+    KG_GUARD(kg_op_pkey_check_private_format(obj, format));
+    KG_GUARD(kg_op_get_plaintext_allowed(ctx));
+    KG_GUARD(kg_op_get_begin(out, obj, KG_TAG_PRIVATE_KEY, format));
+    KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_KEY_VALUE));
+    KG_GUARD(kg_op_pkey_write_private(ctx, obj, format, out));
+    KG_GUARD(kg_ttlv_end_struct(out));
+    KG_GUARD(kg_op_get_end(out, obj));
+    KG_GUARD(kg_ttlv_end_struct(out));
+    KG_GUARD(kg_ttlv_end_struct(out));
+    ctx->audit_note = "plaintext export";
+    return KG_RESULT_OK;
+}
+
 kg_result kg_op_get_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req)
 {
     struct kg_op_get_req get;
@@ -332,42 +378,44 @@ static kg_result kg_op_get_material(struct kg_op_ctx *ctx, struct kg_ttlv_reader
     kg_result rc = KG_RESULT_OK;
 
     KG_GUARD(kg_op_get_read(ctx, in, &req));
-    /* A destroyed key has no material left: to a Get it does not exist. */
+    /* A destroyed key has no material left: Object Destroyed (Item Not
+     * Found to a 1.x client). */
     KG_ENSURE(obj->state != KG_STATE_DESTROYED && obj->state != KG_STATE_DESTROYED_COMPROMISED &&
                   (obj->blob.len > 0 || obj->storage == KG_P11_STORED_RESIDENT),
-              KG_ERR_NOT_FOUND);
+              KG_ERR_OBJECT_DESTROYED);
     if (obj->storage == KG_P11_STORED_RESIDENT) {
         kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
         kg_error_detail("key %s is resident in the HSM and never leaves it, in any form", obj->uid);
         return KG_RESULT_ERROR;
     }
+    /* KMIP 2.1 section 6.1.22: without a Key Format Type, the key leaves
+     * in the format it was registered in. */
+    format = req.format;
+    if (!req.has_format) {
+        KG_GUARD(kg_attr_key_format(ctx->store, obj, &format));
+    }
     if (obj->object_type == KG_OBJ_PUBLIC_KEY) {
-        return kg_op_get_public(ctx, &req, out);
+        return kg_op_get_public(ctx, &req, format, out);
     }
     if (kg_op_is_data_object(obj->object_type)) {
         return kg_op_get_data(ctx, req.has_format, req.format, req.wrapping, out); /* kg_op_get_data.c */
     }
-    format = req.has_format ? req.format : KG_FORMAT_RAW;
     if (obj->object_type == KG_OBJ_PRIVATE_KEY && req.wrapping) {
-        /* C_WrapKey of a private key wraps its PKCS#8 encoding. */
+        /* C_WrapKey of a private key wraps its PKCS#8 encoding, whatever
+         * form it was registered in. */
         format = req.has_format ? req.format : KG_FORMAT_PKCS8;
         KG_ENSURE(format == KG_FORMAT_PKCS8, KG_ERR_UNSUPPORTED_FORMAT);
         return kg_op_get_wrapped(ctx, &req, KG_TAG_PRIVATE_KEY, format, out);
+    }
+    if (obj->object_type == KG_OBJ_PRIVATE_KEY) {
+        return kg_op_get_private(ctx, format, out);
     }
     KG_ENSURE(obj->object_type == KG_OBJ_SYMMETRIC_KEY, KG_ERR_UNSUPPORTED_OBJECT);
     KG_ENSURE(format == KG_FORMAT_RAW || format == KG_FORMAT_TRANSPARENT_SYMMETRIC, KG_ERR_UNSUPPORTED_FORMAT);
     if (req.wrapping) {
         return kg_op_get_wrapped(ctx, &req, object_tag, format, out);
     }
-    /* Policy already refused any Get whose key would leave in a form the
-     * group may not export (groups.<g>.export); this cannot trigger, and is
-     * kept because the price of a mistake here is a leaked key. */
-    if (KG_NEVER(kg_policy_export_for(ctx->group, obj->object_type) != KG_EXPORT_PLAINTEXT)) {
-        kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
-        kg_error_detail("policy of group '%s' allows key material only %s", ctx->group->name,
-                        ctx->group->export_mode == KG_EXPORT_WRAPPED ? "wrapped" : "never");
-        return KG_RESULT_ERROR;
-    }
+    KG_GUARD(kg_op_get_plaintext_allowed(ctx));
     /* AES or HMAC read at its Cryptographic Length (bits % 8 == 0); Triple
      * DES is 24 bytes whether counted as 168 or 192 bits (kg_p11_export_key). */
     struct kg_p11_key_ref ref;

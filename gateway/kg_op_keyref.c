@@ -59,6 +59,10 @@ kg_result kg_op_key_ref(const struct kg_object *obj, struct kg_p11_key_ref *out)
         out->kind = KG_P11_KEY_RSA_PRIVATE;
     } else if (obj->object_type == KG_OBJ_PRIVATE_KEY && ec) {
         out->kind = KG_P11_KEY_EC_PRIVATE;
+    } else if (obj->object_type == KG_OBJ_PRIVATE_KEY && obj->algorithm == KG_ALG_DSA) {
+        out->kind = KG_P11_KEY_DSA_PRIVATE;
+    } else if (obj->object_type == KG_OBJ_PUBLIC_KEY && obj->algorithm == KG_ALG_DSA) {
+        out->kind = KG_P11_KEY_DSA_PUBLIC;
     } else if (obj->object_type == KG_OBJ_PUBLIC_KEY && obj->algorithm == KG_ALG_RSA) {
         out->kind = KG_P11_KEY_RSA_PUBLIC;
     } else if (obj->object_type == KG_OBJ_PUBLIC_KEY && ec) {

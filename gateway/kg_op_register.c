@@ -15,8 +15,16 @@
  * their plaintext never exists in the gateway. What they were wrapped with
  * is stored too, for a Get with Key Wrap Type As Registered.
  *
- * Public keys (X.509 SubjectPublicKeyInfo, or PKCS#1 for RSA) are not
- * secret: they are stored as SPKI DER in the clear (storage PUBLIC).
+ * Public keys (X.509 SubjectPublicKeyInfo, PKCS#1 for RSA, Transparent RSA
+ * or DSA Public Key) are not secret: they are stored as SPKI DER in the
+ * clear (storage PUBLIC).
+ *
+ * Private keys (PKCS#1, PKCS#8, Transparent RSA or DSA Private Key) go from
+ * the request buffer into the HSM as their components and are stored
+ * wrapped under the MWK like generated ones (kg_op_pkey.c).
+ *
+ * The Key Format Type a key came in is kept (the "Key Format Type"
+ * attribute row): a Get without one answers in it.
  *
  * Secret Data, Opaque Objects and Certificates are kg_op_register_data.c's.
  */
@@ -26,6 +34,8 @@
 #include "kg_kmip.h"
 #include "kg_ops.h"
 #include "kg_p11_crypto.h"
+
+#include <openssl/sha.h>
 
 struct kg_key_block_in {
     uint32_t object_type;
@@ -38,6 +48,9 @@ struct kg_key_block_in {
     uint32_t algorithm;
     bool has_length;
     int32_t length;
+    const uint8_t *material_raw; /* the whole Key Material item (Transparent Symmetric Key's Digest) */
+    uint32_t material_raw_len;
+    struct kg_op_pkey_in pkey;   /* a Private or Public Key's material (kg_op_pkey.c) */
 };
 
 /* The Key Value of a key in the clear: Key Material, either a Byte String
@@ -49,13 +62,21 @@ static kg_result kg_op_read_key_value(struct kg_ttlv_reader *value, struct kg_ke
 
     KG_GUARD(kg_ttlv_read(value, &it));
     KG_ENSURE(it.tag == KG_TAG_KEY_MATERIAL, KG_ERR_MISSING_FIELD);
-    if (kb->format == KG_FORMAT_TRANSPARENT_SYMMETRIC && kb->object_type == KG_OBJ_SYMMETRIC_KEY) {
+    kb->material_raw = it.raw;
+    kb->material_raw_len = it.raw_len;
+    kb->pkey = (struct kg_op_pkey_in){ .object_type = kb->object_type, .format = kb->format };
+    if (kg_op_pkey_transparent(kb->format)) {
+        KG_GUARD(kg_ttlv_child(value, &it, &kb->pkey.material));
+        kb->pkey.transparent = true;
+    } else if (kb->format == KG_FORMAT_TRANSPARENT_SYMMETRIC && kb->object_type == KG_OBJ_SYMMETRIC_KEY) {
         KG_GUARD(kg_ttlv_child(value, &it, &transparent));
         KG_GUARD(kg_ttlv_read_expect(&transparent, KG_TAG_KEY, KG_TTLV_BYTE_STRING, &key));
         KG_GUARD(kg_ttlv_reader_finish(&transparent));
         KG_GUARD(kg_ttlv_get_bytes(&key, &kb->material, &kb->material_len));
     } else {
         KG_GUARD(kg_ttlv_get_bytes(&it, &kb->material, &kb->material_len));
+        kb->pkey.der = kb->material;
+        kb->pkey.der_len = kb->material_len;
     }
     /* Attributes inside the Key Value are not supported: ignoring them would
      * drop what the client meant to set. */
@@ -67,8 +88,8 @@ static kg_result kg_op_check_formats(const struct kg_key_block_in *kb)
 {
     bool ok;
 
-    if (kb->object_type == KG_OBJ_PUBLIC_KEY) {
-        ok = kb->format == KG_FORMAT_X509 || kb->format == KG_FORMAT_PKCS1;
+    if (kb->object_type != KG_OBJ_SYMMETRIC_KEY) {
+        ok = kg_op_pkey_format_ok(kb->object_type, kb->format);
     } else {
         ok = kb->format == KG_FORMAT_RAW || kb->format == KG_FORMAT_TRANSPARENT_SYMMETRIC;
     }
@@ -81,8 +102,21 @@ static kg_result kg_op_check_formats(const struct kg_key_block_in *kb)
     return KG_RESULT_OK;
 }
 
-/* The object after Object Type and Template-Attribute: Symmetric Key or
- * Public Key { Key Block { Key Format Type, Key Value, Cryptographic
+static uint32_t kg_op_register_object_tag(uint32_t object_type)
+{
+    return object_type == KG_OBJ_PUBLIC_KEY    ? KG_TAG_PUBLIC_KEY
+           : object_type == KG_OBJ_PRIVATE_KEY ? KG_TAG_PRIVATE_KEY
+                                               : KG_TAG_SYMMETRIC_KEY;
+}
+
+static bool kg_op_register_takes(uint32_t object_type)
+{
+    return object_type == KG_OBJ_SYMMETRIC_KEY || object_type == KG_OBJ_PUBLIC_KEY ||
+           object_type == KG_OBJ_PRIVATE_KEY;
+}
+
+/* The object after Object Type and Template-Attribute: Symmetric, Public
+ * or Private Key { Key Block { Key Format Type, Key Value, Cryptographic
  * Algorithm?, Cryptographic Length?, Key Wrapping Data? } }. */
 static kg_result kg_op_read_key_block(struct kg_ttlv_reader *in, uint32_t object_type, struct kg_key_block_in *kb)
 {
@@ -92,8 +126,7 @@ static kg_result kg_op_read_key_block(struct kg_ttlv_reader *in, uint32_t object
 
     memset(kb, 0, sizeof(*kb));
     kb->object_type = object_type;
-    KG_GUARD(kg_ttlv_read_expect(in, object_type == KG_OBJ_PUBLIC_KEY ? KG_TAG_PUBLIC_KEY : KG_TAG_SYMMETRIC_KEY,
-                                 KG_TTLV_STRUCTURE, &it));
+    KG_GUARD(kg_ttlv_read_expect(in, kg_op_register_object_tag(object_type), KG_TTLV_STRUCTURE, &it));
     KG_GUARD(kg_ttlv_child(in, &it, &obj));
     KG_GUARD(kg_ttlv_read_expect(&obj, KG_TAG_KEY_BLOCK, KG_TTLV_STRUCTURE, &it));
     KG_GUARD(kg_ttlv_child(&obj, &it, &block));
@@ -142,8 +175,8 @@ static kg_result kg_op_read_key_block(struct kg_ttlv_reader *in, uint32_t object
     return kg_op_read_key_value(&value, kb);
 }
 
-/* Object Type of the Register, with the template: Symmetric Key or Public
- * Key. *t and *obj are allocated here, freed by the caller also on failure. */
+/* Object Type of the Register, with the template: Symmetric, Public or
+ * Private Key. *t and *obj are allocated here, freed by the caller also on failure. */
 static kg_result kg_op_register_read(struct kg_ttlv_reader *in, struct kg_template **t, struct kg_object **obj,
                                      struct kg_key_block_in *kb)
 {
@@ -154,9 +187,9 @@ static kg_result kg_op_register_read(struct kg_ttlv_reader *in, struct kg_templa
     *obj = NULL;
     KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_OBJECT_TYPE, KG_TTLV_ENUMERATION, &it));
     KG_GUARD(kg_ttlv_get_enum(&it, &object_type));
-    if (object_type != KG_OBJ_SYMMETRIC_KEY && object_type != KG_OBJ_PUBLIC_KEY) {
+    if (!kg_op_register_takes(object_type)) {
         kg_error_set(KG_ERR_UNSUPPORTED_OBJECT, __FILE__, __LINE__);
-        kg_error_detail("Register takes symmetric and public keys only");
+        kg_error_detail("Register takes symmetric, public and private keys only");
         return KG_RESULT_ERROR;
     }
     *t = calloc(1, sizeof(**t));
@@ -173,9 +206,9 @@ static kg_result kg_op_register_read(struct kg_ttlv_reader *in, struct kg_templa
  * agrees with the key (EC keys may be called EC or ECDSA), else Invalid Field. */
 static kg_result kg_op_public_algorithm(enum kg_p11_key_kind kind, const struct kg_key_block_in *kb, uint32_t *alg)
 {
-    if (kind == KG_P11_KEY_RSA_PUBLIC) {
-        *alg = KG_ALG_RSA;
-        KG_ENSURE(!kb->has_algorithm || kb->algorithm == KG_ALG_RSA, KG_ERR_INVALID_FIELD);
+    if (kind == KG_P11_KEY_RSA_PUBLIC || kind == KG_P11_KEY_DSA_PUBLIC) {
+        *alg = kind == KG_P11_KEY_RSA_PUBLIC ? KG_ALG_RSA : KG_ALG_DSA;
+        KG_ENSURE(!kb->has_algorithm || kb->algorithm == *alg, KG_ERR_INVALID_FIELD);
         return KG_RESULT_OK;
     }
     *alg = kb->has_algorithm ? kb->algorithm : KG_ALG_EC;
@@ -183,11 +216,18 @@ static kg_result kg_op_public_algorithm(enum kg_p11_key_kind kind, const struct 
     return KG_RESULT_OK;
 }
 
-/* A public key's DER parsed into obj (blob, algorithm, length). */
+/* A public key's DER or Transparent structure parsed into obj (blob,
+ * algorithm, length). */
 static kg_result kg_op_register_public_parse(const struct kg_key_block_in *kb, struct kg_object *obj)
 {
     enum kg_p11_key_kind kind;
     uint32_t bits = 0;
+
+    if (kb->pkey.transparent) {
+        KG_GUARD(kg_op_pkey_register_public(&kb->pkey, obj));
+        KG_ENSURE(!kb->has_algorithm || kb->algorithm == obj->algorithm, KG_ERR_INVALID_FIELD);
+        return KG_RESULT_OK;
+    }
 
     KG_GUARD(kg_p11_public_import(kb->material, kb->material_len,
                                   kb->format == KG_FORMAT_PKCS1 ? KG_P11_PUBLIC_PKCS1 : KG_P11_PUBLIC_SPKI,
@@ -212,15 +252,20 @@ kg_result kg_op_register_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, 
         return kg_op_register_data_facts(&in, req); /* kg_op_register_data.c */
     }
     KG_GUARD(kg_op_template_policy_facts(&in, req, &t));
-    KG_GOTO_ENSURE(rc, req->object_type == KG_OBJ_SYMMETRIC_KEY || req->object_type == KG_OBJ_PUBLIC_KEY,
-                   KG_ERR_UNSUPPORTED_OBJECT);
+    KG_GOTO_ENSURE(rc, kg_op_register_takes(req->object_type), KG_ERR_UNSUPPORTED_OBJECT);
     /* The key block says what is being registered, whatever the template
      * claims: policy judges the key itself. */
     KG_GOTO_GUARD(rc, kg_op_read_key_block(&in, req->object_type, &kb));
     if (kb.has_algorithm) {
         req->algorithm = kb.algorithm;
     }
-    if (req->object_type == KG_OBJ_PUBLIC_KEY) {
+    if (req->object_type == KG_OBJ_PRIVATE_KEY) {
+        struct kg_p11_parts parts;
+        uint32_t algorithm = 0;
+
+        KG_GOTO_GUARD(rc, kg_op_pkey_private_facts(&kb.pkey, &parts, &algorithm, &req->length));
+        req->algorithm = algorithm;
+    } else if (req->object_type == KG_OBJ_PUBLIC_KEY) {
         obj = calloc(1, sizeof(*obj));
         KG_GOTO_ENSURE(rc, obj != NULL, KG_ERR_NOMEM);
         KG_GOTO_GUARD(rc, kg_op_register_public_parse(&kb, obj));
@@ -328,6 +373,44 @@ static kg_result kg_op_register_material(struct kg_op_ctx *ctx, enum kg_p11_key_
     return kg_p11_import_secret(ctx->gw->p11, kind, key, &obj->blob);
 }
 
+/*
+ * The Digest of a key registered as a Transparent Symmetric Key is over
+ * that form (KMIP 1.4 section 3.17: the digest of the Key Material in its
+ * Key Format Type), i.e. over the TTLV Key Material structure as it came:
+ * hashed here from the locked request buffer (the HSM's digest is of the
+ * raw bytes). SHA256() cleanses its stack context.
+ */
+static kg_result kg_op_register_digest(const struct kg_key_block_in *kb, struct kg_object *obj)
+{
+    if (kb->format != KG_FORMAT_TRANSPARENT_SYMMETRIC || obj->storage != KG_P11_STORED_WRAPPED) {
+        return KG_RESULT_OK;
+    }
+    KG_ENSURE(kb->material_raw != NULL && SHA256(kb->material_raw, kb->material_raw_len, obj->blob.digest) != NULL,
+              KG_ERR_INTERNAL);
+    obj->blob.has_digest = true;
+    return KG_RESULT_OK;
+}
+
+/*
+ * A private key: what the Key Block and the template declare is checked
+ * against the key itself before the HSM sees it (the policy decided on
+ * what was declared), then it is imported and stored wrapped.
+ */
+static kg_result kg_op_register_private(struct kg_op_ctx *ctx, const struct kg_key_block_in *kb,
+                                        const struct kg_template *t, struct kg_object *obj)
+{
+    struct kg_p11_parts parts;
+    uint32_t algorithm = 0;
+    int32_t bits = 0;
+
+    KG_GUARD(kg_op_pkey_private_facts(&kb->pkey, &parts, &algorithm, &bits));
+    KG_GUARD(kg_op_pkey_check_declared(algorithm, bits, kb->has_algorithm, kb->algorithm, kb->has_length,
+                                       kb->length));
+    KG_GUARD(kg_op_pkey_check_declared(algorithm, bits, t->has_algorithm, t->algorithm, t->has_length, t->length));
+    obj->algorithm = kb->has_algorithm ? kb->algorithm : (t->has_algorithm ? t->algorithm : 0);
+    return kg_op_pkey_register_private(ctx, &kb->pkey, obj);
+}
+
 /* The store refused a resident key: remove its token object, or it is an
  * orphan nobody can reach through KMIP. The store's error stays the one
  * reported. */
@@ -374,7 +457,10 @@ kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
 
     KG_GOTO_GUARD(rc, kg_op_register_read(in, &t, &obj, &kb));
     obj->usage_mask = t->usage_mask;
-    if (obj->object_type == KG_OBJ_PUBLIC_KEY) {
+    obj->key_format = kb.wrapped ? 0 : kb.format;
+    if (obj->object_type == KG_OBJ_PRIVATE_KEY) {
+        KG_GOTO_GUARD(rc, kg_op_register_private(ctx, &kb, t, obj));
+    } else if (obj->object_type == KG_OBJ_PUBLIC_KEY) {
         KG_GOTO_GUARD(rc, kg_op_register_public_parse(&kb, obj));
         KG_GOTO_ENSURE(rc, !kb.has_length || kb.length == obj->length, KG_ERR_INVALID_FIELD);
         KG_GOTO_ENSURE(rc, !t->has_length || t->length == obj->length, KG_ERR_INVALID_FIELD);
@@ -398,6 +484,7 @@ kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
             KG_GOTO_GUARD(rc, kg_secret_from(kb.material, kb.material_len, &key));
             KG_GOTO_GUARD(rc, kg_op_new_uid(obj->uid));
             KG_GOTO_GUARD(rc, kg_op_register_material(ctx, kind, key, obj));
+            KG_GOTO_GUARD(rc, kg_op_register_digest(&kb, obj));
         }
     }
     if (obj->uid[0] == '\0') {

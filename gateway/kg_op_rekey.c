@@ -215,6 +215,8 @@ static bool kg_rekey_not_copied(const char *name)
         "Activation Date", "Process Start Date", "Protect Stop Date", "Deactivation Date",
         /* The server's own, set anew for the new key (kg_attr_store_new). */
         "Digest", "Random Number Generator", "Fresh", "Lease Time",
+        /* A registered key's own form; the replacement is made here. */
+        "Key Format Type",
     };
 
     for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++) {

@@ -235,7 +235,10 @@ kg_result kg_op_check(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct k
     }
     if (destroyed || mask_why[0] != '\0' || count_why[0] != '\0') {
         ctx->id_placeholder[0] = '\0';
-        rc = kg_usage_fail(KG_ERR_DENIED, "check refused:%s%s%s", destroyed ? " the object is destroyed" : "",
+        /* The mask alone: KMIP 2.x has a reason of its own for it. */
+        int err = !destroyed && count_why[0] == '\0' ? KG_ERR_INCOMPATIBLE_USAGE_MASK : KG_ERR_DENIED;
+
+        rc = kg_usage_fail(err, "check refused:%s%s%s", destroyed ? " the object is destroyed" : "",
                            mask_why, count_why);
         goto out;
     }

@@ -16,6 +16,7 @@
 #include "kg_attr.h"
 #include "kg_gateway.h"
 #include "kg_msg.h"
+#include "kg_p11_import.h"
 #include "kg_p11_wrap.h"
 #include "kg_policy.h"
 #include "kg_store.h"
@@ -257,6 +258,67 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj,
  */
 kg_result kg_op_template_policy_facts(struct kg_ttlv_reader *in, struct kg_policy_request *req,
                                       struct kg_template **out) KG_WARN_UNUSED;
+
+/* ---- asymmetric Key Format Types (kg_op_pkey.c) ---------------------------- */
+
+/* The Key Material of a Private or Public Key's Key Block, borrowed from the request. */
+struct kg_op_pkey_in {
+    uint32_t object_type;
+    uint32_t format;
+    const uint8_t *der; /* PKCS#1, PKCS#8, X.509: the Byte String */
+    uint32_t der_len;
+    bool transparent;                /* a Transparent format: */
+    struct kg_ttlv_reader material;  /* the Key Material structure's children */
+};
+
+/* Is `format` one whose Key Material is a structure of Big Integers? */
+bool kg_op_pkey_transparent(uint32_t format);
+
+/* May a key of `object_type` (Private or Public Key) be registered in `format`? */
+bool kg_op_pkey_format_ok(uint32_t object_type, uint32_t format);
+
+/* The components of the key `in` carries into *parts (spans into the
+ * request; nothing allocated, nothing to free). Errors: KG_ERR_INVALID_FIELD
+ * (malformed DER or structure), KG_ERR_UNSUPPORTED_ALGORITHM/_FORMAT. */
+kg_result kg_op_pkey_parts(const struct kg_op_pkey_in *in, struct kg_p11_parts *parts) KG_WARN_UNUSED;
+
+/* kg_op_pkey_parts of a private key, with its KMIP algorithm (RSA, DSA,
+ * EC) and length (modulus, p, or curve bits): no HSM involved, so Register's
+ * policy facts use it too. */
+kg_result kg_op_pkey_private_facts(const struct kg_op_pkey_in *in, struct kg_p11_parts *parts, uint32_t *algorithm,
+                                   int32_t *bits) KG_WARN_UNUSED;
+
+/* Invalid Field unless the declared algorithm (EC may be declared ECDSA)
+ * and length, where given, are the key's own. */
+kg_result kg_op_pkey_check_declared(uint32_t algorithm, int32_t bits, bool has_alg, uint32_t declared_alg,
+                                    bool has_len, int32_t declared_len) KG_WARN_UNUSED;
+
+/* Register of a private key: its components go from the request buffer to
+ * the HSM (kg_p11_import_private) and come back wrapped under the MWK into
+ * obj->blob (storage WRAPPED); obj->algorithm (ECDSA kept if the caller
+ * set it for an EC key), length and key_format are set. The caller checks
+ * what was declared first, and stores the object. */
+kg_result kg_op_pkey_register_private(struct kg_op_ctx *ctx, const struct kg_op_pkey_in *in,
+                                      struct kg_object *obj) KG_WARN_UNUSED;
+
+/* Register of a Transparent RSA or DSA public key: stored as SPKI DER
+ * (storage PUBLIC) in obj->blob, with algorithm and length. */
+kg_result kg_op_pkey_register_public(const struct kg_op_pkey_in *in, struct kg_object *obj) KG_WARN_UNUSED;
+
+/* Key Format Type Not Supported unless private key `obj` can be written in
+ * the clear in `format` (RSA: PKCS#1, PKCS#8, Transparent RSA; DSA: PKCS#8,
+ * Transparent DSA). */
+kg_result kg_op_pkey_check_private_format(const struct kg_object *obj, uint32_t format) KG_WARN_UNUSED;
+
+/* The Key Material of private key `obj` in the clear in `format`, into the
+ * (locked) response writer: read from the HSM into a kg_secret, written,
+ * wiped. Only where policy allows plaintext export of private keys. */
+kg_result kg_op_pkey_write_private(struct kg_op_ctx *ctx, const struct kg_object *obj, uint32_t format,
+                                   struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+
+/* The Key Material of public key `obj` in a Transparent `format`. */
+kg_result kg_op_pkey_write_public(const struct kg_object *obj, uint32_t format,
+                                  struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 
 /* AES with 128, 192 or 256 bits, else the matching KMIP error. */
 kg_result kg_op_check_aes(uint32_t algorithm, int32_t length) KG_WARN_UNUSED;

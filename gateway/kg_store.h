@@ -80,6 +80,11 @@ struct kg_object {
      * column) only in rows written before blob binding. */
     uint8_t blob_mac[KG_P11_BLOB_TAG_LEN];
     bool blob_sealed;
+    /* Not a column: the Key Format Type a Register received the key in
+     * (0 otherwise). kg_op_store_new_object stores it as the object's
+     * "Key Format Type" attribute row, which Get and Get Attributes read
+     * (kg_attr_key_format). */
+    uint32_t key_format;
 };
 
 struct kg_attr {

@@ -92,6 +92,8 @@ enum kg_p11_key_kind {
     KG_P11_KEY_DES3,        /* CKK_DES3: three-key Triple DES, 24 bytes with parity */
     KG_P11_KEY_SECRET,      /* CKK_GENERIC_SECRET holding KMIP Secret Data or an Opaque Object's
                              * value: stored and read back, never used for cryptography */
+    KG_P11_KEY_DSA_PRIVATE, /* registered only (kg_p11_import.h): never generated here */
+    KG_P11_KEY_DSA_PUBLIC,
 };
 /* A Triple DES key's bytes: three 8-byte DES keys, parity bits included. */
 #define KG_P11_DES3_BYTES 24u

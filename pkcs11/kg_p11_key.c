@@ -54,6 +54,14 @@ static kg_result kg_p11_key_kind_class(enum kg_p11_key_kind kind, CK_OBJECT_CLAS
         *cls = CKO_SECRET_KEY;
         *type = CKK_DES3;
         return KG_RESULT_OK;
+    case KG_P11_KEY_DSA_PRIVATE:
+        *cls = CKO_PRIVATE_KEY;
+        *type = CKK_DSA;
+        return KG_RESULT_OK;
+    case KG_P11_KEY_DSA_PUBLIC:
+        *cls = CKO_PUBLIC_KEY;
+        *type = CKK_DSA;
+        return KG_RESULT_OK;
     }
     kg_error_set(KG_ERR_INTERNAL, __FILE__, __LINE__);
     kg_error_detail("unknown key kind %d", (int)kind);

@@ -42,6 +42,17 @@ uint32_t kg_p11_curve_bits(enum kg_p11_curve curve)
     return 0;
 }
 
+enum kg_p11_curve kg_p11_curve_of_oid(const uint8_t *der, size_t len)
+{
+    if (len == sizeof(kg_p11_oid_p256) && memcmp(der, kg_p11_oid_p256, len) == 0) {
+        return KG_P11_CURVE_P256;
+    }
+    if (len == sizeof(kg_p11_oid_p384) && memcmp(der, kg_p11_oid_p384, len) == 0) {
+        return KG_P11_CURVE_P384;
+    }
+    return KG_P11_CURVE_NONE;
+}
+
 static kg_result kg_p11_pair_check_spec(const struct kg_p11_pair_spec *spec)
 {
     if (spec->algorithm == KG_P11_PAIR_RSA) {

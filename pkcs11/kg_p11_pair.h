@@ -16,6 +16,7 @@
 #define KG_P11_PAIR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kg_p11.h"
@@ -63,6 +64,10 @@ bool kg_p11_pair_rsa_bits_ok(uint32_t bits);
 
 /* Bits of a curve's field (256, 384), or 0 for KG_P11_CURVE_NONE. */
 uint32_t kg_p11_curve_bits(enum kg_p11_curve curve);
+
+/* The curve whose namedCurve OID DER (tag and length included) is `der`,
+ * or KG_P11_CURVE_NONE. */
+enum kg_p11_curve kg_p11_curve_of_oid(const uint8_t *der, size_t len);
 
 /*
  * Generate a key pair per `spec` inside the HSM into *out (caller-provided

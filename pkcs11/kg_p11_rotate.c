@@ -13,7 +13,7 @@
 static bool kg_p11_kind_has_blob(enum kg_p11_key_kind kind)
 {
     return kind == KG_P11_KEY_AES || kind == KG_P11_KEY_HMAC || kind == KG_P11_KEY_RSA_PRIVATE ||
-           kind == KG_P11_KEY_EC_PRIVATE || kind == KG_P11_KEY_SECRET;
+           kind == KG_P11_KEY_EC_PRIVATE || kind == KG_P11_KEY_SECRET || kind == KG_P11_KEY_DSA_PRIVATE;
 }
 
 kg_result kg_p11_rewrap(struct kg_p11 *p11, enum kg_p11_key_kind kind, const struct kg_p11_blob *old_blob,

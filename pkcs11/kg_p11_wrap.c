@@ -378,9 +378,11 @@ kg_result kg_p11_public_import(const uint8_t *der, size_t len, enum kg_p11_publi
         *kind = KG_P11_KEY_RSA_PUBLIC;
     } else if (EVP_PKEY_is_a(pkey, "EC")) {
         *kind = KG_P11_KEY_EC_PUBLIC;
+    } else if (EVP_PKEY_is_a(pkey, "DSA") && format == KG_P11_PUBLIC_SPKI) {
+        *kind = KG_P11_KEY_DSA_PUBLIC; /* stored and returned only: the HSM never verifies with it */
     } else {
         kg_error_set(KG_ERR_UNSUPPORTED_ALGORITHM, __FILE__, __LINE__);
-        kg_error_detail("public key of type %s; RSA and EC supported", EVP_PKEY_get0_type_name(pkey));
+        kg_error_detail("public key of type %s; RSA, EC and DSA supported", EVP_PKEY_get0_type_name(pkey));
         rc = KG_RESULT_ERROR;
         goto out;
     }

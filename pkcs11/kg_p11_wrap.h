@@ -28,8 +28,9 @@ enum kg_p11_wrap_mech {
     KG_P11_WRAP_RSA_OAEP_SHA256, /* CKM_RSA_PKCS_OAEP, SHA-256 and MGF1-SHA256 */
 };
 
-/* Longest wrapped key we hand out or accept: an 8192-bit RSA block. */
-#define KG_P11_MAX_WRAPPED 1024u
+/* Longest wrapped key we hand out or accept: a private key's PKCS#8
+ * wrapped (RSA-4096 is about 2.4 KB; 1024 bytes did not hold RSA-2048). */
+#define KG_P11_MAX_WRAPPED KG_P11_MAX_BLOB
 
 /*
  * Wrap stored key `target` under stored key `wrapping` with `mech`, inside
@@ -92,7 +93,7 @@ kg_result kg_p11_unwrap_key(struct kg_p11 *p11, const struct kg_p11_key_ref *unw
 
 /* Encodings of a public key (KMIP Key Format Types X.509 and PKCS#1). */
 enum kg_p11_public_format {
-    KG_P11_PUBLIC_SPKI = 1, /* SubjectPublicKeyInfo DER: RSA and EC */
+    KG_P11_PUBLIC_SPKI = 1, /* SubjectPublicKeyInfo DER: RSA, EC and DSA */
     KG_P11_PUBLIC_PKCS1,    /* RSAPublicKey DER (RFC 8017 A.1.1): RSA only */
 };
 
@@ -100,7 +101,7 @@ enum kg_p11_public_format {
  * Parse public key DER `der` (`len` bytes, borrowed) in `format` and store
  * it as SubjectPublicKeyInfo DER in `out` (mechanism 0, generation 0: the
  * KG_P11_STORED_PUBLIC form). *kind gets KG_P11_KEY_RSA_PUBLIC or
- * KG_P11_KEY_EC_PUBLIC, *bits the modulus or field size. The whole input
+ * KG_P11_KEY_EC_PUBLIC (or, SPKI only, KG_P11_KEY_DSA_PUBLIC), *bits the modulus or field size. The whole input
  * must be one key: trailing bytes are refused. No HSM involved.
  * Errors: KG_ERR_INVALID_FIELD (not such a key, trailing bytes, too long),
  * KG_ERR_UNSUPPORTED_ALGORITHM (neither RSA nor EC). out->len 0 on failure.

@@ -80,6 +80,9 @@ enum kg_error {
     /* A second instance of a single-valued attribute (Add Attribute):
      * Attribute Single Valued in KMIP 2.x, Invalid Field in 1.x. */
     KG_ERR_SINGLE_VALUED = KG_ERR(KG_ERR_T_FIELD, 8),
+    /* Add Attribute of a Name the object already has (KMIP 2.1 BL-M-8-21):
+     * Non Unique Name Attribute in KMIP 2.x, Invalid Field in 1.x. */
+    KG_ERR_NON_UNIQUE_NAME = KG_ERR(KG_ERR_T_FIELD, 9),
 
     KG_ERR_UNSUPPORTED_OP = KG_ERR(KG_ERR_T_UNSUPPORTED, 1),
     KG_ERR_UNSUPPORTED_VERSION = KG_ERR(KG_ERR_T_UNSUPPORTED, 2),
@@ -92,12 +95,18 @@ enum kg_error {
     KG_ERR_NOT_QUANTUM_SAFE = KG_ERR(KG_ERR_T_UNSUPPORTED, 7),
 
     KG_ERR_NOT_FOUND = KG_ERR(KG_ERR_T_NOT_FOUND, 1),
+    /* The object exists but its key material was destroyed: KMIP 2.x
+     * Result Reason Object Destroyed, 1.x Item Not Found. */
+    KG_ERR_OBJECT_DESTROYED = KG_ERR(KG_ERR_T_NOT_FOUND, 2),
 
     KG_ERR_DENIED = KG_ERR(KG_ERR_T_DENIED, 1),
     KG_ERR_AUTHENTICATION = KG_ERR(KG_ERR_T_DENIED, 2), /* the KMIP credential was refused */
     /* The operation cannot apply to this object (Get Usage Allocation of a
      * key without Usage Limits): Result Reason Illegal Operation. */
     KG_ERR_ILLEGAL_OPERATION = KG_ERR(KG_ERR_T_DENIED, 3),
+    /* A Check of usage the Cryptographic Usage Mask does not allow: KMIP
+     * 2.x Incompatible Cryptographic Usage Mask, 1.x Permission Denied. */
+    KG_ERR_INCOMPATIBLE_USAGE_MASK = KG_ERR(KG_ERR_T_DENIED, 4),
 
     KG_ERR_WRONG_STATE = KG_ERR(KG_ERR_T_STATE, 1),
     /* The object is archived (Archive, KMIP 1.4 section 4.22): Recover it

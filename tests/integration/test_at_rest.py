@@ -13,6 +13,8 @@ import os
 import tempfile
 import unittest
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from kmip.core import enums
 from kmip.pie import objects
 
@@ -98,6 +100,29 @@ class NoPlaintextAtRest(GatewayTestCase):
         rc, killed = self.gw.stop()
         self.assertFalse(killed)
         self.assertEqual(find_leaks(self.gw.state_files(), keys), [], "key bytes at rest after stop")
+        self.gw.start()
+
+    def test_no_registered_private_key_bytes_at_rest(self):
+        """A private key registered in the clear (PKCS#8) is stored wrapped only: none of its
+        secret components (32-byte runs of d, p, q) nor its DER is in any file."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        n = key.private_numbers()
+        secrets = {"PKCS#8 DER": der[:32], "DER tail": der[-32:]}
+        for name, v in (("d", n.d), ("p", n.p), ("q", n.q)):
+            b = v.to_bytes((v.bit_length() + 7) // 8, "big")
+            secrets["%s head" % name] = b[:32]
+            secrets["%s tail" % name] = b[-32:]
+        with self.gw.pykmip_client("admin") as c:
+            uid = c.register(objects.PrivateKey(enums.CryptographicAlgorithm.RSA, 2048, der,
+                                                enums.KeyFormatType.PKCS_8,
+                                                masks=[enums.CryptographicUsageMask.SIGN]))
+            self.assertEqual(c.get(uid).value, der)  # the scan is over a key that was stored
+        self.assertEqual(find_leaks(self.gw.state_files(), secrets), [], "private key bytes at rest")
+        rc, killed = self.gw.stop()
+        self.assertFalse(killed)
+        self.assertEqual(find_leaks(self.gw.state_files(), secrets), [], "private key bytes after stop")
         self.gw.start()
 
 

@@ -526,12 +526,13 @@ class Wrap(GatewayTestCase):
             uid = c.register(objects.PublicKey(enums.CryptographicAlgorithm.RSA, 2048, pkcs1,
                                                enums.KeyFormatType.PKCS_1))
             got = c.get(uid)
-        self.assertEqual(got.key_format_type, enums.KeyFormatType.X_509)
-        self.assertEqual(got.value, spki)
+        # Without a Key Format Type, in the one it was registered in (KMIP 2.1 6.1.22).
+        self.assertEqual(got.key_format_type, enums.KeyFormatType.PKCS_1)
+        self.assertEqual(got.value, pkcs1)
         self.assertEqual(got.cryptographic_length, 2048)
-        item = self.req("admin", K.request(K.get(uid, K.batch_id(), extra=[Enum("KEY_FORMAT_TYPE", "PKCS_1")])))
-        self.assertSuccess(item, "Get PKCS#1")
-        self.assertEqual(item.payload.path("PUBLIC_KEY", "KEY_BLOCK", "KEY_VALUE", "KEY_MATERIAL").value, pkcs1)
+        item = self.req("admin", K.request(K.get(uid, K.batch_id(), extra=[Enum("KEY_FORMAT_TYPE", "X_509")])))
+        self.assertSuccess(item, "Get X.509")
+        self.assertEqual(item.payload.path("PUBLIC_KEY", "KEY_BLOCK", "KEY_VALUE", "KEY_MATERIAL").value, spki)
         with self.gw.store_db(readonly=True) as db:
             row = db.execute("SELECT storage, blob FROM objects WHERE uid = ?", (uid,)).fetchone()
         self.assertEqual(row, (2, spki), "stored PUBLIC as SubjectPublicKeyInfo")
