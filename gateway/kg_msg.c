@@ -284,6 +284,10 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_OBJECT_ARCHIVED;
     case KG_ERR_ILLEGAL_OPERATION:
         return KG_REASON_ILLEGAL_OPERATION;
+    case KG_ERR_USAGE_MASK:
+        return version.major >= 2 ? KG_REASON_INCOMPATIBLE_USAGE_MASK : KG_REASON_PERMISSION_DENIED;
+    case KG_ERR_SENSITIVE:
+        return version.major >= 2 || version.minor >= 4 ? KG_REASON_SENSITIVE : KG_REASON_PERMISSION_DENIED;
     case KG_ERR_NOT_QUANTUM_SAFE:
         return KG_REASON_GENERAL_FAILURE;
     case KG_ERR_DUPLICATE_FIELD:

@@ -202,7 +202,8 @@ static kg_result kg_check_read(struct kg_ttlv_reader *in, struct kg_check_reques
 
 /*
  * 4.10: a Check that the object allows answers its UID; one it does not
- * allow empties the ID Placeholder and fails Permission Denied (11.11),
+ * allow empties the ID Placeholder and fails Permission Denied (11.11;
+ * in KMIP 2.x Incompatible Cryptographic Usage Mask when the mask alone is why),
  * naming in the message every asked-for value that was refused. A Lease
  * Time is always grantable (KG_USAGE_LEASE_TIME is "no limit").
  */
@@ -235,8 +236,11 @@ kg_result kg_op_check(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct k
     }
     if (destroyed || mask_why[0] != '\0' || count_why[0] != '\0') {
         ctx->id_placeholder[0] = '\0';
-        rc = kg_usage_fail(KG_ERR_DENIED, "check refused:%s%s%s", destroyed ? " the object is destroyed" : "",
-                           mask_why, count_why);
+        /* The mask alone has a reason of its own in KMIP 2.x. */
+        int why = !destroyed && count_why[0] == '\0' ? KG_ERR_USAGE_MASK : KG_ERR_DENIED;
+
+        rc = kg_usage_fail(why, "check refused:%s%s%s", destroyed ? " the object is destroyed" : "", mask_why,
+                           count_why);
         goto out;
     }
     KG_GOTO_GUARD(rc, kg_op_write_uid(ctx, out));

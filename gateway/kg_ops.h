@@ -46,6 +46,8 @@ struct kg_op_ctx {
     /* Set by handlers for the audit record. */
     char audit_uid[KG_UID_LEN + 1];
     const char *audit_note; /* static text, e.g. "plaintext export" */
+    /* The items run as one change of a batch with Undo (kg_dispatch.c). */
+    bool undo_batch;
 };
 
 /* Reads the payload, does the work, writes the Response Payload's children. */
@@ -190,6 +192,13 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj,
  */
 kg_result kg_op_template_policy_facts(struct kg_ttlv_reader *in, struct kg_policy_request *req,
                                       struct kg_template **out) KG_WARN_UNUSED;
+
+/*
+ * Before a key resident in the HSM is made or destroyed: a batch with Undo
+ * (ctx->undo_batch) could not roll that back, so it is refused there with
+ * Feature Not Supported; anywhere else, OK.
+ */
+kg_result kg_op_check_undoable(const struct kg_op_ctx *ctx) KG_WARN_UNUSED;
 
 /* AES with 128, 192 or 256 bits, else the matching KMIP error. */
 kg_result kg_op_check_aes(uint32_t algorithm, int32_t length) KG_WARN_UNUSED;

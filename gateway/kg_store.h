@@ -80,6 +80,10 @@ struct kg_object {
      * column) only in rows written before blob binding. */
     uint8_t blob_mac[KG_P11_BLOB_TAG_LEN];
     bool blob_sealed;
+    /* Not a column: the client's Sensitive attribute (an attribute row),
+     * read by kg_attr_load_sensitive only where it matters (Get, Get
+     * Attributes, Get Attribute List); false until then. */
+    bool sensitive;
 };
 
 struct kg_attr {
