@@ -140,7 +140,17 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
     char uid[KG_UID_LEN + 1];
     bool hidden = false;
 
-    *d = kg_policy_match(ctx->policy, ctx->identity);
+    if (msg->has_credential) {
+        req.has_credential = true;
+        req.credential_kind = msg->device_credential ? KG_POLICY_CRED_DEVICE : KG_POLICY_CRED_USERNAME;
+        req.username = msg->username;
+        req.username_len = msg->username_len;
+        req.password = msg->password;
+        req.password_len = msg->password_len;
+    }
+    /* The group a credential may act as counts from the start: scope and
+     * every fact below are judged for the group that will decide. */
+    *d = kg_policy_match_request(ctx->policy, ctx->identity, &req);
     if (d->verdict != KG_POLICY_ALLOW) {
         return kg_dispatch_deny(d, false);
     }
@@ -169,13 +179,6 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
             *live_locked = true;
         }
         KG_GUARD(kg_store_count_live(ctx->store, d->group->name, &req.group_live_objects));
-    }
-    if (msg->has_credential) {
-        req.has_credential = true;
-        req.username = msg->username;
-        req.username_len = msg->username_len;
-        req.password = msg->password;
-        req.password_len = msg->password_len;
     }
     *d = kg_policy_decide_request(ctx->policy, ctx->identity, &req);
     if (d->verdict == KG_POLICY_ALLOW) {

@@ -258,6 +258,7 @@ enum kg_query_function {
 
 enum kg_credential_type {
     KG_CREDENTIAL_USERNAME_PASSWORD = 0x01,
+    KG_CREDENTIAL_DEVICE = 0x02,
 };
 
 enum kg_name_type {

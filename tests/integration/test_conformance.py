@@ -67,6 +67,35 @@ def table_of(output):
     return "\n".join(lines[start:])
 
 
+# The OASIS credential cases (TC_111, TC_112): Fred and device serNum123456 are the
+# admin certificate's own users; Barney and device serNum101010 act as a group that sees
+# admin's keys (so they are not hidden as absent) but may only Discover Versions and
+# Query: their Get of Fred's key is Permission Denied.
+CREDENTIALS = (("username", "Fred", "password1", None), ("username", "Barney", "secret2", "kmip-guest"),
+               ("device_serial_number", "serNum123456", "secret", None),
+               ("device_serial_number", "serNum101010", "passwd", "kmip-guest"))
+
+
+def add_credentials(gw):
+    """Give the admin group the vectors' credentials, and the group they may act as."""
+    path = gw.path("policy.yaml")
+    with open(path) as f:
+        text = f.read()
+    lines = ["    credential:\n"]
+    for key, name, password, act_as in CREDENTIALS:
+        digest = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password.encode(),
+                                stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+        lines.append('      - {%s: %s, password_hash: "%s", check: when_present%s}\n'
+                     % (key, name, digest, ", act_as: " + act_as if act_as else ""))
+    anchor = "  admin:\n    ou: admin\n"
+    if anchor not in text:
+        raise HarnessError("policy.yaml has no admin group to give credentials to")
+    text = text.replace(anchor, anchor + "".join(lines), 1)
+    text += "\n  kmip-guest:\n    ou: kmip-guest\n    operations: [Discover Versions, Query]\n    scope: [admin]\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def run_all(kind):
     """Both sets, each on a fresh server of `kind` -> (tables text, {path: (status, why)})."""
     tables, results = [], {}
@@ -77,6 +106,7 @@ def run_all(kind):
                 # The BL cases open and close with Interop, which only a test
                 # bench may offer (KMIP 2.1 section 6.1.26).
                 gw.set_config("testing", "interop", "true")
+                add_credentials(gw)
             gw.start()
             rc, output, res = run_runner(gw, vector_set)
         finally:

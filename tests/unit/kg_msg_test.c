@@ -849,6 +849,55 @@ static void test_decode_credential_errors(void)
     }
 }
 
+/* A request whose header carries a Device credential holding `fields` (tag,
+ * text) pairs; returns the decode result. */
+static int decode_device_credential(const uint32_t *tags, const char *const *values, size_t count,
+                                    struct kg_ttlv_writer *w)
+{
+    OK(kg_ttlv_writer_init(w, 4096, false));
+    OK(kg_ttlv_begin_struct(w, KG_TAG_REQUEST_MESSAGE));
+    OK(kg_ttlv_begin_struct(w, KG_TAG_REQUEST_HEADER));
+    b_version(w, 1, 1);
+    OK(kg_ttlv_begin_struct(w, KG_TAG_AUTHENTICATION));
+    OK(kg_ttlv_begin_struct(w, KG_TAG_CREDENTIAL));
+    OK(kg_ttlv_write_enum(w, KG_TAG_CREDENTIAL_TYPE, KG_CREDENTIAL_DEVICE));
+    OK(kg_ttlv_begin_struct(w, KG_TAG_CREDENTIAL_VALUE));
+    for (size_t i = 0; i < count; i++) {
+        OK(kg_ttlv_write_text(w, tags[i], values[i], (uint32_t)strlen(values[i])));
+    }
+    OK(kg_ttlv_end_struct(w));
+    OK(kg_ttlv_end_struct(w));
+    OK(kg_ttlv_end_struct(w));
+    OK(kg_ttlv_write_int(w, KG_TAG_BATCH_COUNT, 1));
+    OK(kg_ttlv_end_struct(w));
+    b_item(w, KG_OP_QUERY, NULL);
+    b_item_end(w);
+    b_end(w);
+    return decode(w);
+}
+
+/* Device credentials (KMIP 1.4 section 2.1.2): the serial number stands for
+ * the name, the other identifiers are read and left; out of order, refused. */
+static void test_decode_credential_device(void)
+{
+    static const uint32_t all[] = { KG_TAG_DEVICE_SERIAL_NUMBER, KG_TAG_PASSWORD, KG_TAG_DEVICE_IDENTIFIER,
+                                    KG_TAG_NETWORK_IDENTIFIER, KG_TAG_MACHINE_IDENTIFIER, KG_TAG_MEDIA_IDENTIFIER };
+    static const char *const values[] = { "serNum123456", "secret", "devID2233", "netID9000", "machineID1",
+                                          "mediaID313" };
+    static const uint32_t swapped[] = { KG_TAG_PASSWORD, KG_TAG_DEVICE_SERIAL_NUMBER };
+    struct kg_ttlv_writer w;
+
+    CU_ASSERT_EQUAL(decode_device_credential(all, values, 6, &w), KG_OK);
+    CU_ASSERT(dreq->has_credential);
+    CU_ASSERT(dreq->device_credential);
+    CU_ASSERT(dreq->username_len == 12 && memcmp(dreq->username, "serNum123456", 12) == 0);
+    CU_ASSERT(dreq->password_len == 6 && memcmp(dreq->password, "secret", 6) == 0);
+    kg_ttlv_writer_cleanup(&w);
+
+    CU_ASSERT_EQUAL(kg_error_category_of(decode_device_credential(swapped, values, 2, &w)), KG_ERR_T_PROTO);
+    kg_ttlv_writer_cleanup(&w);
+}
+
 static void test_decode_credential_other_type(void)
 {
     struct kg_ttlv_writer w;
@@ -861,7 +910,7 @@ static void test_decode_credential_other_type(void)
     b_version(&w, 1, 1);
     OK(kg_ttlv_begin_struct(&w, KG_TAG_AUTHENTICATION));
     OK(kg_ttlv_begin_struct(&w, KG_TAG_CREDENTIAL));
-    OK(kg_ttlv_write_enum(&w, KG_TAG_CREDENTIAL_TYPE, 2 /* Device */));
+    OK(kg_ttlv_write_enum(&w, KG_TAG_CREDENTIAL_TYPE, 3 /* Attestation */));
     OK(kg_ttlv_begin_struct(&w, KG_TAG_CREDENTIAL_VALUE));
     OK(kg_ttlv_write_text(&w, KG_TAG_PASSWORD, "pw", 2));
     OK(kg_ttlv_end_struct(&w));
@@ -3245,6 +3294,7 @@ int main(void)
         KG_TEST(test_decode_bad_bec_zero),
         KG_TEST(test_decode_credential_errors),
         KG_TEST(test_decode_credential_other_type),
+        KG_TEST(test_decode_credential_device),
         KG_TEST(test_decode_item_errors),
         KG_TEST(test_decode_batch_limits),
         KG_TEST(test_decode_trailing_and_framing),
