@@ -28,8 +28,10 @@ static const struct kg_attr_def kg_attr_defs[] = {
     { "Cryptographic Algorithm", KG_TTLV_ENUMERATION, KG_ATTR_DERIVED, 0 },
     { "Cryptographic Length", KG_TTLV_INTEGER, KG_ATTR_DERIVED, 0 },
     { "Cryptographic Usage Mask", KG_TTLV_INTEGER, KG_ATTR_DERIVED, 0 },
-    /* Section 3.48 to 3.51: where the key lives says them (see below). */
-    { "Sensitive", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
+    /* Section 3.48 to 3.51: where the key lives says them (see below);
+     * a client may also make an object Sensitive when it is made, never
+     * later, so Always Sensitive is the same (its row is read on demand). */
+    { "Sensitive", KG_TTLV_BOOLEAN, SET, 4 },
     { "Always Sensitive", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
     { "Extractable", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
     { "Never Extractable", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
@@ -229,19 +231,24 @@ static bool kg_attr_is_data(const struct kg_object *obj)
  * leaves it through Get when policy allows.
  *   resident  a token object no operation ever exports (kg_p11_key_load
  *             refuses extraction): sensitive and never extractable, always;
- *   wrapped / public  Get can return them: not sensitive, extractable. The
- *             object's own flag is all KMIP's Sensitive states; whether a
- *             given client gets plaintext is policy's decision per group.
- * Storage never changes over an object's life, so the "Always" and
- * "Never" forms follow from the same fact. *value gets the answer; false
+ *   wrapped / public  Get can return them: extractable, and not sensitive
+ *             unless the client made them so when it made them
+ *             (obj->sensitive: Get then returns them only wrapped);
+ *             whether a given client gets plaintext is policy's decision
+ *             per group.
+ * Storage never changes over an object's life, nor does the client's
+ * Sensitive, so the "Always" and "Never" forms follow from the same facts. *value gets the answer; false
  * when `name` is none of the four.
  */
 static bool kg_attr_exposure(const struct kg_object *obj, const char *name, bool *value)
 {
     bool resident = obj->storage == KG_P11_STORED_RESIDENT;
 
-    if (strcmp(name, "Sensitive") == 0 || strcmp(name, "Always Sensitive") == 0 ||
-        strcmp(name, "Never Extractable") == 0) {
+    if (strcmp(name, "Sensitive") == 0 || strcmp(name, "Always Sensitive") == 0) {
+        *value = resident || obj->sensitive;
+        return true;
+    }
+    if (strcmp(name, "Never Extractable") == 0) {
         *value = resident;
         return true;
     }
@@ -480,8 +487,18 @@ kg_result kg_attr_store_new(struct kg_store *w, const char *uid, const struct kg
     return rc;
 }
 
-/* Is a stored Fresh row True? */
-static bool kg_attr_fresh_fn(void *arg, const struct kg_attr *a)
+bool kg_attr_is_derived(const char *name)
+{
+    for (uint32_t i = 0; i < kg_attr_derived_count; i++) {
+        if (strcmp(kg_attr_derived_names[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Is a stored Boolean row (Fresh, Sensitive) True? */
+static bool kg_attr_true_fn(void *arg, const struct kg_attr *a)
 {
     static const uint8_t yes[16] = { 0x42, 0x00, 0x0B, KG_TTLV_BOOLEAN, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1 };
 
@@ -492,7 +509,13 @@ static bool kg_attr_fresh_fn(void *arg, const struct kg_attr *a)
 kg_result kg_attr_is_fresh(struct kg_store *store, const char *uid, bool *fresh)
 {
     *fresh = false;
-    return kg_store_each_attr(store, uid, "Fresh", kg_attr_fresh_fn, fresh);
+    return kg_store_each_attr(store, uid, "Fresh", kg_attr_true_fn, fresh);
+}
+
+kg_result kg_attr_load_sensitive(struct kg_store *store, struct kg_object *obj)
+{
+    obj->sensitive = false;
+    return kg_store_each_attr(store, obj->uid, "Sensitive", kg_attr_true_fn, &obj->sensitive);
 }
 
 kg_result kg_attr_mark_served(struct kg_store *w, const char *uid)

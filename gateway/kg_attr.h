@@ -159,6 +159,13 @@ kg_result kg_attr_get_date(struct kg_store *store, const char *uid, const char *
 /* Is object `uid`'s Fresh attribute True? False when it has none. */
 kg_result kg_attr_is_fresh(struct kg_store *store, const char *uid, bool *fresh) KG_WARN_UNUSED;
 
+/* obj->sensitive from the object's Sensitive row (false without one). */
+kg_result kg_attr_load_sensitive(struct kg_store *store, struct kg_object *obj) KG_WARN_UNUSED;
+
+/* Is `name` one of kg_attr_derived_names (answered from the object, never
+ * from a stored row of that name)? */
+bool kg_attr_is_derived(const char *name);
+
 /*
  * The object has been served to a client (a Get returned its key): Fresh
  * becomes False (KMIP 1.4 section 3.34). Inside a change; a no-op when the

@@ -562,7 +562,7 @@ int kg_cli_policy_explain(int argc, char **argv)
         req.password_len = strlen(password);
     }
 
-    match = kg_policy_match(policy, id);
+    match = kg_policy_match_request(policy, id, &req);
     d = kg_policy_decide_request(policy, id, &req);
     kg_explain_print(policy, &o, id, &req, &target, &match);
     printf("%s\n", kg_policy_decision_format(policy, &d, line, sizeof(line)));

@@ -17,7 +17,17 @@ struct kg_committer {
     uint64_t durable;    /* every change up to this one is on disk */
     uint64_t failed_from, failed_to; /* changes lost with a failed commit */
     uint64_t commits;
+    /* A batch with Undo holds the lock from kg_change_batch_begin to
+     * kg_change_batch_end; its thread's changes nest inside it. */
+    atomic_bool in_batch;
+    _Atomic pthread_t batch_owner; /* read by any thread, so atomic */
 };
+
+/* True on the thread that holds an open batch (it holds the lock). */
+static bool kg_change_in_my_batch(struct kg_committer *c)
+{
+    return atomic_load(&c->in_batch) && pthread_equal(atomic_load(&c->batch_owner), pthread_self());
+}
 
 kg_result kg_committer_open(const char *path, struct kg_committer **out)
 {
@@ -54,6 +64,16 @@ static kg_result kg_change_join(struct kg_committer *c, struct kg_store **store)
 
 kg_result kg_change_begin(struct kg_committer *c, const char *uid, struct kg_store **store)
 {
+    if (kg_change_in_my_batch(c)) {
+        *store = NULL;
+        KG_GUARD(kg_store_savepoint(c->writer));
+        if (uid != NULL && kg_failed(kg_store_lock_object(c->writer, uid))) {
+            kg_store_rollback_to(c->writer);
+            return KG_RESULT_ERROR;
+        }
+        *store = c->writer;
+        return KG_RESULT_OK;
+    }
     KG_GUARD(kg_change_join(c, store));
     if (uid != NULL && kg_failed(kg_store_lock_object(*store, uid))) {
         *store = NULL;
@@ -125,6 +145,14 @@ kg_result kg_change_end(struct kg_committer *c, kg_result rc)
 {
     uint64_t mine;
 
+    if (kg_change_in_my_batch(c)) {
+        /* Durable, or not, with the whole batch. */
+        if (kg_ok(rc) && kg_ok(kg_store_release(c->writer))) {
+            return KG_RESULT_OK;
+        }
+        kg_store_rollback_to(c->writer);
+        return kg_failed(rc) ? rc : KG_RESULT_ERROR;
+    }
     if (kg_failed(rc)) {
         kg_store_rollback_to(c->writer);
         kg_commit_maybe_lead_locked(c);
@@ -155,6 +183,21 @@ kg_result kg_change_end(struct kg_committer *c, kg_result rc)
     }
     pthread_mutex_unlock(&c->lock);
     return KG_RESULT_OK;
+}
+
+kg_result kg_change_batch_begin(struct kg_committer *c, struct kg_store **store)
+{
+    KG_GUARD(kg_change_join(c, store));
+    atomic_store(&c->batch_owner, pthread_self());
+    atomic_store(&c->in_batch, true);
+    return KG_RESULT_OK; /* the lock is held until kg_change_batch_end */
+}
+
+kg_result kg_change_batch_end(struct kg_committer *c, kg_result rc)
+{
+    atomic_store(&c->in_batch, false);
+    /* From here the batch is one change like any other. */
+    return kg_change_end(c, rc);
 }
 
 void kg_commit_get_stats(struct kg_committer *c, struct kg_commit_stats *out)

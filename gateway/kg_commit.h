@@ -45,6 +45,25 @@ kg_result kg_change_begin(struct kg_committer *c, const char *uid, struct kg_sto
  */
 kg_result kg_change_end(struct kg_committer *c, kg_result rc) KG_WARN_UNUSED;
 
+/*
+ * A batch with Undo (KMIP Batch Error Continuation Option Undo, 1.4 section
+ * 6.7): every change the calling thread makes until kg_change_batch_end is
+ * applied inside one savepoint of the batch, and either all of them become
+ * durable together or none does. Between the two calls, kg_change_begin and
+ * kg_change_end on this thread nest a savepoint each inside the batch's and
+ * return without waiting for a commit: nothing of the batch may be answered
+ * before kg_change_batch_end. *store is the writer connection: the batch's
+ * reads must go through it to see its own changes. Other threads' changes
+ * wait until the batch ends. On failure nothing is held.
+ */
+kg_result kg_change_batch_begin(struct kg_committer *c, struct kg_store **store) KG_WARN_UNUSED;
+/*
+ * End the batch: `rc` failed rolls back every change of the batch and
+ * returns `rc`; otherwise returns once the batch is durable, or the
+ * commit's error (then none of it happened).
+ */
+kg_result kg_change_batch_end(struct kg_committer *c, kg_result rc) KG_WARN_UNUSED;
+
 /* Commits and changes so far, to measure the grouping. */
 struct kg_commit_stats {
     uint64_t commits;

@@ -140,7 +140,17 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
     char uid[KG_UID_LEN + 1];
     bool hidden = false;
 
-    *d = kg_policy_match(ctx->policy, ctx->identity);
+    if (msg->has_credential) {
+        req.has_credential = true;
+        req.credential_kind = msg->device_credential ? KG_POLICY_CRED_DEVICE : KG_POLICY_CRED_USERNAME;
+        req.username = msg->username;
+        req.username_len = msg->username_len;
+        req.password = msg->password;
+        req.password_len = msg->password_len;
+    }
+    /* The group a credential may act as counts from the start: scope and
+     * every fact below are judged for the group that will decide. */
+    *d = kg_policy_match_request(ctx->policy, ctx->identity, &req);
     if (d->verdict != KG_POLICY_ALLOW) {
         return kg_dispatch_deny(d, false);
     }
@@ -162,17 +172,13 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
         KG_GUARD(op->facts(ctx, *payload, &req));
     }
     if (kg_dispatch_makes_objects(operation) && d->group->has_max_live_objects) {
-        /* Released by kg_dispatch_item once the item has run. */
-        pthread_mutex_lock(&kg_dispatch_live_lock);
-        *live_locked = true;
+        /* Released by kg_dispatch_item once the item has run; a batch with
+         * Undo holds it for all its items (kg_undo_begin). */
+        if (!ctx->undo_batch) {
+            pthread_mutex_lock(&kg_dispatch_live_lock);
+            *live_locked = true;
+        }
         KG_GUARD(kg_store_count_live(ctx->store, d->group->name, &req.group_live_objects));
-    }
-    if (msg->has_credential) {
-        req.has_credential = true;
-        req.username = msg->username;
-        req.username_len = msg->username_len;
-        req.password = msg->password;
-        req.password_len = msg->password_len;
     }
     *d = kg_policy_decide_request(ctx->policy, ctx->identity, &req);
     if (d->verdict == KG_POLICY_ALLOW) {
@@ -376,6 +382,131 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     return kg_ok(rc);
 }
 
+/* ---- Batch Error Continuation Option Undo --------------------------------- */
+
+/* What the undo of a batch needs to know of one answered item. */
+struct kg_undo_item {
+    uint32_t start, end; /* its bytes in the items writer */
+    bool ok;
+    char uid[KG_UID_LEN + 1];
+};
+
+/* Turn the Result Status of the answered item at buf[start, end) (our own
+ * encoding: Operation, Unique Batch Item ID?, Result Status, ...) into
+ * Operation Undone; its payload stays, as KMIP 1.4 section 6.7 has it. */
+static void kg_undo_mark(uint8_t *buf, uint32_t start, uint32_t end)
+{
+    for (uint32_t at = start + 8; at + 8 <= end;) {
+        uint32_t tag = (uint32_t)buf[at] << 16 | (uint32_t)buf[at + 1] << 8 | buf[at + 2];
+        uint32_t len = (uint32_t)buf[at + 4] << 24 | (uint32_t)buf[at + 5] << 16 | (uint32_t)buf[at + 6] << 8 |
+                       buf[at + 7];
+
+        if (tag == KG_TAG_RESULT_STATUS && buf[at + 3] == KG_TTLV_ENUMERATION && len == 4 && at + 12 <= end) {
+            buf[at + 8] = 0;
+            buf[at + 9] = 0;
+            buf[at + 10] = 0;
+            buf[at + 11] = (uint8_t)KG_STATUS_UNDONE;
+            return;
+        }
+        at += 8 + ((len + 7u) & ~7u);
+    }
+}
+
+static void kg_undo_audit(struct kg_op_ctx *ctx, const struct kg_request_item *item, const char *uid, uint32_t status,
+                          const char *note)
+{
+    struct kg_audit_record rec = {
+        .time = ctx->now,
+        .identity = ctx->identity,
+        .group = ctx->group ? ctx->group->name : NULL,
+        .operation = kg_policy_operation_name(item->operation),
+        .uid = uid,
+        .decision = "batch undo",
+        .status = status,
+        .reason = status == KG_STATUS_FAILED ? KG_REASON_GENERAL_FAILURE : 0,
+        .note = note,
+    };
+    kg_audit_write(ctx->gw->audit, &rec);
+}
+
+/* The commit of a successful batch failed: none of it happened, and every
+ * item is answered so (and audited again). */
+static kg_result kg_undo_all_failed(struct kg_op_ctx *ctx, const struct kg_undo_item *done, uint32_t count,
+                                    struct kg_ttlv_writer *items)
+{
+    struct kg_item_result res = { 0 };
+
+    kg_msg_result_from_error(ctx->version, &res);
+    kg_ttlv_writer_rewind(items, 0, 0);
+    for (uint32_t i = 0; i < count; i++) {
+        const struct kg_request_item *item = &ctx->request->items[i];
+
+        KG_GUARD(kg_msg_write_failed_item(items, item->operation, item->has_batch_id ? item->batch_id : NULL,
+                                          item->batch_id_len, &res));
+        kg_undo_audit(ctx, item, done[i].uid, KG_STATUS_FAILED, "the batch's commit failed");
+    }
+    return KG_RESULT_OK;
+}
+
+/*
+ * Run a batch with Batch Error Continuation Option Undo: its items are one
+ * change (kg_change_batch_begin), read through the writer so each sees the
+ * ones before it, and answered only once it is durable. When an item fails,
+ * the rest are not run and those before it are rolled back and answered
+ * Operation Undone. Items whose HSM effect cannot be rolled back (keys
+ * resident in the HSM) refuse to run in such a batch (kg_op_check_undoable).
+ * The live-object lock is taken first, for the whole batch, so that locks
+ * are always taken in the same order (live, then the committer).
+ */
+static kg_result kg_undo_run(struct kg_op_ctx *ctx, struct kg_ttlv_writer *items, uint32_t *written)
+{
+    const uint32_t count = ctx->request->batch_count;
+    struct kg_undo_item *done = calloc(count, sizeof(*done));
+    struct kg_store *reader = ctx->store, *writer = NULL;
+    bool failed = false;
+    kg_result rc = KG_RESULT_OK;
+
+    KG_ENSURE(done != NULL, KG_ERR_NOMEM);
+    pthread_mutex_lock(&kg_dispatch_live_lock);
+    if (kg_failed(kg_change_batch_begin(ctx->gw->committer, &writer))) {
+        pthread_mutex_unlock(&kg_dispatch_live_lock);
+        free(done);
+        return KG_RESULT_ERROR;
+    }
+    ctx->store = writer;
+    ctx->undo_batch = true;
+    for (uint32_t i = 0; i < count && !failed; i++) {
+        done[i].start = items->len;
+        done[i].ok = kg_dispatch_item(ctx, &ctx->request->items[i], items);
+        done[i].end = items->len;
+        memcpy(done[i].uid, ctx->audit_uid, sizeof(done[i].uid));
+        if (done[i].end == done[i].start) {
+            failed = true; /* not even its failure fitted (see the plain loop) */
+            break;
+        }
+        (*written)++;
+        failed = !done[i].ok;
+    }
+    ctx->undo_batch = false;
+    ctx->store = reader;
+    rc = kg_change_batch_end(ctx->gw->committer, failed ? KG_RESULT_ERROR : KG_RESULT_OK);
+    pthread_mutex_unlock(&kg_dispatch_live_lock);
+    if (failed) {
+        for (uint32_t i = 0; i < *written; i++) {
+            if (done[i].ok) {
+                kg_undo_mark(items->buf, done[i].start, done[i].end);
+                kg_undo_audit(ctx, &ctx->request->items[i], done[i].uid, KG_STATUS_UNDONE,
+                              "undone: a later item of its batch failed");
+            }
+        }
+        rc = KG_RESULT_OK;
+    } else if (kg_failed(rc)) {
+        rc = kg_undo_all_failed(ctx, done, *written, items);
+    }
+    free(done);
+    return rc;
+}
+
 struct kg_policy_ref {
     struct kg_policy *policy;
     unsigned refs; /* the gateway's own reference, plus one per request */
@@ -423,22 +554,25 @@ kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, cons
 
     ref = kg_gateway_policy_acquire(gw);
     ctx.policy = ref->policy;
-    for (uint32_t i = 0; i < req->batch_count; i++) {
-        uint32_t before = items.len;
-        bool ok = kg_dispatch_item(&ctx, &req->items[i], &items);
-        if (items.len == before) {
-            /* Not even its failure fitted: Batch Count must match the items
-             * sent, and nothing after it could be answered either. */
-            break;
-        }
-        written++;
-        /* Undo cannot be honoured once an item has committed; it is treated
-         * as Stop, which never leaves work half-reported. */
-        if (!ok && req->batch_error_continuation != KG_BATCH_CONTINUE) {
-            break;
+    if (req->batch_error_continuation == KG_BATCH_UNDO && req->batch_count > 1) {
+        rc = kg_undo_run(&ctx, &items, &written);
+    } else {
+        for (uint32_t i = 0; i < req->batch_count; i++) {
+            uint32_t before = items.len;
+            bool ok = kg_dispatch_item(&ctx, &req->items[i], &items);
+            if (items.len == before) {
+                /* Not even its failure fitted: Batch Count must match the
+                 * items sent, and nothing after it could be answered either. */
+                break;
+            }
+            written++;
+            if (!ok && req->batch_error_continuation != KG_BATCH_CONTINUE) {
+                break;
+            }
         }
     }
     kg_gateway_policy_release(gw, ref);
+    KG_GOTO_GUARD(rc, rc);
 
     rc = kg_msg_write_response(out, req->version, now, written, items.buf, items.len);
 out:

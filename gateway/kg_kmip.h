@@ -87,6 +87,7 @@ enum kg_result_reason {
     KG_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED = 0x10,
     KG_REASON_ATTRIBUTE_READ_ONLY = 0x22,                   /* KMIP 2.0 */
     KG_REASON_ATTRIBUTE_SINGLE_VALUED = 0x23,               /* KMIP 2.0 */
+    KG_REASON_SENSITIVE = 0x16,                             /* KMIP 1.4 */
     KG_REASON_INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK = 0x29, /* KMIP 2.0 */
     KG_REASON_NON_UNIQUE_NAME_ATTRIBUTE = 0x35,             /* KMIP 2.0 */
     KG_REASON_OBJECT_DESTROYED = 0x36,                      /* KMIP 2.0 */
@@ -277,6 +278,7 @@ enum kg_query_function {
 
 enum kg_credential_type {
     KG_CREDENTIAL_USERNAME_PASSWORD = 0x01,
+    KG_CREDENTIAL_DEVICE = 0x02,
 };
 
 enum kg_name_type {

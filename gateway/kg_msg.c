@@ -37,10 +37,41 @@ static kg_result kg_msg_read_version(struct kg_ttlv_reader *parent, const struct
     return KG_RESULT_OK;
 }
 
-/* Authentication { Credential { Credential Type, Credential Value } }: only
- * Username and Password is understood; other credential types are kept out
- * (has_credential stays false) rather than refused, since authorization is
- * by certificate (VSPHERE.md). */
+/*
+ * Device credential value (KMIP 1.4 section 2.1.2): Device Serial Number,
+ * Password, Device Identifier, Network Identifier, Machine Identifier and
+ * Media Identifier, each optional, in that order. Policy knows a device by
+ * its serial number and password; the other identifiers are read (bounded)
+ * and not used.
+ */
+static kg_result kg_msg_read_device(struct kg_ttlv_reader *value, struct kg_request *req)
+{
+    static const uint32_t ignored[] = { KG_TAG_DEVICE_IDENTIFIER, KG_TAG_NETWORK_IDENTIFIER,
+                                        KG_TAG_MACHINE_IDENTIFIER, KG_TAG_MEDIA_IDENTIFIER };
+    struct kg_ttlv_item it;
+    bool present = false;
+
+    KG_GUARD(kg_ttlv_read_optional(value, KG_TAG_DEVICE_SERIAL_NUMBER, KG_TTLV_TEXT_STRING, &it, &present));
+    if (present) {
+        KG_GUARD(kg_ttlv_get_text(&it, &req->username, &req->username_len));
+    }
+    KG_GUARD(kg_ttlv_read_optional(value, KG_TAG_PASSWORD, KG_TTLV_TEXT_STRING, &it, &present));
+    if (present) {
+        KG_GUARD(kg_ttlv_get_text(&it, &req->password, &req->password_len));
+    }
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        KG_GUARD(kg_ttlv_read_optional(value, ignored[i], KG_TTLV_TEXT_STRING, &it, &present));
+    }
+    KG_GUARD(kg_ttlv_reader_finish(value));
+    req->device_credential = true;
+    req->has_credential = true;
+    return KG_RESULT_OK;
+}
+
+/* Authentication { Credential { Credential Type, Credential Value } }:
+ * Username and Password, and Device, are understood; other credential types
+ * are kept out (has_credential stays false) rather than refused, since
+ * authorization is by certificate (VSPHERE.md). */
 static kg_result kg_msg_read_authentication(struct kg_ttlv_reader *parent, const struct kg_ttlv_item *item,
                                             struct kg_request *req)
 {
@@ -57,11 +88,14 @@ static kg_result kg_msg_read_authentication(struct kg_ttlv_reader *parent, const
     KG_GUARD(kg_ttlv_read(&cred, &value_item));
     KG_ENSURE(value_item.tag == KG_TAG_CREDENTIAL_VALUE, KG_ERR_MSG_MALFORMED);
     KG_GUARD(kg_ttlv_reader_finish(&cred));
-    if (type != KG_CREDENTIAL_USERNAME_PASSWORD) {
+    if (type != KG_CREDENTIAL_USERNAME_PASSWORD && type != KG_CREDENTIAL_DEVICE) {
         return KG_RESULT_OK;
     }
     KG_ENSURE(value_item.type == KG_TTLV_STRUCTURE, KG_ERR_MSG_MALFORMED);
     KG_GUARD(kg_ttlv_child(&cred, &value_item, &value));
+    if (type == KG_CREDENTIAL_DEVICE) {
+        return kg_msg_read_device(&value, req);
+    }
     KG_GUARD(kg_ttlv_read_expect(&value, KG_TAG_USERNAME, KG_TTLV_TEXT_STRING, &it));
     KG_GUARD(kg_ttlv_get_text(&it, &req->username, &req->username_len));
     bool present = false;
@@ -295,6 +329,8 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return KG_REASON_OBJECT_ARCHIVED;
     case KG_ERR_ILLEGAL_OPERATION:
         return KG_REASON_ILLEGAL_OPERATION;
+    case KG_ERR_SENSITIVE:
+        return version.major >= 2 || version.minor >= 4 ? KG_REASON_SENSITIVE : KG_REASON_PERMISSION_DENIED;
     case KG_ERR_NOT_QUANTUM_SAFE:
         return KG_REASON_GENERAL_FAILURE;
     case KG_ERR_DUPLICATE_FIELD:

@@ -47,6 +47,7 @@ struct kg_request_item {
 struct kg_request {
     struct kg_version version;
     bool has_credential;
+    bool device_credential;      /* a Device credential: username is its Device Serial Number */
     const char *username;        /* borrowed, not NUL-terminated */
     uint32_t username_len;
     const char *password;        /* borrowed; never logged */

@@ -33,11 +33,10 @@ static bool kg_attr_emit_row(void *p, const struct kg_attr *a)
 {
     struct kg_attr_emit *e = p;
 
-    const struct kg_attr_def *def = kg_attr_lookup(a->name, (uint32_t)strlen(a->name));
-
-    /* A derived attribute's row (a registered key's Key Format Type) is
-     * written with the derived ones, not twice. */
-    if (!kg_attr_shown(a->name, e->version) || (def != NULL && (def->flags & KG_ATTR_DERIVED))) {
+    /* A derived attribute is answered from the object (kg_attr_write_derived),
+     * even where a row of it is kept too (a registered key's Key Format
+     * Type, the client's Sensitive): written with the derived ones, not twice. */
+    if (!kg_attr_shown(a->name, e->version) || kg_attr_is_derived(a->name)) {
         return true;
     }
     if (e->names_only) {
@@ -86,6 +85,7 @@ kg_result kg_op_get_attributes(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
     bool written;
 
     KG_GUARD(kg_op_skip_uid(in));
+    KG_GUARD(kg_attr_load_sensitive(ctx->store, &ctx->object));
     KG_GUARD(kg_op_write_uid(ctx, out));
     while (!kg_ttlv_reader_done(in)) {
         KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_ATTRIBUTE_NAME, KG_TTLV_TEXT_STRING, &it));
@@ -130,6 +130,7 @@ kg_result kg_op_get_attribute_list(struct kg_op_ctx *ctx, struct kg_ttlv_reader 
 
     KG_GUARD(kg_op_skip_uid(in));
     KG_GUARD(kg_ttlv_reader_finish(in));
+    KG_GUARD(kg_attr_load_sensitive(ctx->store, &ctx->object));
     KG_GUARD(kg_op_write_uid(ctx, out));
     /* List a derived attribute only when the object has it (an object
      * without a length has no Cryptographic Length): write it to scratch. */

@@ -314,6 +314,7 @@ static kg_result kg_op_create_material(struct kg_op_ctx *ctx, enum kg_p11_key_ki
                                        struct kg_object *obj)
 {
     if (ctx->group->residency == KG_RESIDENCY_HSM) {
+        KG_GUARD(kg_op_check_undoable(ctx));
         KG_GUARD(kg_p11_generate_secret(ctx->gw->p11, kind, (uint32_t)t->length,
                                         kg_p11_uses_of_mask((uint32_t)t->usage_mask), obj->uid, &obj->blob));
         obj->storage = KG_P11_STORED_RESIDENT;

@@ -388,6 +388,16 @@ static kg_result kg_op_get_material(struct kg_op_ctx *ctx, struct kg_ttlv_reader
         kg_error_detail("key %s is resident in the HSM and never leaves it, in any form", obj->uid);
         return KG_RESULT_ERROR;
     }
+    if (!req.wrapping) {
+        /* Sensitive: "the server SHALL prevent the object value being
+         * retrieved unless it is wrapped by another key" (3.48). */
+        KG_GUARD(kg_attr_load_sensitive(ctx->store, &ctx->object));
+        if (ctx->object.sensitive) {
+            kg_error_set(KG_ERR_SENSITIVE, __FILE__, __LINE__);
+            kg_error_detail("object %s is Sensitive: it is returned only wrapped", obj->uid);
+            return KG_RESULT_ERROR;
+        }
+    }
     /* KMIP 2.1 section 6.1.22: without a Key Format Type, the key leaves
      * in the format it was registered in. */
     format = req.format;

@@ -344,6 +344,9 @@ static kg_result kg_pair_make(struct kg_pair_job *job, struct kg_p11_pair_spec *
     KG_GOTO_GUARD(rc, kg_op_new_uid(priv->uid));
     KG_GOTO_GUARD(rc, kg_op_new_uid(pub->uid));
     spec->resident_id = resident ? priv->uid : NULL;
+    if (resident) {
+        KG_GOTO_GUARD(rc, kg_op_check_undoable(ctx));
+    }
     KG_GOTO_GUARD(rc, kg_p11_generate_pair(ctx->gw->p11, spec, pair));
 
     priv->object_type = KG_OBJ_PRIVATE_KEY;

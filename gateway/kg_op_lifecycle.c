@@ -160,6 +160,7 @@ kg_result kg_op_destroy(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct
          * and if the HSM cannot remove it the key is not destroyed. If the
          * commit below fails after it went, a retried Destroy finds no
          * object and completes (kg_p11_resident_destroy is idempotent). */
+        KG_GUARD(kg_op_check_undoable(ctx));
         KG_GUARD(kg_op_key_ref(&ctx->object, &ref));
         KG_GUARD(kg_p11_resident_destroy(ctx->gw->p11, &ref));
         ctx->audit_note = "resident key destroyed in the HSM";

@@ -161,8 +161,8 @@ static kg_result kg_query_profiles_write(const struct kg_op_ctx *ctx, struct kg_
  *  - no streaming (multi-part Encrypt/Decrypt is refused, kg_op_crypto.c),
  *    no asynchronous answers (Poll and Cancel are not supported), no
  *    attestation;
- *  - Batch Undo no (the dispatcher treats Undo as Stop: a committed item
- *    cannot be undone), Batch Continue yes; both fields are KMIP 1.4's;
+ *  - Batch Undo yes (a batch with Undo is one change, kg_dispatch.c),
+ *    Batch Continue yes; both fields are KMIP 1.4's;
  *  - Unwrap Mode Processed: a key registered wrapped is unwrapped inside the
  *    HSM and kept under the master key (kg_op_register.c);
  *  - Destroy Action Key Material Deleted: Destroy erases the wrapped blob
@@ -182,7 +182,7 @@ static kg_result kg_query_capabilities(const struct kg_op_ctx *ctx, struct kg_tt
     KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_ASYNCHRONOUS_CAPABILITY, false));
     KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_ATTESTATION_CAPABILITY, false));
     if (v14) {
-        KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_BATCH_UNDO_CAPABILITY, false));
+        KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_BATCH_UNDO_CAPABILITY, true));
         KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_BATCH_CONTINUE_CAPABILITY, true));
     }
     KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_UNWRAP_MODE, KG_UNWRAP_MODE_PROCESSED));

@@ -363,6 +363,7 @@ static kg_result kg_op_register_material(struct kg_op_ctx *ctx, enum kg_p11_key_
                                          const struct kg_secret *key, struct kg_object *obj)
 {
     if (ctx->group->residency == KG_RESIDENCY_HSM) {
+        KG_GUARD(kg_op_check_undoable(ctx));
         KG_GUARD(kg_p11_resident_import(ctx->gw->p11, kind, key, kg_p11_uses_of_mask((uint32_t)obj->usage_mask),
                                         obj->uid));
         obj->storage = KG_P11_STORED_RESIDENT;

@@ -384,6 +384,7 @@ static kg_result kg_rekey_material(struct kg_op_ctx *ctx, enum kg_p11_key_kind k
         KG_GUARD(kg_op_check_aes(fresh->algorithm, fresh->length));
     }
     if (resident) {
+        KG_GUARD(kg_op_check_undoable(ctx));
         fresh->storage = KG_P11_STORED_RESIDENT;
         return kg_p11_generate_secret(ctx->gw->p11, kind, bits, kg_p11_uses_of_mask((uint32_t)fresh->usage_mask),
                                       fresh->uid, &fresh->blob);

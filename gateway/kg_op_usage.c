@@ -202,7 +202,8 @@ static kg_result kg_check_read(struct kg_ttlv_reader *in, struct kg_check_reques
 
 /*
  * 4.10: a Check that the object allows answers its UID; one it does not
- * allow empties the ID Placeholder and fails Permission Denied (11.11),
+ * allow empties the ID Placeholder and fails Permission Denied (11.11;
+ * in KMIP 2.x Incompatible Cryptographic Usage Mask when the mask alone is why),
  * naming in the message every asked-for value that was refused. A Lease
  * Time is always grantable (KG_USAGE_LEASE_TIME is "no limit").
  */

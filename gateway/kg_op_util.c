@@ -56,3 +56,14 @@ kg_result kg_op_uid_or_placeholder(const struct kg_op_ctx *ctx, const struct kg_
     out[len] = '\0';
     return KG_RESULT_OK;
 }
+
+kg_result kg_op_check_undoable(const struct kg_op_ctx *ctx)
+{
+    if (ctx->undo_batch) {
+        kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
+        kg_error_detail("a key resident in the HSM is not made or destroyed in a batch with Undo: the HSM cannot "
+                        "take that back");
+        return KG_RESULT_ERROR;
+    }
+    return KG_RESULT_OK;
+}

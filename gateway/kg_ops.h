@@ -47,6 +47,8 @@ struct kg_op_ctx {
     /* Set by handlers for the audit record. */
     char audit_uid[KG_UID_LEN + 1];
     const char *audit_note; /* static text, e.g. "plaintext export" */
+    /* The items run as one change of a batch with Undo (kg_dispatch.c). */
+    bool undo_batch;
 };
 
 /* Reads the payload, does the work, writes the Response Payload's children. */
@@ -319,6 +321,12 @@ kg_result kg_op_pkey_write_private(struct kg_op_ctx *ctx, const struct kg_object
 /* The Key Material of public key `obj` in a Transparent `format`. */
 kg_result kg_op_pkey_write_public(const struct kg_object *obj, uint32_t format,
                                   struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+/*
+ * Before a key resident in the HSM is made or destroyed: a batch with Undo
+ * (ctx->undo_batch) could not roll that back, so it is refused there with
+ * Feature Not Supported; anywhere else, OK.
+ */
+kg_result kg_op_check_undoable(const struct kg_op_ctx *ctx) KG_WARN_UNUSED;
 
 /* AES with 128, 192 or 256 bits, else the matching KMIP error. */
 kg_result kg_op_check_aes(uint32_t algorithm, int32_t length) KG_WARN_UNUSED;

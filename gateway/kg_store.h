@@ -85,6 +85,10 @@ struct kg_object {
      * "Key Format Type" attribute row, which Get and Get Attributes read
      * (kg_attr_key_format). */
     uint32_t key_format;
+    /* Not a column: the client's Sensitive attribute (an attribute row),
+     * read by kg_attr_load_sensitive only where it matters (Get, Get
+     * Attributes, Get Attribute List); false until then. */
+    bool sensitive;
 };
 
 struct kg_attr {

@@ -107,6 +107,9 @@ enum kg_error {
     /* A Check of usage the Cryptographic Usage Mask does not allow: KMIP
      * 2.x Incompatible Cryptographic Usage Mask, 1.x Permission Denied. */
     KG_ERR_INCOMPATIBLE_USAGE_MASK = KG_ERR(KG_ERR_T_DENIED, 4),
+    /* The object is Sensitive (client-set, KMIP 1.4 section 3.48): its key
+     * material is not returned. Result Reason Sensitive (1.4 and later). */
+    KG_ERR_SENSITIVE = KG_ERR(KG_ERR_T_DENIED, 5),
 
     KG_ERR_WRONG_STATE = KG_ERR(KG_ERR_T_STATE, 1),
     /* The object is archived (Archive, KMIP 1.4 section 4.22): Recover it

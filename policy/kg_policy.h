@@ -102,12 +102,30 @@ struct kg_policy_create {
     uint32_t usage_masks;   /* the requested mask must be a subset of this */
 };
 
-/* credential: the KMIP Authentication Username/Password check. */
+/* What a KMIP Credential names (KMIP 1.4 section 2.1.2). */
+enum kg_policy_credential_kind {
+    KG_POLICY_CRED_USERNAME = 0, /* Username and Password: `username` */
+    KG_POLICY_CRED_DEVICE = 1,   /* Device: `device_serial_number` */
+};
+
+/*
+ * credential: the KMIP Authentication check. The group's first accepted
+ * credential is embedded in the group; a `credential:` list chains the
+ * others on `next`. A request's credential passes if it matches any.
+ */
 struct kg_policy_credential {
     bool present;          /* false: a request's credential is not looked at */
-    bool required;         /* true: `check: required`; false: `check: when_present` */
-    char *username;        /* owned */
+    bool required;         /* true: `check: required` (any entry); false: `check: when_present` */
+    enum kg_policy_credential_kind kind;
+    char *username;        /* owned: the Username, or the Device Serial Number */
     char *password_hash;   /* owned; crypt(3) string, e.g. "$y$..." or "$6$..." */
+    /* act_as: a request carrying this credential is decided as this group
+     * (borrowed from the policy), not as the certificate's; NULL: as the
+     * certificate's. act_as_name (owned) and its position are the loader's. */
+    const struct kg_policy_group *act_as;
+    char *act_as_name;
+    unsigned act_as_line, act_as_column;
+    struct kg_policy_credential *next; /* owned: the next accepted credential, or NULL */
 };
 
 struct kg_policy_group {
@@ -260,6 +278,16 @@ struct kg_policy_decision {
  */
 struct kg_policy_decision kg_policy_match(const struct kg_policy *policy, const struct kg_identity *id);
 
+struct kg_policy_request;
+
+/*
+ * kg_policy_match, then the request's KMIP credential: when it is one of the
+ * matched group's credentials (password verified) that says act_as, the
+ * group decided on is that one. Every decision about a request starts here.
+ */
+struct kg_policy_decision kg_policy_match_request(const struct kg_policy *policy, const struct kg_identity *id,
+                                                  const struct kg_policy_request *req);
+
 /*
  * May `id` perform `operation`? `object_owner` is the owning group of the
  * object the operation targets, or NULL when it targets none (Create,
@@ -292,7 +320,8 @@ struct kg_policy_request {
     /* KMIP Authentication / Credential (Username and Password), borrowed,
      * not NUL-terminated. Never copied anywhere that outlives the call. */
     bool has_credential;
-    const char *username;
+    uint32_t credential_kind; /* enum kg_policy_credential_kind */
+    const char *username;     /* the Username, or the Device Serial Number */
     size_t username_len;
     const char *password;
     size_t password_len;
@@ -314,7 +343,7 @@ struct kg_policy_request {
  * allow, the rule is the one that granted: groups.<g>.export when key
  * material leaves, else groups.<g>.operations.
  *
- * Order of checks: identity (kg_policy_match), operations, scope of the
+ * Order of checks: identity (kg_policy_match_request), operations, scope of the
  * target object, create.* (every operation that makes a key, each half of
  * a pair), limits.max_live_objects
  * (operations that make objects), export and wrapping_keys (key_material),

@@ -300,10 +300,27 @@ static bool kg_policy_wrapping_key_ok(const struct kg_policy_group *g, const str
     return g->wrap_in_scope && kg_policy_in_scope(g, owner);
 }
 
+struct kg_policy_decision kg_policy_match_request(const struct kg_policy *policy, const struct kg_identity *id,
+                                                  const struct kg_policy_request *req)
+{
+    struct kg_policy_decision d = kg_policy_match(policy, id);
+    const struct kg_policy_credential *c;
+
+    if (d.verdict != KG_POLICY_ALLOW || req == NULL || !req->has_credential || !d.group->credential.present) {
+        return d;
+    }
+    c = kg_policy_credential_verify(policy, d.group, req->credential_kind, req->username, req->username_len,
+                                    req->password, req->password_len);
+    if (c != NULL && c->act_as != NULL) {
+        d.group = c->act_as;
+    }
+    return d;
+}
+
 struct kg_policy_decision kg_policy_decide_request(const struct kg_policy *policy, const struct kg_identity *id,
                                                    const struct kg_policy_request *req)
 {
-    struct kg_policy_decision d = kg_policy_match(policy, id);
+    struct kg_policy_decision d = kg_policy_match_request(policy, id, req);
     const struct kg_policy_group *g = d.group;
 
     if (d.verdict != KG_POLICY_ALLOW) {
@@ -367,8 +384,8 @@ struct kg_policy_decision kg_policy_decide_request(const struct kg_policy *polic
         if (!req->has_credential) {
             ok = !g->credential.required;
         } else {
-            ok = kg_policy_credential_verify(policy, g, req->username, req->username_len, req->password,
-                                             req->password_len);
+            ok = kg_policy_credential_verify(policy, g, req->credential_kind, req->username, req->username_len,
+                                             req->password, req->password_len) != NULL;
         }
         if (!ok) {
             d.verdict = KG_POLICY_DENY_CREDENTIAL;

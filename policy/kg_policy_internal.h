@@ -22,11 +22,14 @@ struct kg_policy_state *kg_policy_state_new(size_t group_count);
 void kg_policy_state_free(struct kg_policy_state *state);
 
 /*
- * Does (username, password) match group `g`'s credential? Constant-time
+ * Does (kind, username, password) match one of group `g`'s credentials
+ * (kind: enum kg_policy_credential_kind; username: the Username or the
+ * Device Serial Number)? Returns the credential matched, or NULL. Constant-time
  * comparisons; the password is copied only into a stack buffer that is
  * cleansed before return. A cache hit skips the hash (see kg_policy.h).
  */
-bool kg_policy_credential_verify(const struct kg_policy *policy, const struct kg_policy_group *g,
+const struct kg_policy_credential *kg_policy_credential_verify(const struct kg_policy *policy,
+                                                              const struct kg_policy_group *g, uint32_t kind,
                                  const char *username, size_t username_len, const char *password,
                                  size_t password_len);
 

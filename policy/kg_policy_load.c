@@ -1167,18 +1167,23 @@ static void kg_policy_check_residency(struct kg_pctx *ctx, size_t idx, struct kg
     }
 }
 
-static void kg_policy_check_credential(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+/*
+ * One accepted credential: a mapping of username or device_serial_number
+ * (exactly one), password_hash and check. Fills *c (kind, username,
+ * password_hash) and *required; false (reported) when anything is wrong.
+ */
+static bool kg_policy_read_credential(struct kg_pctx *ctx, size_t idx, struct kg_policy_credential *c,
+                                      bool *required)
 {
-    static const char *const keys[] = { "username", "password_hash", "check" };
+    static const char *const keys[] = { "username", "password_hash", "check", "device_serial_number", "act_as" };
     const struct kg_pnode *map = kg_policy_node(ctx, idx);
-    struct kg_policy_credential *c = &group->credential;
-    unsigned seen[3] = { 0 };
+    unsigned seen[5] = { 0 };
     char q[KG_POLICY_QUOTE];
     bool ok = true;
 
-    c->required = true;
-    if (!kg_policy_expect(ctx, idx, KG_PNODE_MAPPING, "credential")) {
-        return;
+    *required = true;
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_MAPPING, "a credential")) {
+        return false;
     }
     for (size_t k = map->first, v; k != KG_PNODE_NONE; k = kg_policy_node(ctx, v)->next) {
         const struct kg_pnode *key = kg_policy_node(ctx, k), *val;
@@ -1197,7 +1202,9 @@ static void kg_policy_check_credential(struct kg_pctx *ctx, size_t idx, struct k
             ok = false;
             continue;
         }
-        which = kg_policy_map_key(ctx, k, keys, 3, seen, "in credential (keys: username, password_hash, check)",
+        which = kg_policy_map_key(ctx, k, keys, 5, seen,
+                                  "in credential (keys: username or device_serial_number, password_hash, check, "
+                                  "act_as)",
                                   NULL);
         if (which < 0) {
             ok = false;
@@ -1211,14 +1218,16 @@ static void kg_policy_check_credential(struct kg_pctx *ctx, size_t idx, struct k
         kg_policy_quote(q, val->value, val->len);
         switch (which) {
         case 0:
+        case 3:
             if (!kg_policy_text_ok(val, KG_POLICY_MAX_USERNAME)) {
                 kg_policy_error_add(ctx, val->line, val->column,
-                                    "username must be 1 to %d bytes without control characters",
+                                    "%s must be 1 to %d bytes without control characters", keys[which],
                                     KG_POLICY_MAX_USERNAME);
                 ok = false;
-            } else if ((c->username = kg_policy_strdup(val)) == NULL) {
+            } else if (c->username == NULL && (c->username = kg_policy_strdup(val)) == NULL) {
                 kg_policy_error_add(ctx, 0, 0, "out of memory");
             }
+            c->kind = which == 0 ? KG_POLICY_CRED_USERNAME : KG_POLICY_CRED_DEVICE;
             break;
         case 1:
             /* Quote nothing of a hash in messages: it is a secret of sorts. */
@@ -1233,11 +1242,19 @@ static void kg_policy_check_credential(struct kg_pctx *ctx, size_t idx, struct k
                 kg_policy_error_add(ctx, 0, 0, "out of memory");
             }
             break;
+        case 4:
+            /* Resolved once every group is known (kg_policy_resolve_act_as). */
+            if ((c->act_as_name = kg_policy_strdup(val)) == NULL) {
+                kg_policy_error_add(ctx, 0, 0, "out of memory");
+            }
+            c->act_as_line = val->line;
+            c->act_as_column = val->column;
+            break;
         default:
             if (kg_policy_scalar_is(val, "required")) {
-                c->required = true;
+                *required = true;
             } else if (kg_policy_scalar_is(val, "when_present")) {
-                c->required = false;
+                *required = false;
             } else {
                 kg_policy_error_add(ctx, val->line, val->column, "check must be required or when_present, not '%s'",
                                     q);
@@ -1246,15 +1263,54 @@ static void kg_policy_check_credential(struct kg_pctx *ctx, size_t idx, struct k
             break;
         }
     }
-    if (seen[0] == 0) {
-        kg_policy_error_add(ctx, map->line, map->column, "credential has no username");
+    if (seen[0] == 0 && seen[3] == 0) {
+        kg_policy_error_add(ctx, map->line, map->column, "credential has no username or device_serial_number");
+        ok = false;
+    } else if (seen[0] != 0 && seen[3] != 0) {
+        kg_policy_error_add(ctx, map->line, map->column,
+                            "a credential names a username or a device_serial_number, not both");
         ok = false;
     }
     if (seen[1] == 0) {
         kg_policy_error_add(ctx, map->line, map->column, "credential has no password_hash");
         ok = false;
     }
-    c->present = ok;
+    return ok;
+}
+
+/* credential: one mapping, or a list of them (any one of which is accepted). */
+static void kg_policy_check_credential(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+{
+    const struct kg_pnode *node = kg_policy_node(ctx, idx);
+    struct kg_policy_credential *first = &group->credential, **tail = &first->next;
+    bool ok = true, required = false, one_required;
+
+    first->required = true;
+    if (node->kind != KG_PNODE_SEQUENCE) {
+        first->present = kg_policy_read_credential(ctx, idx, first, &first->required);
+        return;
+    }
+    if (node->first == KG_PNODE_NONE) {
+        kg_policy_error_add(ctx, node->line, node->column, "credential lists no credential");
+        return;
+    }
+    for (size_t i = node->first; i != KG_PNODE_NONE; i = kg_policy_node(ctx, i)->next) {
+        struct kg_policy_credential *c = first;
+
+        if (i != node->first) {
+            if ((c = calloc(1, sizeof(*c))) == NULL) {
+                kg_policy_error_add(ctx, 0, 0, "out of memory");
+                return;
+            }
+            *tail = c;
+            tail = &c->next;
+        }
+        ok &= kg_policy_read_credential(ctx, i, c, &one_required);
+        /* The strictest check wins: a list cannot weaken what one entry asks. */
+        required |= one_required;
+    }
+    first->required = required;
+    first->present = ok;
 }
 
 static void kg_policy_check_limits(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
@@ -1565,6 +1621,30 @@ static void kg_policy_resolve_case(struct kg_pctx *ctx, size_t idx, const char *
                         kg_policy_quote(q, node->value, node->len));
 }
 
+/* Every credential's act_as must name another group of this file. */
+static void kg_policy_resolve_act_as(struct kg_pctx *ctx, struct kg_policy *policy)
+{
+    for (size_t g = 0; g < policy->group_count; g++) {
+        for (struct kg_policy_credential *c = &policy->groups[g].credential; c != NULL; c = c->next) {
+            if (c->act_as_name == NULL) {
+                continue;
+            }
+            for (size_t o = 0; o < policy->group_count && c->act_as == NULL; o++) {
+                if (o != g && policy->groups[o].name != NULL && strcmp(policy->groups[o].name, c->act_as_name) == 0) {
+                    c->act_as = &policy->groups[o];
+                }
+            }
+            if (c->act_as == NULL) {
+                char q[KG_POLICY_QUOTE];
+
+                kg_policy_error_add(ctx, c->act_as_line, c->act_as_column,
+                                    "act_as must name another group of this file, not '%s'",
+                                    kg_policy_quote(q, c->act_as_name, strlen(c->act_as_name)));
+            }
+        }
+    }
+}
+
 static void kg_policy_check_root(struct kg_pctx *ctx, struct kg_policy *policy)
 {
     static const char *const keys[] = { "version", "no_ou", "ambiguous", "groups" };
@@ -1620,6 +1700,7 @@ static void kg_policy_check_root(struct kg_pctx *ctx, struct kg_policy *policy)
         policy->ambiguous_line = seen[2];
         kg_policy_resolve_case(ctx, ambiguous, "ambiguous", policy, &policy->ambiguous_group);
     }
+    kg_policy_resolve_act_as(ctx, policy);
     for (size_t g = 0; g < policy->group_count && ctx->ou_missing != NULL; g++) {
         const struct kg_policy_group *group = &policy->groups[g];
         const struct kg_pnode *name;
@@ -1674,11 +1755,18 @@ static void kg_policy_groups_free(struct kg_policy_group *groups, size_t count)
         free(g->ou);
         kg_policy_strings_free(g->scope_groups, g->scope_group_count);
         kg_policy_strings_free(g->wrapping_uids, g->wrapping_uid_count);
-        free(g->credential.username);
-        if (g->credential.password_hash != NULL) {
-            /* Not the password, but what an offline guesser would want: wiped. */
-            OPENSSL_cleanse(g->credential.password_hash, strlen(g->credential.password_hash));
-            free(g->credential.password_hash);
+        for (struct kg_policy_credential *c = &g->credential, *next; c != NULL; c = next) {
+            next = c->next;
+            free(c->username);
+            free(c->act_as_name);
+            if (c->password_hash != NULL) {
+                /* Not the password, but what an offline guesser would want: wiped. */
+                OPENSSL_cleanse(c->password_hash, strlen(c->password_hash));
+                free(c->password_hash);
+            }
+            if (c != &g->credential) {
+                free(c);
+            }
         }
         for (int r = 0; r < KG_RULE_COUNT; r++) {
             free(g->rule_text[r]);

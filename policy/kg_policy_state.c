@@ -105,7 +105,7 @@ static bool kg_policy_cache_tag(const struct kg_policy_state *state, const struc
                                 size_t password_len, uint8_t tag[KG_POLICY_TAG_LEN])
 {
     /* Group names are at most 64 bytes (the loader's limit); the rest are capped by the caller. */
-    uint8_t buf[12 + 256 + KG_POLICY_MAX_USERNAME + KG_POLICY_MAX_PASSWORD];
+    uint8_t buf[12 + 256 + 1 + KG_POLICY_MAX_USERNAME + KG_POLICY_MAX_PASSWORD]; /* 1: the kind */
     size_t name_len = strlen(g->name), n = 0;
     unsigned int tag_len = 0;
     bool ok;
@@ -166,7 +166,18 @@ static bool kg_policy_hash_matches(const char *phrase, const char *hash)
     return ok;
 }
 
-bool kg_policy_credential_verify(const struct kg_policy *policy, const struct kg_policy_group *g,
+/* Does (kind, username) name credential `c`? Constant time in the bytes. */
+static bool kg_policy_credential_names(const struct kg_policy_credential *c, uint32_t kind, const char *username,
+                                       size_t username_len)
+{
+    /* The username is not secret, but compared the same way as everything else here. */
+    return c->username != NULL && c->password_hash != NULL && (uint32_t)c->kind == kind &&
+           strlen(c->username) == username_len &&
+           (username_len == 0 || CRYPTO_memcmp(c->username, username, username_len) == 0);
+}
+
+const struct kg_policy_credential *kg_policy_credential_verify(const struct kg_policy *policy,
+                                                              const struct kg_policy_group *g, uint32_t kind,
                                  const char *username, size_t username_len, const char *password,
                                  size_t password_len)
 {
@@ -176,27 +187,33 @@ bool kg_policy_credential_verify(const struct kg_policy *policy, const struct kg
     uint8_t tag[KG_POLICY_TAG_LEN];
     bool have_tag = false, ok = false;
 
-    if (!c->present || c->username == NULL || c->password_hash == NULL) {
-        return false;
+    if (!c->present) {
+        return NULL;
     }
     if (username_len > KG_POLICY_MAX_USERNAME || password_len > KG_POLICY_MAX_PASSWORD ||
         (username == NULL && username_len > 0) || (password == NULL && password_len > 0)) {
-        return false;
+        return NULL;
     }
     /* crypt(3) stops at a NUL: "right\0anything" must not pass as "right". */
     if (password_len > 0 && memchr(password, '\0', password_len) != NULL) {
-        return false;
+        return NULL;
     }
-    /* The username is not secret, but compared the same way as everything else here. */
-    if (strlen(c->username) != username_len ||
-        (username_len > 0 && CRYPTO_memcmp(c->username, username, username_len) != 0)) {
-        return false;
+    while (c != NULL && !kg_policy_credential_names(c, kind, username, username_len)) {
+        c = c->next;
+    }
+    if (c == NULL) {
+        return NULL;
     }
     if (state != NULL) {
-        have_tag = kg_policy_cache_tag(state, g, username, username_len, password, password_len, tag);
+        /* The kind is part of the name: a Device and a user of one name differ. */
+        char kinded[KG_POLICY_MAX_USERNAME + 1];
+
+        kinded[0] = (char)('0' + kind);
+        memcpy(kinded + 1, username, username_len);
+        have_tag = kg_policy_cache_tag(state, g, kinded, username_len + 1, password, password_len, tag);
         if (have_tag && kg_policy_cache_find(state, tag)) {
             OPENSSL_cleanse(tag, sizeof(tag));
-            return true;
+            return c;
         }
     }
     if (password_len > 0) {
@@ -209,7 +226,7 @@ bool kg_policy_credential_verify(const struct kg_policy *policy, const struct kg
         kg_policy_cache_add(state, tag);
     }
     OPENSSL_cleanse(tag, sizeof(tag));
-    return ok;
+    return ok ? c : NULL;
 }
 
 bool kg_policy_hash_check(const char *hash, const char **why)

@@ -220,8 +220,9 @@ class ServerAttributes(GatewayTestCase):
             self.assertFailure(item, "PERMISSION_DENIED", "Delete %s" % name)
         self.assertEqual([(n, v) for n, v in self.attrs(uid) if n != "Last Change Date"],
                          [(n, v) for n, v in before if n != "Last Change Date"])
-        # Nor may a template set them (Fresh excepted: a client may set it at creation).
-        for name in ("Digest", "Random Number Generator", "Sensitive", "Lease Time"):
+        # Nor may a template set them (Fresh and Sensitive excepted: a client may set
+        # them at creation).
+        for name in ("Digest", "Random Number Generator", "Always Sensitive", "Lease Time"):
             value = values[name]
             item = self.call(K.create_aes256(K.batch_id(), extra_attributes=[K.attr(name, value)]))
             self.assertFailure(item, "PERMISSION_DENIED", "Create with %s" % name)
@@ -247,6 +248,33 @@ class ServerAttributes(GatewayTestCase):
         self.assertEqual(locate_fresh(uid), [])
         self.key_bytes(uid)
         self.assertEqual(len([n for n, _ in self.attrs(uid) if n == "Fresh"]), 1)
+
+    def test_sensitive_given_at_creation(self):
+        """A key made Sensitive is never returned in the clear (Result Reason Sensitive;
+        Permission Denied to a 1.3 client, which has no such reason), and says so in
+        Sensitive and Always Sensitive, once each; one made not Sensitive is returned."""
+        key = bytes(range(32))
+        item = self.call(register_aes(key, RAW, [K.attr("Sensitive", Bool("ATTRIBUTE_VALUE", True))]))
+        self.assertSuccess(item, "Register Sensitive")
+        uid = item.uid()
+        self.assertFailure(self.call(K.get(uid, K.batch_id())), "SENSITIVE", "Get of a Sensitive key")
+        self.assertFailure(self.call(K.get(uid, K.batch_id()), V13), "PERMISSION_DENIED", "1.3 Get")
+        self.assertIs(self.one(uid, "Sensitive").value, True)
+        self.assertIs(self.one(uid, "Always Sensitive").value, True)
+        self.assertEqual([n for n, _ in self.attrs(uid) if n == "Sensitive"], ["Sensitive"])
+        self.assertEqual(self.names(uid, V14).count("Sensitive"), 1)
+        # Set once, at creation: not changed later.
+        item = self.call(K.BatchItem("MODIFY_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid),
+                                                          K.attr("Sensitive", Bool("ATTRIBUTE_VALUE", False))]))
+        self.assertFailure(item, "PERMISSION_DENIED", "Modify Sensitive")
+        self.assertFailure(self.call(K.get(uid, K.batch_id())), "SENSITIVE", "Get after a refused Modify")
+        item = self.call(register_aes(key, RAW, [K.attr("Sensitive", Bool("ATTRIBUTE_VALUE", False))]))
+        self.assertSuccess(item, "Register not Sensitive")
+        self.assertEqual(self.key_bytes(item.uid()), key)
+        self.assertIs(self.one(item.uid(), "Sensitive").value, False)
+        # Only a Boolean.
+        item = self.call(register_aes(key, RAW, [K.attr("Sensitive", Int("ATTRIBUTE_VALUE", 1))]))
+        self.assertEqual(item.status, K.RESULT_STATUS["OPERATION_FAILED"], item.describe())
 
     def test_fresh_given_at_creation_stands(self):
         uid = self.create(extra=[K.attr("Fresh", Bool("ATTRIBUTE_VALUE", False))])

@@ -148,7 +148,7 @@ class Operations(GatewayTestCase):
         got = [(c.tag, c.type, c.value) for c in caps[0].value]
         self.assertEqual(got, [
             (T.STREAMING_CAPABILITY, BOOLEAN, False), (T.ASYNCHRONOUS_CAPABILITY, BOOLEAN, False),
-            (T.ATTESTATION_CAPABILITY, BOOLEAN, False), (T.BATCH_UNDO_CAPABILITY, BOOLEAN, False),
+            (T.ATTESTATION_CAPABILITY, BOOLEAN, False), (T.BATCH_UNDO_CAPABILITY, BOOLEAN, True),
             (T.BATCH_CONTINUE_CAPABILITY, BOOLEAN, True), (T.UNWRAP_MODE, ENUMERATION, 0x02),
             (T.DESTROY_ACTION, ENUMERATION, 0x02), (T.SHREDDING_ALGORITHM, ENUMERATION, 0x03),
             (T.RNG_MODE, ENUMERATION, 0x01)])

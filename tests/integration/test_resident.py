@@ -186,6 +186,27 @@ class Resident(GatewayTestCase):
         # The usage mask is the object's flags: no Decrypt... (MAC key cannot encrypt).
         self.assertFalse(self.gcm("ENCRYPT", hid, b"x").ok, "an HMAC key does not encrypt")
 
+    def test_undo_batch_refuses_resident_keys(self):
+        """A batch with Undo cannot roll back the HSM: making a resident key in one is
+        refused (Feature Not Supported), the item before it is undone, and no token
+        object is left behind; the same Create outside such a batch works."""
+        before = self.token_objects()
+        create = K.BatchItem("CREATE", [
+            Enum("OBJECT_TYPE", "SYMMETRIC_KEY"),
+            S("TEMPLATE_ATTRIBUTE",
+              K.attr("Cryptographic Algorithm", Enum("ATTRIBUTE_VALUE", 0x03)),
+              K.attr("Cryptographic Usage Mask", Int("ATTRIBUTE_VALUE", MASK.ENCRYPT.value)),
+              K.attr("Cryptographic Length", Int("ATTRIBUTE_VALUE", 256)))], K.batch_id())
+        msg = K.request([K.discover_versions(K.batch_id()), create], version=V14,
+                        extra_header=[Enum("BATCH_ERROR_CONTINUATION_OPTION", 0x03)])  # Undo
+        resp = self.gw.request("backup", msg)
+        self.assertEqual(len(resp.items), 2)
+        self.assertEqual(resp.items[0].status, K.RESULT_STATUS["OPERATION_UNDONE"])
+        self.assertFailure(resp.items[1], "FEATURE_NOT_SUPPORTED", "resident Create in a batch with Undo")
+        self.assertEqual(self.token_objects(), before)
+        self.create(0x03, 256, MASK.ENCRYPT.value)
+        self.assertEqual(self.token_objects(), before + 1)
+
     def test_wrapped_groups_unchanged(self):
         """admin (residency wrapped by default) still gets a blob and a Get-able key."""
         before = self.token_objects()

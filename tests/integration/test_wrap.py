@@ -31,7 +31,7 @@ from kmip.pie import objects
 import kg_kmip as K
 from kg_harness import Gateway, GatewayTestCase
 import kg_ttlv
-from kg_ttlv import S, Int, Enum, Text, Bytes, DateTime
+from kg_ttlv import S, Int, Enum, Bool, Text, Bytes, DateTime
 
 ABSENT_UID = "00000000-0000-4000-8000-000000000000"
 
@@ -200,6 +200,20 @@ class Wrap(GatewayTestCase):
         self.assertEqual(kwd.path("ENCRYPTION_KEY_INFORMATION", "CRYPTOGRAPHIC_PARAMETERS",
                                   "BLOCK_CIPHER_MODE").value, MODE_KW)
         self.assertEqual(kwd.find("ENCODING_OPTION").value, NO_ENCODING)
+
+    def test_sensitive_key_leaves_only_wrapped(self):
+        """A Sensitive key (KMIP 1.4 section 3.48) is refused in the clear but may leave
+        wrapped by another key, and unwraps to its bytes."""
+        item = self.req("admin", K.request(K.create_aes256(K.batch_id(), extra_attributes=[
+            K.attr("Sensitive", Bool("ATTRIBUTE_VALUE", True))]), version=(1, 4)))
+        self.assertSuccess(item, "Create a Sensitive key (Sensitive is KMIP 1.4's)")
+        uid, kek = item.uid(), self.kek()
+        self.assertFailure(self.req("admin", K.request(K.get(uid, K.batch_id()), version=(1, 4))), "SENSITIVE",
+                           "plaintext Get")
+        item = self.req("admin", get_wrapped(uid, wrapping(kek, params(mode=MODE_KW))))
+        self.assertSuccess(item, "wrapped Get of a Sensitive key")
+        wrapped, _ = self.wrapped_of(item)
+        self.assertEqual(len(aes_key_unwrap(self.plain(kek), wrapped)), 32)
 
     def test_padding_and_transparent_format(self):
         uid, kek = self.new_key("admin"), self.kek()

@@ -849,6 +849,55 @@ static void test_decode_credential_errors(void)
     }
 }
 
+/* A request whose header carries a Device credential holding `fields` (tag,
+ * text) pairs; returns the decode result. */
+static int decode_device_credential(const uint32_t *tags, const char *const *values, size_t count,
+                                    struct kg_ttlv_writer *w)
+{
+    OK(kg_ttlv_writer_init(w, 4096, false));
+    OK(kg_ttlv_begin_struct(w, KG_TAG_REQUEST_MESSAGE));
+    OK(kg_ttlv_begin_struct(w, KG_TAG_REQUEST_HEADER));
+    b_version(w, 1, 1);
+    OK(kg_ttlv_begin_struct(w, KG_TAG_AUTHENTICATION));
+    OK(kg_ttlv_begin_struct(w, KG_TAG_CREDENTIAL));
+    OK(kg_ttlv_write_enum(w, KG_TAG_CREDENTIAL_TYPE, KG_CREDENTIAL_DEVICE));
+    OK(kg_ttlv_begin_struct(w, KG_TAG_CREDENTIAL_VALUE));
+    for (size_t i = 0; i < count; i++) {
+        OK(kg_ttlv_write_text(w, tags[i], values[i], (uint32_t)strlen(values[i])));
+    }
+    OK(kg_ttlv_end_struct(w));
+    OK(kg_ttlv_end_struct(w));
+    OK(kg_ttlv_end_struct(w));
+    OK(kg_ttlv_write_int(w, KG_TAG_BATCH_COUNT, 1));
+    OK(kg_ttlv_end_struct(w));
+    b_item(w, KG_OP_QUERY, NULL);
+    b_item_end(w);
+    b_end(w);
+    return decode(w);
+}
+
+/* Device credentials (KMIP 1.4 section 2.1.2): the serial number stands for
+ * the name, the other identifiers are read and left; out of order, refused. */
+static void test_decode_credential_device(void)
+{
+    static const uint32_t all[] = { KG_TAG_DEVICE_SERIAL_NUMBER, KG_TAG_PASSWORD, KG_TAG_DEVICE_IDENTIFIER,
+                                    KG_TAG_NETWORK_IDENTIFIER, KG_TAG_MACHINE_IDENTIFIER, KG_TAG_MEDIA_IDENTIFIER };
+    static const char *const values[] = { "serNum123456", "secret", "devID2233", "netID9000", "machineID1",
+                                          "mediaID313" };
+    static const uint32_t swapped[] = { KG_TAG_PASSWORD, KG_TAG_DEVICE_SERIAL_NUMBER };
+    struct kg_ttlv_writer w;
+
+    CU_ASSERT_EQUAL(decode_device_credential(all, values, 6, &w), KG_OK);
+    CU_ASSERT(dreq->has_credential);
+    CU_ASSERT(dreq->device_credential);
+    CU_ASSERT(dreq->username_len == 12 && memcmp(dreq->username, "serNum123456", 12) == 0);
+    CU_ASSERT(dreq->password_len == 6 && memcmp(dreq->password, "secret", 6) == 0);
+    kg_ttlv_writer_cleanup(&w);
+
+    CU_ASSERT_EQUAL(kg_error_category_of(decode_device_credential(swapped, values, 2, &w)), KG_ERR_T_PROTO);
+    kg_ttlv_writer_cleanup(&w);
+}
+
 static void test_decode_credential_other_type(void)
 {
     struct kg_ttlv_writer w;
@@ -861,7 +910,7 @@ static void test_decode_credential_other_type(void)
     b_version(&w, 1, 1);
     OK(kg_ttlv_begin_struct(&w, KG_TAG_AUTHENTICATION));
     OK(kg_ttlv_begin_struct(&w, KG_TAG_CREDENTIAL));
-    OK(kg_ttlv_write_enum(&w, KG_TAG_CREDENTIAL_TYPE, 2 /* Device */));
+    OK(kg_ttlv_write_enum(&w, KG_TAG_CREDENTIAL_TYPE, 3 /* Attestation */));
     OK(kg_ttlv_begin_struct(&w, KG_TAG_CREDENTIAL_VALUE));
     OK(kg_ttlv_write_text(&w, KG_TAG_PASSWORD, "pw", 2));
     OK(kg_ttlv_end_struct(&w));
@@ -1764,8 +1813,14 @@ static void run_as(const struct kg_identity *id, struct kg_ttlv_writer *req, str
     CU_ASSERT_FATAL(r->parsed);
     CU_ASSERT_EQUAL(r->batch_count, (int32_t)r->n);
     CU_ASSERT(r->has_time);
-    CU_ASSERT_EQUAL(audit_lines() - before, r->n);
-    env.items_reported += r->n;
+    /* One record per item answered, and a second for each item a batch
+     * with Undo rolled back (it ran, then was undone). */
+    unsigned records = r->n;
+    for (unsigned i = 0; i < r->n; i++) {
+        records += r->items[i].status == KG_STATUS_UNDONE;
+    }
+    CU_ASSERT_EQUAL(audit_lines() - before, records);
+    env.items_reported += records;
 }
 
 /* A one-item request: operation `op`, batch id 1, payload the UID alone
@@ -2684,7 +2739,7 @@ static void test_gw_stop_on_failure(void)
     CU_ASSERT_EQUAL(r.n, 1);
     resp_free(&r);
 
-    /* Undo cannot be honoured after a commit; it stops like Stop. */
+    /* Undo, failing first: nothing before it to undo, nothing after it runs. */
     b_begin(&w, &(struct hdr){ .batch_count = 2, .bec = KG_BATCH_UNDO });
     b_item(&w, 0x7F, bid(1));
     b_item_end(&w);
@@ -2694,6 +2749,67 @@ static void test_gw_stop_on_failure(void)
     run_as(&id_admin, &w, &r);
     CU_ASSERT_EQUAL(r.n, 1);
     resp_free(&r);
+}
+
+/* Batch Error Continuation Option Undo (KMIP 1.4 section 6.7): the items
+ * before a failed one are rolled back and answered Operation Undone, with
+ * their payloads; the items after it are not run. */
+static void test_gw_batch_undo(void)
+{
+    struct kg_ttlv_writer w;
+    struct resp r;
+    char uid[KG_UID_LEN + 1], made[KG_UID_LEN + 1];
+
+    NEED_HSM();
+    create_key(&id_admin, uid);
+    /* Activate, Create, then a Destroy of an Active key (Wrong Key Lifecycle
+     * State), then one that never runs. */
+    b_begin(&w, &(struct hdr){ .batch_count = 4, .bec = KG_BATCH_UNDO });
+    b_item(&w, KG_OP_ACTIVATE, bid(1));
+    p_uid(&w, uid);
+    b_item_end(&w);
+    b_item(&w, KG_OP_CREATE, bid(2));
+    p_create_begin(&w, KG_ALG_AES, 256, KG_USAGE_ENCRYPT | KG_USAGE_DECRYPT);
+    p_create_end(&w);
+    b_item_end(&w);
+    b_item(&w, KG_OP_DESTROY, bid(3));
+    p_uid(&w, uid);
+    b_item_end(&w);
+    b_item(&w, KG_OP_DISCOVER_VERSIONS, bid(4));
+    b_item_end(&w);
+    b_end(&w);
+    run_as(&id_admin, &w, &r);
+    CU_ASSERT_EQUAL_FATAL(r.n, 3);
+    CU_ASSERT_EQUAL(r.batch_count, 3);
+    CU_ASSERT_EQUAL(r.items[0].status, KG_STATUS_UNDONE);
+    CU_ASSERT_STRING_EQUAL(item_uid(&r, 0), uid);
+    CU_ASSERT_EQUAL(r.items[1].status, KG_STATUS_UNDONE);
+    snprintf(made, sizeof(made), "%s", item_uid(&r, 1));
+    CU_ASSERT_EQUAL(strlen(made), KG_UID_LEN);
+    CU_ASSERT_EQUAL(r.items[2].status, KG_STATUS_FAILED);
+    CU_ASSERT_EQUAL(item_reason(&r, 2), KG_REASON_PERMISSION_DENIED);
+    resp_free(&r);
+    /* Rolled back: the Activate (its state) and the Create (its key). */
+    CU_ASSERT_EQUAL(key_state(&id_admin, uid), KG_STATE_PRE_ACTIVE);
+    CU_ASSERT_EQUAL(op_reason(&id_admin, KG_OP_GET_ATTRIBUTES, made), KG_REASON_ITEM_NOT_FOUND);
+
+    /* Without a failure every item happens, and each sees the ones before
+     * it (they read through the batch's change): Destroy of the key made
+     * Active one item earlier is refused only because it is now Active. */
+    b_begin(&w, &(struct hdr){ .batch_count = 2, .bec = KG_BATCH_UNDO });
+    b_item(&w, KG_OP_ACTIVATE, bid(1));
+    p_uid(&w, uid);
+    b_item_end(&w);
+    b_item(&w, KG_OP_GET_ATTRIBUTES, bid(2));
+    p_uid(&w, uid);
+    b_item_end(&w);
+    b_end(&w);
+    run_as(&id_admin, &w, &r);
+    CU_ASSERT_EQUAL_FATAL(r.n, 2);
+    CU_ASSERT(item_ok(&r, 0));
+    CU_ASSERT(item_ok(&r, 1));
+    resp_free(&r);
+    CU_ASSERT_EQUAL(key_state(&id_admin, uid), KG_STATE_ACTIVE);
 }
 
 static void test_gw_identity_denied(void)
@@ -3178,6 +3294,7 @@ int main(void)
         KG_TEST(test_decode_bad_bec_zero),
         KG_TEST(test_decode_credential_errors),
         KG_TEST(test_decode_credential_other_type),
+        KG_TEST(test_decode_credential_device),
         KG_TEST(test_decode_item_errors),
         KG_TEST(test_decode_batch_limits),
         KG_TEST(test_decode_trailing_and_framing),
@@ -3201,6 +3318,7 @@ int main(void)
         KG_TEST(test_gw_versions),
         KG_TEST(test_gw_stop_on_failure),
         KG_TEST(test_gw_identity_denied),
+        KG_TEST(test_gw_batch_undo),
         KG_TEST(test_gw_scope),
         KG_TEST(test_gw_id_placeholder),
         KG_TEST(test_gw_id_placeholder_not_replaced),

@@ -1725,6 +1725,77 @@ static void test_names_tables(void)
 
 #define G "version: 1\ngroups:\n  a:\n    ou: a\n" /* lines 1-4; the key under test is on line 5 */
 
+/* A credential list: usernames and devices, each maybe acting as another group. */
+static void test_credential_list_and_act_as(void)
+{
+    char text[2048];
+    struct kg_policy *policy;
+    const struct kg_policy_group *g;
+    struct kg_policy_decision d;
+    const char *ous[] = { "front" };
+    struct kg_identity id = ident(ous, 1);
+    struct kg_policy_request req = { .operation = 0x0A /* Get */, .object_owner = "front", .has_credential = true };
+
+    snprintf(text, sizeof(text),
+             "version: 1\n"
+             "groups:\n"
+             "  front:\n"
+             "    ou: front\n"
+             "    operations: [Get, Query]\n"
+             "    credential:\n"
+             "      - {username: fred, password_hash: '%s', check: when_present}\n"
+             "      - {device_serial_number: sn1, password_hash: '%s', check: when_present}\n"
+             "      - {username: barney, password_hash: '%s', check: when_present, act_as: guest}\n"
+             "  guest:\n"
+             "    ou: guest\n"
+             "    operations: [Query]\n",
+             make_hash("$6$", "p1"), make_hash("$6$", "p2"), make_hash("$6$", "p3"));
+    policy = load(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(policy);
+    g = group_named(policy, "front");
+    CU_ASSERT_TRUE(g->credential.present);
+    CU_ASSERT_FALSE(g->credential.required);
+    CU_ASSERT_EQUAL_FATAL(g->credential.next != NULL && g->credential.next->next != NULL, true);
+    CU_ASSERT_EQUAL(g->credential.next->kind, KG_POLICY_CRED_DEVICE);
+    CU_ASSERT_PTR_EQUAL(g->credential.next->next->act_as, group_named(policy, "guest"));
+
+    /* Each entry by its kind: a device serial number is no username, and back. */
+    req.username = "fred", req.username_len = 4, req.password = "p1", req.password_len = 2;
+    CU_ASSERT_EQUAL(kg_policy_decide_request(policy, &id, &req).verdict, KG_POLICY_ALLOW);
+    req.credential_kind = KG_POLICY_CRED_DEVICE;
+    CU_ASSERT_EQUAL(kg_policy_decide_request(policy, &id, &req).verdict, KG_POLICY_DENY_CREDENTIAL);
+    req.username = "sn1", req.username_len = 3, req.password = "p2";
+    CU_ASSERT_EQUAL(kg_policy_decide_request(policy, &id, &req).verdict, KG_POLICY_ALLOW);
+    req.credential_kind = KG_POLICY_CRED_USERNAME;
+    CU_ASSERT_EQUAL(kg_policy_decide_request(policy, &id, &req).verdict, KG_POLICY_DENY_CREDENTIAL);
+
+    /* barney acts as guest: guest's operations decide (no Get), and guest's name is the group. */
+    req.username = "barney", req.username_len = 6, req.password = "p3";
+    d = kg_policy_decide_request(policy, &id, &req);
+    CU_ASSERT_EQUAL(d.verdict, KG_POLICY_DENY_OPERATION);
+    CU_ASSERT_PTR_EQUAL(d.group, group_named(policy, "guest"));
+    CU_ASSERT_PTR_EQUAL(kg_policy_match_request(policy, &id, &req).group, group_named(policy, "guest"));
+    req.operation = 0x18; /* Query */
+    req.object_owner = NULL;
+    CU_ASSERT_EQUAL(kg_policy_decide_request(policy, &id, &req).verdict, KG_POLICY_ALLOW);
+    /* With a wrong password barney acts as nobody else: front's credential check refuses. */
+    req.password = "p1";
+    d = kg_policy_decide_request(policy, &id, &req);
+    CU_ASSERT_EQUAL(d.verdict, KG_POLICY_DENY_CREDENTIAL);
+    CU_ASSERT_PTR_EQUAL(d.group, g);
+    kg_policy_free(policy);
+
+    expect_one_error(G "    credential: []\n", 5, 17, "credential lists no credential");
+    snprintf(text, sizeof(text), G "    credential: {username: u, device_serial_number: d, password_hash: '%s'}\n",
+             make_hash("$6$", "x"));
+    expect_one_error(text, 5, 17, "a credential names a username or a device_serial_number, not both");
+    snprintf(text, sizeof(text), G "    credential: [{username: u, password_hash: '%s', act_as: nobody}]\n",
+             make_hash("$6$", "x"));
+    /* The column of the name itself, whatever length the hash before it has. */
+    expect_one_error(text, 5, (unsigned)(strstr(text, "nobody") - strstr(text, "    credential")) + 1,
+                     "act_as must name another group of this file, not 'nobody'");
+}
+
 static void test_err_ca(void)
 {
     expect_one_error(G "    ca_sha256: [zz]\n", 5, 17, "ca_sha256 entry 'zz' is not a SHA-256 fingerprint");
@@ -1841,7 +1912,7 @@ static void test_err_credential(void)
     }
 
     snprintf(text, sizeof(text), G "    credential: {password_hash: '%s'}\n", good);
-    expect_one_error(text, 5, 17, "credential has no username");
+    expect_one_error(text, 5, 17, "credential has no username or device_serial_number");
     expect_one_error(G "    credential: {username: u, password_hash: hunter2}\n", 5, 46,
                      "password_hash is not a crypt(3) hash");
     CU_ASSERT_PTR_NULL(strstr(errs.items[0].message, "hunter2"));
@@ -2025,6 +2096,7 @@ int main(void)
         KG_TEST(test_decide_rules_short_form),
         KG_TEST(test_identity_edges),
         KG_TEST(test_credentials),
+        KG_TEST(test_credential_list_and_act_as),
         KG_TEST(test_credentials_threads),
         KG_TEST(test_rate_limit),
         KG_TEST(test_err_ca),
