@@ -81,7 +81,8 @@ CREDENTIALS = (("username", "Fred", "password1", None), ("username", "Barney", "
 
 
 def add_credentials(gw):
-    """Give the admin group the vectors' credentials, and the group they may act as."""
+    """Give the admin group the vectors' credentials (and the group they may act as)
+    and a fresh pool in Object Group "default"."""
     path = gw.path("policy.yaml")
     with open(path) as f:
         text = f.read()
@@ -94,6 +95,9 @@ def add_credentials(gw):
     anchor = "  admin:\n    ou: admin\n"
     if anchor not in text:
         raise HarnessError("policy.yaml has no admin group to give credentials to")
+    # TC_151: a fresh key the server made ahead of need, in Object Group "default".
+    lines.append("    fresh_pool: {object_group: default, algorithm: AES, length: 256, "
+                 "usage_masks: [Encrypt, Decrypt], size: 1}\n")
     text = text.replace(anchor, anchor + "".join(lines), 1)
     text += "\n  kmip-guest:\n    ou: kmip-guest\n    operations: [Discover Versions, Query]\n    scope: [admin]\n"
     with open(path, "w") as f:
