@@ -6,6 +6,13 @@
  * 1.4 section 3.34) and the next such Locate replaces it. No thread runs in
  * the background: the pool is filled when it is looked at. Two Locates at
  * once may both top it up, so it may hold up to twice its size, never less.
+ *
+ * Every limit of the group's own Create holds: its create rules (one policy
+ * decision for the keys to make, counted as that many objects), its
+ * limits.max_live_objects (the dispatcher holds the live-object lock for a
+ * Locate by a group with a pool and that limit, and the fill is capped to
+ * what the limit leaves) and its limits.requests_per_second (each key takes
+ * a token; the fill stops when they run out).
  */
 #include "kg_fresh_pool.h"
 
@@ -13,6 +20,7 @@
 
 #include "kg_gateway.h"
 #include "kg_kmip.h"
+#include "kg_metrics.h"
 
 static const uint32_t kg_pool_destroyed[] = { KG_STATE_DESTROYED, KG_STATE_DESTROYED_COMPROMISED };
 
@@ -55,13 +63,16 @@ static kg_result kg_pool_payload(const struct kg_policy_fresh_pool *pool, struct
     return kg_ttlv_end_struct(w);
 }
 
-/* May the caller's group Create such a key? Its own rules decide. */
-static bool kg_pool_allowed(struct kg_op_ctx *ctx, const struct kg_policy_fresh_pool *pool,
-                            struct kg_policy_decision *d)
+/* May the caller's group Create `count` such keys, its `live` objects
+ * counted? Its own rules decide. */
+static bool kg_pool_allowed(struct kg_op_ctx *ctx, const struct kg_policy_fresh_pool *pool, uint64_t live,
+                            uint32_t count, struct kg_policy_decision *d)
 {
     const struct kg_request *msg = ctx->request;
     struct kg_policy_request req = {
         .operation = KG_OP_CREATE,
+        .group_live_objects = live,
+        .objects_made = count,
         .object_type = KG_OBJ_SYMMETRIC_KEY,
         .algorithm = pool->algorithm,
         .length = pool->length,
@@ -122,7 +133,8 @@ kg_result kg_fresh_pool_top_up(struct kg_op_ctx *ctx, const struct kg_store_filt
     const struct kg_policy_fresh_pool *pool = &ctx->group->fresh_pool;
     char uids[KG_POLICY_MAX_POOL][KG_UID_LEN + 1];
     struct kg_policy_decision d;
-    uint32_t found = 0;
+    uint32_t found = 0, want;
+    uint64_t live = 0;
 
     if (!pool->present || !kg_pool_value_is(object_group, pool->object_group)) {
         return KG_RESULT_OK;
@@ -142,12 +154,27 @@ kg_result kg_fresh_pool_top_up(struct kg_op_ctx *ctx, const struct kg_store_filt
     if (found >= pool->size) {
         return KG_RESULT_OK;
     }
-    if (!kg_pool_allowed(ctx, pool, &d)) {
+    want = pool->size - found;
+    if (ctx->group->has_max_live_objects) {
+        /* The dispatcher holds the live-object lock for this Locate. */
+        KG_GUARD(kg_store_count_live(ctx->store, ctx->group->name, &live));
+        if (live >= ctx->group->max_live_objects) {
+            want = 0;
+        } else if (ctx->group->max_live_objects - live < want) {
+            want = (uint32_t)(ctx->group->max_live_objects - live);
+        }
+    }
+    if (want == 0 || !kg_pool_allowed(ctx, pool, live, want, &d)) {
         kg_log("warn", "fresh_pool of group '%s' is not made: its own policy refuses such a Create (%s)",
-               ctx->group->name, kg_policy_verdict_text(d.verdict));
+               ctx->group->name, want == 0 ? "limits.max_live_objects" : kg_policy_verdict_text(d.verdict));
         return KG_RESULT_OK;
     }
-    for (; found < pool->size; found++) {
+    for (uint32_t i = 0; i < want; i++) {
+        struct kg_policy_decision rate = kg_policy_rate_check(ctx->policy, ctx->group, kg_metrics_now_ns() / 1000000u);
+
+        if (rate.verdict != KG_POLICY_ALLOW) {
+            break; /* limits.requests_per_second: the rest waits for the next Locate */
+        }
         KG_GUARD(kg_pool_make_one(ctx, pool, &d));
     }
     return KG_RESULT_OK;

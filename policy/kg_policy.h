@@ -281,6 +281,11 @@ struct kg_policy_decision {
      */
     const char *rule;
     unsigned line; /* line of that rule's key in policy->path; 0 = a default, the key is absent */
+    /* kg_policy_match_request verified the request's credential against the
+     * certificate's group (and perhaps acted as another group on it): the
+     * credential rule then does not judge it again, against the group acted
+     * as, whose own credentials are for its own certificates. */
+    bool credential_verified;
 };
 
 /*

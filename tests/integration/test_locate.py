@@ -318,27 +318,34 @@ class FreshPool(GatewayTestCase):
     gw_name = "freshpool"
     POOL = "pool-%s" % uuid.uuid4().hex[:8]
 
-    @classmethod
-    def setUpClass(cls):
-        cls.gw = Gateway(cls.gw_name)
+    @staticmethod
+    def gateway_with(name, pools):
+        """A started gateway whose groups (by OU) get the fresh_pool lines given."""
+        gw = Gateway(name)
         try:
-            path = cls.gw.path("policy.yaml")
+            path = gw.path("policy.yaml")
             with open(path) as f:
                 text = f.read()
-            admin = "    ou: admin\n"
-            backup = "    ou: backup\n"
-            assert admin in text and backup in text
-            text = text.replace(admin, admin + "    fresh_pool: {object_group: %s, algorithm: AES, length: 256, "
-                                "usage_masks: [Encrypt, Decrypt], size: 2}\n" % cls.POOL, 1)
-            # backup may make AES keys only: an HMAC pool is refused by its own rules.
-            text = text.replace(backup, backup + "    fresh_pool: {object_group: %s, algorithm: HMAC-SHA256, "
-                                "length: 256, usage_masks: [MAC Generate], size: 2}\n" % cls.POOL, 1)
+            for ou, lines in pools.items():
+                anchor = "    ou: %s\n" % ou
+                assert anchor in text
+                text = text.replace(anchor, anchor + lines, 1)
             with open(path, "w") as f:
                 f.write(text)
-            cls.gw.start()
+            gw.start()
+            return gw
         except BaseException:
-            cls.gw.cleanup()
+            gw.cleanup()
             raise
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = cls.gateway_with(cls.gw_name, {
+            "admin": "    fresh_pool: {object_group: %s, algorithm: AES, length: 256, "
+                     "usage_masks: [Encrypt, Decrypt], size: 2}\n" % cls.POOL,
+            # backup may hold one live object: its pool of 3 stops at that.
+            "backup": "    fresh_pool: {object_group: %s, algorithm: AES, length: 256, "
+                      "usage_masks: [Encrypt], size: 3}\n    limits: {max_live_objects: 1}\n" % cls.POOL})
 
     def locate(self, *payload, identity="admin"):
         resp = self.gw.request(identity, K.request(locate_item(*payload)))
@@ -375,9 +382,25 @@ class FreshPool(GatewayTestCase):
         self.assertEqual(self.members(True, group="pool-other"), [])
         self.assertEqual(len(self.members(None)), 3)
 
+    def test_pool_stops_at_the_groups_live_object_limit(self):
+        self.assertEqual(len(self.members(True, identity="backup")), 1)
+        self.assertEqual(len(self.members(True, identity="backup")), 1)
+        self.assertIn("fresh_pool of group 'backup' is not made: its own policy refuses such a Create "
+                      "(limits.max_live_objects)", self.gw.log_tail(200))
+
     def test_pool_must_pass_the_groups_own_rules(self):
-        self.assertEqual(self.members(True, identity="backup"), [])
-        self.assertIn("fresh_pool of group 'backup' is not made", self.gw.log_tail(200))
+        # backup may make AES keys only: an HMAC pool is refused by its own create rules.
+        gw = self.gateway_with("freshpool-rules", {
+            "backup": "    fresh_pool: {object_group: %s, algorithm: HMAC-SHA256, length: 256, "
+                      "usage_masks: [MAC Generate], size: 2}\n" % self.POOL})
+        try:
+            resp = gw.request("backup", K.request(locate_item(Enum("OBJECT_GROUP_MEMBER", 0x01),
+                                                              K.attr("Object Group", Text(AV, self.POOL)))))
+            self.assertSuccess(resp.item, "Locate")
+            self.assertEqual(uids_of(resp.item), [])
+            self.assertIn("fresh_pool of group 'backup' is not made", gw.log_tail(200))
+        finally:
+            gw.cleanup()
 
 
 def audit_records(gw):

@@ -1748,8 +1748,9 @@ static void test_credential_list_and_act_as(void)
              "      - {username: barney, password_hash: '%s', check: when_present, act_as: guest}\n"
              "  guest:\n"
              "    ou: guest\n"
-             "    operations: [Query]\n",
-             make_hash("$6$", "p1"), make_hash("$6$", "p2"), make_hash("$6$", "p3"));
+             "    operations: [Query]\n"
+             "    credential: {username: own-user, password_hash: '%s', check: required}\n",
+             make_hash("$6$", "p1"), make_hash("$6$", "p2"), make_hash("$6$", "p3"), make_hash("$6$", "p4"));
     policy = load(text);
     CU_ASSERT_PTR_NOT_NULL_FATAL(policy);
     g = group_named(policy, "front");
@@ -1777,6 +1778,8 @@ static void test_credential_list_and_act_as(void)
     CU_ASSERT_PTR_EQUAL(kg_policy_match_request(policy, &id, &req).group, group_named(policy, "guest"));
     req.operation = 0x18; /* Query */
     req.object_owner = NULL;
+    /* Verified once, against front's list: guest's own credential (for its
+     * own certificates) does not judge it again. */
     CU_ASSERT_EQUAL(kg_policy_decide_request(policy, &id, &req).verdict, KG_POLICY_ALLOW);
     /* With a wrong password barney acts as nobody else: front's credential check refuses. */
     req.password = "p1";
