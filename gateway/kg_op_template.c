@@ -403,3 +403,64 @@ out:
     free(t);
     return rc;
 }
+
+/* ---- Get, and what a Template is not -------------------------------------- */
+
+kg_result kg_op_template_no_lifecycle(const struct kg_object *obj, const char *what)
+{
+    if (obj->object_type == KG_OBJ_TEMPLATE) {
+        kg_error_set(KG_ERR_ILLEGAL_OPERATION, __FILE__, __LINE__);
+        kg_error_detail("a Template is not %s: it has no key", what);
+        return KG_RESULT_ERROR;
+    }
+    return KG_RESULT_OK;
+}
+
+struct kg_template_out {
+    struct kg_ttlv_writer *out;
+    const struct kg_op_ctx *ctx;
+    kg_result rc;
+};
+
+/* One row of the template, if it is one of its attributes (not its Initial
+ * or Last Change Date, nor anything else only the server set on it). */
+static bool kg_template_write_fn(void *arg, const struct kg_attr *row)
+{
+    struct kg_template_out *o = arg;
+    const struct kg_attr_def *def = kg_attr_lookup(row->name, (uint32_t)strlen(row->name));
+
+    if (def == NULL || !(def->flags & KG_ATTR_CLIENT_SET)) {
+        return true;
+    }
+    o->rc = kg_attr_write_for(o->out, row->name, row->index, row->value, row->value_len, o->ctx->version.major,
+                              o->ctx->version.minor);
+    return kg_ok(o->rc);
+}
+
+kg_result kg_op_get_template(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+{
+    static const char *const derived[] = { "Cryptographic Algorithm", "Cryptographic Length",
+                                           "Cryptographic Usage Mask" };
+    const struct kg_object *obj = &ctx->object;
+    struct kg_template_out o = { .out = out, .ctx = ctx, .rc = KG_RESULT_OK };
+    bool written;
+
+    KG_GUARD(kg_op_skip_uid(in));
+    if (!kg_ttlv_reader_done(in)) {
+        kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
+        kg_error_detail("a Template has no key to format or wrap");
+        return KG_RESULT_ERROR;
+    }
+    KG_GUARD(kg_template_no_2x(ctx));
+    KG_ENSURE(obj->state != KG_STATE_DESTROYED && obj->state != KG_STATE_DESTROYED_COMPROMISED,
+              KG_ERR_OBJECT_DESTROYED);
+    KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OBJECT_TYPE, obj->object_type));
+    KG_GUARD(kg_ttlv_write_text(out, KG_TAG_UNIQUE_IDENTIFIER, obj->uid, (uint32_t)strlen(obj->uid)));
+    KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_TEMPLATE));
+    for (size_t i = 0; i < sizeof(derived) / sizeof(derived[0]); i++) {
+        KG_GUARD(kg_attr_write_derived(out, obj, derived[i], &written));
+    }
+    KG_GUARD(kg_store_each_attr(ctx->store, obj->uid, NULL, kg_template_write_fn, &o));
+    KG_GUARD(o.rc);
+    return kg_ttlv_end_struct(out);
+}

@@ -300,6 +300,17 @@ kg_result kg_op_register_template(struct kg_op_ctx *ctx, struct kg_ttlv_reader *
 kg_result kg_op_register_template_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
                                         struct kg_policy_request *req) KG_WARN_UNUSED;
 
+/* Get of Template ctx->object: Object Type, Unique Identifier and Template
+ * { its client-settable attributes, Name included }. A Key Format Type or
+ * wrapping asked of it is Invalid Field (it has no key); destroyed, Object
+ * Destroyed; a 2.x client, Invalid Field. */
+kg_result kg_op_get_template(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                             struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+
+/* Illegal Operation if `obj` is a Template, which has no life cycle to
+ * move through (KMIP 1.4 Tables 346 and 347); `what` ends the message. */
+kg_result kg_op_template_no_lifecycle(const struct kg_object *obj, const char *what) KG_WARN_UNUSED;
+
 /* Every attribute of `t` exists in ctx's protocol version (else Bad Attribute). */
 kg_result kg_op_template_check_version(const struct kg_op_ctx *ctx, const struct kg_template *t) KG_WARN_UNUSED;
 
