@@ -44,7 +44,8 @@ kg_result kg_op_lifecycle_follow_dates(struct kg_op_ctx *ctx)
     int64_t activation, deactivation;
     bool found;
 
-    if (state != KG_STATE_PRE_ACTIVE && state != KG_STATE_ACTIVE) {
+    /* A Template's dates are for the keys it makes, not for itself. */
+    if ((state != KG_STATE_PRE_ACTIVE && state != KG_STATE_ACTIVE) || ctx->object.object_type == KG_OBJ_TEMPLATE) {
         return KG_RESULT_OK;
     }
     /* A missing date is 0: never reached. */

@@ -211,6 +211,16 @@ class Templates(GatewayTestCase):
         self.assertFailure(self.send(K.revoke(tuid, bid=K.batch_id())), "ILLEGAL_OPERATION", "Revoke a template")
         self.destroy(tuid)
 
+    def test_template_dates_are_for_its_keys(self):
+        # An Activation Date already reached makes the new key Active, never
+        # the template (which could then be neither revoked nor destroyed).
+        tuid = self.template("t-dated", [alg(AES), length(128), K.attr("Activation Date", DateTime("ATTRIBUTE_VALUE", 1000))])
+        key = self.send(create(ref("t-dated")))
+        self.assertSuccess(key, "Create naming a dated template")
+        self.assertEqual(self.attrs(key.uid(), ["State"])["State"][0].value, 0x02, "the key is Active")
+        self.assertEqual(self.attrs(tuid, ["State"])["State"][0].value, 0x01, "the template stays as it was")
+        self.destroy(tuid)
+
     # --- refusals -----------------------------------------------------------------------------
     def test_name_that_names_nothing_or_no_template(self):
         self.assertFailure(self.send(create(ref("no-such-template"), alg(AES), length(128))),
