@@ -246,12 +246,13 @@ kg_result kg_op_register_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, 
     struct kg_template *t = NULL;
     struct kg_object *obj = NULL;
     struct kg_key_block_in kb;
+    uint32_t type = kg_op_register_type(in);
     kg_result rc = KG_RESULT_OK;
 
-    if (kg_op_is_data_object(kg_op_register_type(in))) {
+    if (kg_op_is_data_object(type)) {
         return kg_op_register_data_facts(ctx, &in, req); /* kg_op_register_data.c */
     }
-    if (kg_op_register_type(in) == KG_OBJ_TEMPLATE) {
+    if (type == KG_OBJ_TEMPLATE) {
         return kg_op_register_template_facts(ctx, &in, req); /* kg_op_template.c */
     }
     KG_GUARD(kg_op_template_policy_facts(ctx, &in, req, &t));
@@ -449,10 +450,12 @@ static uint32_t kg_op_register_type(struct kg_ttlv_reader in)
 
 kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
-    if (kg_op_is_data_object(kg_op_register_type(*in))) {
+    uint32_t type = kg_op_register_type(*in);
+
+    if (kg_op_is_data_object(type)) {
         return kg_op_register_data(ctx, in, out); /* kg_op_register_data.c */
     }
-    if (kg_op_register_type(*in) == KG_OBJ_TEMPLATE) {
+    if (type == KG_OBJ_TEMPLATE) {
         return kg_op_register_template(ctx, in, out); /* kg_op_template.c */
     }
     struct kg_template *t = NULL;

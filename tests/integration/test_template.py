@@ -265,6 +265,35 @@ class Templates(GatewayTestCase):
         self.assertFailure(self.send(create(ref("t-20"), alg(AES), length(128))), "ITEM_NOT_FOUND",
                            "a 2.0 Register stored no template")
 
+    def test_rekey_names_a_template(self):
+        self.template("t-rekey", [text_attr("x-Generation", "second")])
+        old = self.send(create(alg(AES), length(256), mask(USAGE_ENCRYPT)))
+        self.assertSuccess(old, "Create")
+        item = self.send(K.BatchItem("REKEY", [Text("UNIQUE_IDENTIFIER", old.uid()),
+                                               S("TEMPLATE_ATTRIBUTE", ref("t-rekey"))], K.batch_id()))
+        self.assertSuccess(item, "Re-key naming a template")
+        self.assertEqual(self.attrs(item.uid(), ["x-Generation"])["x-Generation"][0].value, "second")
+        self.assertFailure(self.send(K.BatchItem("REKEY", [Text("UNIQUE_IDENTIFIER", item.uid()),
+                                                           S("TEMPLATE_ATTRIBUTE", ref("t-none"))], K.batch_id())),
+                           "ITEM_NOT_FOUND", "Re-key naming no template")
+
+    def test_bounds(self):
+        groups = [text_attr("Object Group", "g%d" % i) for i in range(20)]
+        self.template("t-20-groups", [alg(AES), length(128)] + groups)
+        self.assertSuccess(self.send(create(ref("t-20-groups"))), "22 attributes in all")
+        more = [text_attr("Object Group", "h%d" % i) for i in range(20)]
+        self.assertFailure(self.send(create(ref("t-20-groups"), *more)), "INVALID_FIELD",
+                           "a request and its template over 32 attributes")
+        too_many = [alg(AES)] + [text_attr("Object Group", "x%d" % i) for i in range(33)]
+        self.assertFailure(self.send(register_template(too_many, [name_attr("t-33")])), "INVALID_FIELD",
+                           "a template of more than 32 attributes")
+
+    def test_kmip_2_client_gets_no_template(self):
+        tuid = self.template("t-for-2x", [alg(AES)])
+        self.assertFailure(self.send(K.get(tuid, K.batch_id()), version=(2, 0)), "INVALID_FIELD",
+                           "Get of a Template by a KMIP 2.0 client")
+        self.assertSuccess(self.send(K.get(tuid, K.batch_id())), "the same Get in KMIP 1.1")
+
     # --- scope and policy ------------------------------------------------------------------------
     def test_scope_and_policy(self):
         # vsphere's template (scope own) is invisible to backup (scope own)...
