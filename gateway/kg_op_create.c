@@ -51,10 +51,11 @@ kg_result kg_op_template_add(struct kg_template *t, const struct kg_attr_in *a)
     return KG_RESULT_OK;
 }
 
-kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *t)
+kg_result kg_op_read_template(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_template *t)
 {
     struct kg_ttlv_item ta, it;
     struct kg_ttlv_reader r;
+    struct kg_template_refs refs = { 0 };
     bool present = false;
 
     memset(t, 0, sizeof(*t));
@@ -66,18 +67,17 @@ kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *t)
     while (!kg_ttlv_reader_done(&r)) {
         KG_GUARD(kg_ttlv_read(&r, &it));
         if (it.tag == KG_TAG_NAME) {
-            /* A Template-Attribute Name refers to a Template object, which
-             * this server does not keep (deprecated in KMIP 1.3). */
-            kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
-            kg_error_detail("templates are not supported");
-            return KG_RESULT_ERROR;
+            /* A Template object's name (KMIP 1.x): applied once the
+             * request's own attributes are known, which win over it. */
+            KG_GUARD(kg_op_template_ref(ctx, &it, &refs));
+            continue;
         }
         KG_ENSURE(it.tag == KG_TAG_ATTRIBUTE && it.type == KG_TTLV_STRUCTURE, KG_ERR_INVALID_FIELD);
         struct kg_attr_in a;
         KG_GUARD(kg_attr_read(&r, &it, true, &a));
         KG_GUARD(kg_op_template_add(t, &a));
     }
-    return KG_RESULT_OK;
+    return kg_op_template_resolve(ctx, &refs, t);
 }
 
 /* One template attribute as stored: Usage Limits in the server's form
@@ -137,14 +137,8 @@ static kg_result kg_op_check_quantum_safe(const struct kg_object *obj, const str
     return KG_RESULT_OK;
 }
 
-kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, const struct kg_template *t)
+kg_result kg_op_template_check_version(const struct kg_op_ctx *ctx, const struct kg_template *t)
 {
-    struct kg_attr_new server_set = { 0 };
-    struct kg_store *w;
-    int64_t activation = 0;
-
-    /* Here, where every new object passes; a key Create made for nothing
-     * is dropped with its session (or, resident, destroyed by the caller). */
     for (uint32_t i = 0; i < t->extra_count; i++) {
         if (!kg_attr_in_version(t->extra[i].def, ctx->version.major, ctx->version.minor)) {
             kg_error_set(KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
@@ -153,6 +147,18 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, c
             return KG_RESULT_ERROR;
         }
     }
+    return KG_RESULT_OK;
+}
+
+kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj, const struct kg_template *t)
+{
+    struct kg_attr_new server_set = { 0 };
+    struct kg_store *w;
+    int64_t activation = 0;
+
+    /* Here, where every new object passes; a key Create made for nothing
+     * is dropped with its session (or, resident, destroyed by the caller). */
+    KG_GUARD(kg_op_template_check_version(ctx, t));
     KG_GUARD(kg_op_check_quantum_safe(obj, t));
 
     if (ctx->group->residency == KG_RESIDENCY_HSM && obj->storage == KG_P11_STORED_WRAPPED) {
@@ -218,8 +224,8 @@ static void kg_op_template_facts(const struct kg_template *t, struct kg_policy_r
     req->has_usage_mask = t->has_usage_mask;
 }
 
-kg_result kg_op_template_policy_facts(struct kg_ttlv_reader *in, struct kg_policy_request *req,
-                                      struct kg_template **out)
+kg_result kg_op_template_policy_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                                      struct kg_policy_request *req, struct kg_template **out)
 {
     struct kg_ttlv_item it;
     struct kg_template *t;
@@ -229,7 +235,7 @@ kg_result kg_op_template_policy_facts(struct kg_ttlv_reader *in, struct kg_polic
     KG_GUARD(kg_ttlv_get_enum(&it, &req->object_type));
     t = calloc(1, sizeof(*t));
     KG_ENSURE(t != NULL, KG_ERR_NOMEM);
-    if (kg_failed(kg_op_read_template(in, t))) {
+    if (kg_failed(kg_op_read_template(ctx, in, t))) {
         free(t);
         return KG_RESULT_ERROR;
     }
@@ -242,14 +248,13 @@ kg_result kg_op_create_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, st
 {
     struct kg_template *t = NULL;
 
-    (void)ctx;
-    KG_GUARD(kg_op_template_policy_facts(&in, req, &t));
+    KG_GUARD(kg_op_template_policy_facts(ctx, &in, req, &t));
     free(t);
     return KG_RESULT_OK;
 }
 
-kg_result kg_op_read_new_key(struct kg_ttlv_reader *in, const char *op, struct kg_template **t,
-                             struct kg_object **obj)
+kg_result kg_op_read_new_key(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, const char *op,
+                             struct kg_template **t, struct kg_object **obj)
 {
     struct kg_ttlv_item it;
     uint32_t object_type;
@@ -266,7 +271,7 @@ kg_result kg_op_read_new_key(struct kg_ttlv_reader *in, const char *op, struct k
     *t = calloc(1, sizeof(**t));
     *obj = calloc(1, sizeof(**obj));
     KG_ENSURE(*t != NULL && *obj != NULL, KG_ERR_NOMEM);
-    KG_GUARD(kg_op_read_template(in, *t));
+    KG_GUARD(kg_op_read_template(ctx, in, *t));
     KG_ENSURE((*t)->object_type == 0 || (*t)->object_type == object_type, KG_ERR_INVALID_FIELD);
     (*obj)->object_type = object_type;
     return KG_RESULT_OK;
@@ -369,7 +374,7 @@ kg_result kg_op_create(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
     enum kg_p11_key_kind kind = KG_P11_KEY_AES;
     kg_result rc = KG_RESULT_OK;
 
-    KG_GOTO_GUARD(rc, kg_op_read_new_key(in, "Create", &t, &obj));
+    KG_GOTO_GUARD(rc, kg_op_read_new_key(ctx, in, "Create", &t, &obj));
     KG_GOTO_GUARD(rc, kg_ttlv_reader_finish(in));
     if (!t->has_algorithm || !t->has_length) {
         kg_error_set(KG_ERR_MISSING_FIELD, __FILE__, __LINE__);

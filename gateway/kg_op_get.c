@@ -337,10 +337,11 @@ kg_result kg_op_get_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struc
 
     ctx->wrapping_uid[0] = '\0';
     ctx->wrapping_owner[0] = '\0';
-    /* A public key or a certificate is not secret: its Get is no export
-     * of key material. */
+    /* A public key, a certificate or a Template is not secret: its Get
+     * is no export of key material. */
     req->key_material = !(ctx->has_object && (ctx->object.object_type == KG_OBJ_PUBLIC_KEY ||
-                                              ctx->object.object_type == KG_OBJ_CERTIFICATE));
+                                              ctx->object.object_type == KG_OBJ_CERTIFICATE ||
+                                              ctx->object.object_type == KG_OBJ_TEMPLATE));
     /* As Registered is judged exactly as the Key Wrapping Specification it
      * stands for: a wrapped export under the registered wrapping key. */
     KG_GUARD(kg_op_get_read_payload(&in, ctx->has_object ? &ctx->object : NULL, &get));
@@ -454,6 +455,9 @@ kg_result kg_op_get(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_
 {
     struct kg_attr_get_facts facts;
 
+    if (ctx->object.object_type == KG_OBJ_TEMPLATE) {
+        return kg_op_get_template(ctx, in, out); /* kg_op_template.c: no key, never served */
+    }
     KG_GUARD(kg_attr_get_facts(ctx->store, &ctx->object, &facts));
     KG_GUARD(kg_op_get_material(ctx, &facts, in, out));
     return kg_op_get_mark_served(ctx, facts.fresh);

@@ -84,12 +84,16 @@ static kg_result kg_pair_domain(const struct kg_ttlv_reader *parent, const struc
     return KG_RESULT_OK;
 }
 
-/* One of the three Template-Attributes (tag `tag`), if present. */
-static kg_result kg_pair_read_template(struct kg_ttlv_reader *in, uint32_t tag, struct kg_pair_template *pt)
+/* One of the three Template-Attributes (tag `tag`), if present. Its
+ * Template Names are resolved into it, its own attributes winning: with
+ * kg_pair_merge_extras that is KMIP 1.4 section 4.2's order of precedence. */
+static kg_result kg_pair_read_template(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, uint32_t tag,
+                                       struct kg_pair_template *pt)
 {
     struct kg_template *t = &pt->t;
     struct kg_ttlv_item ta, it;
     struct kg_ttlv_reader r;
+    struct kg_template_refs refs = { 0 };
     bool present = false;
 
     KG_GUARD(kg_ttlv_read_optional(in, tag, KG_TTLV_STRUCTURE, &ta, &present));
@@ -103,9 +107,8 @@ static kg_result kg_pair_read_template(struct kg_ttlv_reader *in, uint32_t tag, 
 
         KG_GUARD(kg_ttlv_read(&r, &it));
         if (it.tag == KG_TAG_NAME) {
-            kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
-            kg_error_detail("templates are not supported");
-            return KG_RESULT_ERROR;
+            KG_GUARD(kg_op_template_ref(ctx, &it, &refs));
+            continue;
         }
         KG_ENSURE(it.tag == KG_TAG_ATTRIBUTE && it.type == KG_TTLV_STRUCTURE, KG_ERR_INVALID_FIELD);
         KG_GUARD(kg_pair_domain(&r, &it, pt, &handled));
@@ -115,7 +118,7 @@ static kg_result kg_pair_read_template(struct kg_ttlv_reader *in, uint32_t tag, 
         KG_GUARD(kg_attr_read(&r, &it, true, &a));
         KG_GUARD(kg_op_template_add(t, &a));
     }
-    return KG_RESULT_OK;
+    return kg_op_template_resolve(ctx, &refs, t);
 }
 
 /* A value both keys must share (Table 168): given anywhere, equal everywhere. */
@@ -159,14 +162,14 @@ static kg_result kg_pair_merge_extras(const struct kg_template *common, const st
 }
 
 /* Read the three templates from `in` into *p and merge them. */
-static kg_result kg_pair_read_request(struct kg_ttlv_reader *in, struct kg_pair_request *p)
+static kg_result kg_pair_read_request(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_pair_request *p)
 {
     const struct kg_template *c = &p->common.t, *k = &p->priv.t, *u = &p->pub.t;
     uint32_t length = 0;
 
-    KG_GUARD(kg_pair_read_template(in, KG_TAG_COMMON_TEMPLATE_ATTRIBUTE, &p->common));
-    KG_GUARD(kg_pair_read_template(in, KG_TAG_PRIVATE_KEY_TEMPLATE_ATTRIBUTE, &p->priv));
-    KG_GUARD(kg_pair_read_template(in, KG_TAG_PUBLIC_KEY_TEMPLATE_ATTRIBUTE, &p->pub));
+    KG_GUARD(kg_pair_read_template(ctx, in, KG_TAG_COMMON_TEMPLATE_ATTRIBUTE, &p->common));
+    KG_GUARD(kg_pair_read_template(ctx, in, KG_TAG_PRIVATE_KEY_TEMPLATE_ATTRIBUTE, &p->priv));
+    KG_GUARD(kg_pair_read_template(ctx, in, KG_TAG_PUBLIC_KEY_TEMPLATE_ATTRIBUTE, &p->pub));
     KG_ENSURE(c->object_type == 0, KG_ERR_INVALID_FIELD);
     KG_ENSURE(k->object_type == 0 || k->object_type == KG_OBJ_PRIVATE_KEY, KG_ERR_INVALID_FIELD);
     KG_ENSURE(u->object_type == 0 || u->object_type == KG_OBJ_PUBLIC_KEY, KG_ERR_INVALID_FIELD);
@@ -254,7 +257,7 @@ kg_result kg_op_create_key_pair_facts(struct kg_op_ctx *ctx, struct kg_ttlv_read
     kg_result rc = KG_RESULT_OK;
 
     KG_ENSURE(p != NULL, KG_ERR_NOMEM);
-    KG_GOTO_GUARD(rc, kg_pair_read_request(&in, p));
+    KG_GOTO_GUARD(rc, kg_pair_read_request(ctx, &in, p));
     KG_GOTO_GUARD(rc, kg_pair_spec_of(p->algorithm, p->length, p->curve, p->priv_mask, &spec, &length));
     req->object_type = KG_OBJ_PRIVATE_KEY;
     req->algorithm = p->algorithm;
@@ -397,7 +400,7 @@ kg_result kg_op_create_key_pair(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in
     kg_result rc = KG_RESULT_OK;
 
     KG_ENSURE(p != NULL, KG_ERR_NOMEM);
-    KG_GOTO_GUARD(rc, kg_pair_read_request(in, p));
+    KG_GOTO_GUARD(rc, kg_pair_read_request(ctx, in, p));
     KG_GOTO_GUARD(rc, kg_ttlv_reader_finish(in));
     KG_GOTO_GUARD(rc, kg_pair_spec_of(p->algorithm, p->length, p->curve, p->priv_mask, &spec, &length));
     job.priv_extras = p->priv_extras;
@@ -462,7 +465,7 @@ kg_result kg_op_rekey_key_pair(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
     KG_GOTO_ENSURE(rc, p != NULL && old_pub != NULL && ctx->has_object, KG_ERR_NOMEM);
     KG_GOTO_GUARD(rc, kg_pair_target(in, ctx, uid));
     KG_GOTO_GUARD(rc, kg_op_read_offset(in, &args));
-    KG_GOTO_GUARD(rc, kg_pair_read_request(in, p));
+    KG_GOTO_GUARD(rc, kg_pair_read_request(ctx, in, p));
     KG_GOTO_GUARD(rc, kg_ttlv_reader_finish(in));
     KG_GOTO_GUARD(rc, kg_op_rekey_check_old(old_priv, KG_OBJ_PRIVATE_KEY));
     /* The replacement is the same kind of pair. */

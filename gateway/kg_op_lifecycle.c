@@ -44,7 +44,8 @@ kg_result kg_op_lifecycle_follow_dates(struct kg_op_ctx *ctx)
     int64_t activation, deactivation;
     bool found;
 
-    if (state != KG_STATE_PRE_ACTIVE && state != KG_STATE_ACTIVE) {
+    /* A Template's dates are for the keys it makes, not for itself. */
+    if ((state != KG_STATE_PRE_ACTIVE && state != KG_STATE_ACTIVE) || ctx->object.object_type == KG_OBJ_TEMPLATE) {
         return KG_RESULT_OK;
     }
     /* A missing date is 0: never reached. */
@@ -67,6 +68,7 @@ kg_result kg_op_activate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
 {
     KG_GUARD(kg_op_skip_uid(in));
     KG_GUARD(kg_ttlv_reader_finish(in));
+    KG_GUARD(kg_op_template_no_lifecycle(&ctx->object, "activated"));
     if (ctx->object.state != KG_STATE_PRE_ACTIVE) {
         kg_error_set(KG_ERR_WRONG_STATE, __FILE__, __LINE__);
         kg_error_detail("only a Pre-Active object can be activated");
@@ -119,6 +121,7 @@ kg_result kg_op_revoke(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
         KG_GUARD(kg_ttlv_get_datetime(&it, &occurred));
     }
     KG_GUARD(kg_ttlv_reader_finish(in));
+    KG_GUARD(kg_op_template_no_lifecycle(&ctx->object, "revoked"));
 
     if (code == KG_REVOKE_KEY_COMPROMISE || code == KG_REVOKE_CA_COMPROMISE) {
         KG_ENSURE(state != KG_STATE_DESTROYED_COMPROMISED && state != KG_STATE_COMPROMISED, KG_ERR_WRONG_STATE);

@@ -237,9 +237,9 @@ static kg_result kg_locate_read(struct kg_ttlv_reader *in, struct kg_attr_in *at
     return KG_RESULT_OK;
 }
 
-/* Only what the caller's scope covers is ever looked at. `owners` is
- * caller-owned, KG_STORE_LOCATE_MAX_OWNERS long, and must outlive the query. */
-static kg_result kg_locate_scope(const struct kg_op_ctx *ctx, const char **owners, struct kg_store_locate *q)
+/* Only what the caller's scope covers is ever looked at (Template
+ * references too, kg_op_template.c). */
+kg_result kg_op_locate_scope(const struct kg_op_ctx *ctx, const char **owners, struct kg_store_locate *q)
 {
     if (ctx->group->scope == KG_SCOPE_OWN) {
         q->owner_group = ctx->group->name;
@@ -271,7 +271,7 @@ kg_result kg_op_locate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
     uids = calloc(KG_LOCATE_MAX_RESULTS, sizeof(*uids));
     KG_GOTO_ENSURE(rc, attrs != NULL && r != NULL && uids != NULL, KG_ERR_NOMEM);
     KG_GOTO_GUARD(rc, kg_locate_read(in, attrs, r));
-    KG_GOTO_GUARD(rc, kg_locate_scope(ctx, owners, &r->q));
+    KG_GOTO_GUARD(rc, kg_op_locate_scope(ctx, owners, &r->q));
 
     if (r->q.state == 0) {
         r->q.hidden_states = kg_locate_destroyed;

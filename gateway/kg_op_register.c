@@ -26,7 +26,8 @@
  * The Key Format Type a key came in is kept (the "Key Format Type"
  * attribute row): a Get without one answers in it.
  *
- * Secret Data, Opaque Objects and Certificates are kg_op_register_data.c's.
+ * Secret Data, Opaque Objects and Certificates are kg_op_register_data.c's,
+ * Templates (KMIP 1.x) kg_op_template.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -177,8 +178,8 @@ static kg_result kg_op_read_key_block(struct kg_ttlv_reader *in, uint32_t object
 
 /* Object Type of the Register, with the template: Symmetric, Public or
  * Private Key. *t and *obj are allocated here, freed by the caller also on failure. */
-static kg_result kg_op_register_read(struct kg_ttlv_reader *in, struct kg_template **t, struct kg_object **obj,
-                                     struct kg_key_block_in *kb)
+static kg_result kg_op_register_read(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_template **t,
+                                     struct kg_object **obj, struct kg_key_block_in *kb)
 {
     struct kg_ttlv_item it;
     uint32_t object_type;
@@ -195,7 +196,7 @@ static kg_result kg_op_register_read(struct kg_ttlv_reader *in, struct kg_templa
     *t = calloc(1, sizeof(**t));
     *obj = calloc(1, sizeof(**obj));
     KG_ENSURE(*t != NULL && *obj != NULL, KG_ERR_NOMEM);
-    KG_GUARD(kg_op_read_template(in, *t));
+    KG_GUARD(kg_op_read_template(ctx, in, *t));
     KG_ENSURE((*t)->object_type == 0 || (*t)->object_type == object_type, KG_ERR_INVALID_FIELD);
     (*obj)->object_type = object_type;
     KG_GUARD(kg_op_read_key_block(in, object_type, kb));
@@ -238,20 +239,23 @@ static kg_result kg_op_register_public_parse(const struct kg_key_block_in *kb, s
     return KG_RESULT_OK;
 }
 
-static bool kg_op_register_is_data(struct kg_ttlv_reader in);
+static uint32_t kg_op_register_type(struct kg_ttlv_reader in);
 
 kg_result kg_op_register_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struct kg_policy_request *req)
 {
     struct kg_template *t = NULL;
     struct kg_object *obj = NULL;
     struct kg_key_block_in kb;
+    uint32_t type = kg_op_register_type(in);
     kg_result rc = KG_RESULT_OK;
 
-    (void)ctx;
-    if (kg_op_register_is_data(in)) {
-        return kg_op_register_data_facts(&in, req); /* kg_op_register_data.c */
+    if (kg_op_is_data_object(type)) {
+        return kg_op_register_data_facts(ctx, &in, req); /* kg_op_register_data.c */
     }
-    KG_GUARD(kg_op_template_policy_facts(&in, req, &t));
+    if (type == KG_OBJ_TEMPLATE) {
+        return kg_op_register_template_facts(ctx, &in, req); /* kg_op_template.c */
+    }
+    KG_GUARD(kg_op_template_policy_facts(ctx, &in, req, &t));
     KG_GOTO_ENSURE(rc, kg_op_register_takes(req->object_type), KG_ERR_UNSUPPORTED_OBJECT);
     /* The key block says what is being registered, whatever the template
      * claims: policy judges the key itself. */
@@ -437,25 +441,30 @@ static void kg_op_register_drop_resident(struct kg_op_ctx *ctx, enum kg_p11_key_
     }
 }
 
-/* Does the payload register Secret Data, an Opaque Object or a
- * Certificate? Peeks at its Object Type on a copy of the reader. */
-static bool kg_op_register_is_data(struct kg_ttlv_reader in)
+/* The Object Type the payload registers, 0 if it has none readable (the
+ * handler reads it again and reports that). Peeks on a copy of the reader. */
+static uint32_t kg_op_register_type(struct kg_ttlv_reader in)
 {
     struct kg_ttlv_item it;
     uint32_t object_type = 0;
 
     if (kg_failed(kg_ttlv_read_expect(&in, KG_TAG_OBJECT_TYPE, KG_TTLV_ENUMERATION, &it)) ||
         kg_failed(kg_ttlv_get_enum(&it, &object_type))) {
-        kg_error_clear(); /* the handler reads it again and reports it */
-        return false;
+        kg_error_clear();
+        return 0;
     }
-    return kg_op_is_data_object(object_type);
+    return object_type;
 }
 
 kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
-    if (kg_op_register_is_data(*in)) {
+    uint32_t type = kg_op_register_type(*in);
+
+    if (kg_op_is_data_object(type)) {
         return kg_op_register_data(ctx, in, out); /* kg_op_register_data.c */
+    }
+    if (type == KG_OBJ_TEMPLATE) {
+        return kg_op_register_template(ctx, in, out); /* kg_op_template.c */
     }
     struct kg_template *t = NULL;
     struct kg_object *obj = NULL;
@@ -464,7 +473,7 @@ kg_result kg_op_register(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struc
     enum kg_p11_key_kind kind = KG_P11_KEY_AES;
     kg_result rc = KG_RESULT_OK;
 
-    KG_GOTO_GUARD(rc, kg_op_register_read(in, &t, &obj, &kb));
+    KG_GOTO_GUARD(rc, kg_op_register_read(ctx, in, &t, &obj, &kb));
     obj->usage_mask = t->usage_mask;
     obj->key_format = kb.wrapped ? 0 : kb.format;
     if (obj->object_type == KG_OBJ_PRIVATE_KEY) {

@@ -114,7 +114,8 @@ static kg_result kg_data_read_object(struct kg_ttlv_reader *in, uint32_t object_
 /* Object Type, template and object. A template naming a Cryptographic
  * Algorithm or Length is refused: neither applies to Secret Data or an
  * Opaque Object (KMIP 2.1 Table 28), and a certificate's come from its key. */
-static kg_result kg_data_read(struct kg_ttlv_reader *in, struct kg_template *t, struct kg_data_in *d)
+static kg_result kg_data_read(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_template *t,
+                              struct kg_data_in *d)
 {
     struct kg_ttlv_item it;
     uint32_t object_type;
@@ -122,7 +123,7 @@ static kg_result kg_data_read(struct kg_ttlv_reader *in, struct kg_template *t, 
     KG_GUARD(kg_ttlv_read_expect(in, KG_TAG_OBJECT_TYPE, KG_TTLV_ENUMERATION, &it));
     KG_GUARD(kg_ttlv_get_enum(&it, &object_type));
     KG_ENSURE(kg_op_is_data_object(object_type), KG_ERR_INTERNAL);
-    KG_GUARD(kg_op_read_template(in, t));
+    KG_GUARD(kg_op_read_template(ctx, in, t));
     KG_ENSURE(t->object_type == 0 || t->object_type == object_type, KG_ERR_INVALID_FIELD);
     if (t->has_algorithm || t->has_length) {
         kg_error_set(KG_ERR_INVALID_FIELD, __FILE__, __LINE__);
@@ -139,7 +140,7 @@ static kg_result kg_data_read(struct kg_ttlv_reader *in, struct kg_template *t, 
     return kg_ttlv_reader_finish(in);
 }
 
-kg_result kg_op_register_data_facts(struct kg_ttlv_reader *in, struct kg_policy_request *req)
+kg_result kg_op_register_data_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_policy_request *req)
 {
     struct kg_template *t = calloc(1, sizeof(*t));
     struct kg_op_server_rows *rows = calloc(1, sizeof(*rows));
@@ -150,7 +151,7 @@ kg_result kg_op_register_data_facts(struct kg_ttlv_reader *in, struct kg_policy_
 
     KG_GOTO_ENSURE(rc, t != NULL && rows != NULL, KG_ERR_NOMEM);
     KG_GOTO_GUARD(rc, kg_op_server_rows_init(rows));
-    KG_GOTO_GUARD(rc, kg_data_read(in, t, &d));
+    KG_GOTO_GUARD(rc, kg_data_read(ctx, in, t, &d));
     req->object_type = d.object_type;
     req->usage_mask = t->usage_mask;
     req->has_usage_mask = t->has_usage_mask;
@@ -243,7 +244,7 @@ kg_result kg_op_register_data(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, 
 
     KG_GOTO_ENSURE(rc, t != NULL && obj != NULL && rows != NULL, KG_ERR_NOMEM);
     KG_GOTO_GUARD(rc, kg_op_server_rows_init(rows));
-    KG_GOTO_GUARD(rc, kg_data_read(in, t, &d));
+    KG_GOTO_GUARD(rc, kg_data_read(ctx, in, t, &d));
     obj->object_type = d.object_type;
     obj->usage_mask = t->usage_mask;
     if (d.object_type == KG_OBJ_CERTIFICATE) {

@@ -413,7 +413,7 @@ kg_result kg_op_rekey(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct k
     t = calloc(1, sizeof(*t));
     fresh = calloc(1, sizeof(*fresh));
     KG_GOTO_ENSURE(rc, t != NULL && fresh != NULL, KG_ERR_NOMEM);
-    KG_GOTO_GUARD(rc, kg_op_read_template(in, t));
+    KG_GOTO_GUARD(rc, kg_op_read_template(ctx, in, t));
     KG_GOTO_GUARD(rc, kg_ttlv_reader_finish(in));
     /* The replacement is the same kind of key: the template may not change it. */
     KG_GOTO_ENSURE(rc, !t->has_algorithm || t->algorithm == old->algorithm, KG_ERR_INVALID_FIELD);

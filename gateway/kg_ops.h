@@ -145,6 +145,11 @@ kg_result kg_op_uid_or_placeholder(const struct kg_op_ctx *ctx, const struct kg_
 
 /* Attributes given to Create or Register (a 1.x Template-Attribute). */
 #define KG_TEMPLATE_MAX_ATTRS 32
+/* Template objects (KMIP 1.x, kg_op_template.c) one Template-Attribute may
+ * name, and the bytes of attribute values they may bring into it. */
+#define KG_TEMPLATE_MAX_REFS 4
+#define KG_TEMPLATE_REF_BYTES 16384
+/* Never copied by value: extra[] may point into ref_values. */
 struct kg_template {
     uint32_t object_type; /* 0 if the template did not say */
     bool has_algorithm;
@@ -165,6 +170,19 @@ struct kg_template {
      * (certificate attributes, Secret Data Type), inserted with it by
      * kg_op_store_new_object; NULL when none. Borrowed. */
     const struct kg_op_server_rows *server_rows;
+    /* Values of the attributes referenced Template objects gave
+     * (kg_op_template_resolve), which extra[] entries point into, and
+     * how many templates the Template-Attribute named. */
+    uint32_t ref_templates;
+    uint32_t ref_used;
+    uint8_t ref_values[KG_TEMPLATE_REF_BYTES];
+};
+
+/* The Names a Template-Attribute gave (KMIP 1.4 section 2.1.8): items
+ * borrowed from the request, in their order. */
+struct kg_template_refs {
+    uint32_t count;
+    struct kg_ttlv_item name[KG_TEMPLATE_MAX_REFS];
 };
 
 /*
@@ -198,7 +216,8 @@ bool kg_op_is_data_object(uint32_t object_type);
 /* Policy facts of a Register of one of them (the payload from Object
  * Type on): type, usage mask, and for a certificate its key's algorithm
  * and length. */
-kg_result kg_op_register_data_facts(struct kg_ttlv_reader *in, struct kg_policy_request *req) KG_WARN_UNUSED;
+kg_result kg_op_register_data_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                                    struct kg_policy_request *req) KG_WARN_UNUSED;
 
 /* Register of Secret Data or an Opaque Object (the value imported into
  * the HSM as a generic secret and stored wrapped under the MWK, like a
@@ -231,8 +250,8 @@ kg_result kg_cert_parse(const uint8_t *der, uint32_t len, struct kg_op_server_ro
  * *t and *obj are allocated here and freed by the caller, also on failure;
  * (*obj)->object_type is set. `op` names the operation in messages.
  */
-kg_result kg_op_read_new_key(struct kg_ttlv_reader *in, const char *op, struct kg_template **t,
-                             struct kg_object **obj) KG_WARN_UNUSED;
+kg_result kg_op_read_new_key(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, const char *op,
+                             struct kg_template **t, struct kg_object **obj) KG_WARN_UNUSED;
 
 /*
  * Add one Template-Attribute attribute to *t: the four Create and Register
@@ -242,8 +261,64 @@ kg_result kg_op_read_new_key(struct kg_ttlv_reader *in, const char *op, struct k
  */
 kg_result kg_op_template_add(struct kg_template *t, const struct kg_attr_in *a) KG_WARN_UNUSED;
 
-/* Read an optional Template-Attribute; values borrow from the request. */
-kg_result kg_op_read_template(struct kg_ttlv_reader *in, struct kg_template *out) KG_WARN_UNUSED;
+/*
+ * Read an optional Template-Attribute; values borrow from the request.
+ * Template Names in it are resolved (kg_op_template_resolve) against
+ * ctx's store and scope: their attributes are added, the request's own
+ * taking precedence.
+ */
+kg_result kg_op_read_template(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                              struct kg_template *out) KG_WARN_UNUSED;
+
+/* ---- Template objects (KMIP 1.4 section 2.2.6; kg_op_template.c) ------- */
+
+/*
+ * Read one Template-Attribute Name item `it` (a child of `parent`) into
+ * `refs`: KMIP 2.x has none (Invalid Field), more than
+ * KG_TEMPLATE_MAX_REFS is Invalid Field.
+ */
+kg_result kg_op_template_ref(const struct kg_op_ctx *ctx, const struct kg_ttlv_item *it,
+                             struct kg_template_refs *refs) KG_WARN_UNUSED;
+
+/*
+ * Add to `t` (the request's own attributes already in it) the attributes
+ * of the Template objects `refs` names, KMIP 1.4 section 2.1.8 / 4.2: an
+ * attribute the request gives explicitly wins; among templates, the last
+ * one's single-valued attribute wins; multi-valued ones are the union. A
+ * template's Name is its own, never copied. Each Name must name exactly
+ * one live Template in the caller's scope: none is Item Not Found, an
+ * object that is no Template is Invalid Field. Values are copied into
+ * t->ref_values (bounded: KG_TEMPLATE_REF_BYTES), nothing else allocated.
+ */
+kg_result kg_op_template_resolve(struct kg_op_ctx *ctx, const struct kg_template_refs *refs,
+                                 struct kg_template *t) KG_WARN_UNUSED;
+
+/* Register of a Template object (KMIP 1.x only), and its policy facts:
+ * the object type alone (a template holds no key). */
+kg_result kg_op_register_template(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                                  struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_register_template_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                                        struct kg_policy_request *req) KG_WARN_UNUSED;
+
+/* Get of Template ctx->object: Object Type, Unique Identifier and Template
+ * { its client-settable attributes, Name included }. A Key Format Type or
+ * wrapping asked of it is Invalid Field (it has no key); destroyed, Object
+ * Destroyed; a 2.x client, Invalid Field. */
+kg_result kg_op_get_template(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                             struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+
+/* Illegal Operation if `obj` is a Template, which has no life cycle to
+ * move through (KMIP 1.4 Tables 346 and 347); `what` ends the message. */
+kg_result kg_op_template_no_lifecycle(const struct kg_object *obj, const char *what) KG_WARN_UNUSED;
+
+/* Every attribute of `t` exists in ctx's protocol version (else Bad Attribute). */
+kg_result kg_op_template_check_version(const struct kg_op_ctx *ctx, const struct kg_template *t) KG_WARN_UNUSED;
+
+/* The caller's scope into a Locate query; `owners` is caller storage of
+ * KG_STORE_LOCATE_MAX_OWNERS entries that must outlive the query
+ * (kg_op_locate.c). */
+kg_result kg_op_locate_scope(const struct kg_op_ctx *ctx, const char **owners,
+                             struct kg_store_locate *q) KG_WARN_UNUSED;
 
 /*
  * Insert `obj` (uid, type, algorithm, length, mask and blob filled in) with
@@ -258,8 +333,8 @@ kg_result kg_op_store_new_object(struct kg_op_ctx *ctx, struct kg_object *obj,
  * Read Object Type and the template from `in` into the policy request;
  * *out gets the template (the caller frees it) for further facts.
  */
-kg_result kg_op_template_policy_facts(struct kg_ttlv_reader *in, struct kg_policy_request *req,
-                                      struct kg_template **out) KG_WARN_UNUSED;
+kg_result kg_op_template_policy_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in,
+                                      struct kg_policy_request *req, struct kg_template **out) KG_WARN_UNUSED;
 
 /* ---- asymmetric Key Format Types (kg_op_pkey.c) ---------------------------- */
 

@@ -242,10 +242,11 @@ static bool kg_policy_makes_keys(uint32_t operation)
 
 /* Secret Data (0x07) and Opaque Object (0x08) have no Cryptographic
  * Algorithm or Length (KMIP 2.1 Table 28): object_types and usage_masks
- * alone judge them. */
+ * alone judge them. Nor does a KMIP 1.x Template (0x06) make a key: what
+ * it holds is judged when a Create names it. */
 static bool kg_policy_has_no_algorithm(uint32_t object_type)
 {
-    return object_type == 0x07 || object_type == 0x08;
+    return object_type == 0x06 || object_type == 0x07 || object_type == 0x08;
 }
 
 /* create.*: the kind of the first constraint the request breaks, or KG_RULE_COUNT if none. */

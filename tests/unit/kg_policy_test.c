@@ -849,7 +849,7 @@ static const char full_policy[] =
     "  backup:\n"
     "    ou: backup\n"
     "    operations: [Create, Register, Get, Locate]\n"
-    "    create: {object_types: [Symmetric Key, Secret Data]}\n"
+    "    create: {object_types: [Symmetric Key, Secret Data, Template]}\n"
     "    export: {Symmetric Key: wrapped, Secret Data: none, Opaque Object: plaintext}\n"
     "    wrapping_keys: [own, kek-1]\n"
     "    scope: [vsphere]\n"
@@ -953,9 +953,16 @@ static const struct decide_case decide_cases[] = {
     { .ou = "backup", .op = "Register", .type = "Secret Data", .length = 0, .mask = -1,
       .verdict = KG_POLICY_ALLOW, .rule = "groups.backup.operations",
       .at = "    operations: [Create, Register, Get, L" },
+    /* Nor has a KMIP 1.x Template: what it gives is judged when a Create names it */
+    { .ou = "backup", .op = "Register", .type = "Template", .length = 0, .mask = -1,
+      .verdict = KG_POLICY_ALLOW, .rule = "groups.backup.operations",
+      .at = "    operations: [Create, Register, Get, L" },
+    { .ou = "vsphere", .op = "Register", .type = "Template", .length = 0, .mask = -1,
+      .verdict = KG_POLICY_DENY_CREATE, .rule = "groups.vsphere.create.object_types",
+      .at = "      object_types: [Symmetric Key]" },
     { .ou = "backup", .op = "Register", .type = "Opaque Object", .length = 0, .mask = -1,
       .verdict = KG_POLICY_DENY_CREATE, .rule = "groups.backup.create.object_types",
-      .at = "    create: {object_types: [Symmetric Key, Secret Data]}" },
+      .at = "    create: {object_types: [Symmetric Key, Secret Data, Template]}" },
     { .ou = "backup", .op = "Register", .type = SK, .length = 0, .mask = -1,
       .verdict = KG_POLICY_DENY_CREATE, .rule = "groups.backup.create.algorithms", .at = NULL },
     /* no create at all: AES symmetric keys only, rule groups.<g>.create, default */
