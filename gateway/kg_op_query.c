@@ -79,6 +79,9 @@ static kg_result kg_query_operations(struct kg_op_ctx *ctx, struct kg_ttlv_write
         if (op == KG_OP_INTEROP && !ctx->gw->config->testing_interop) {
             continue; /* a production server has no Interop (kg_op_interop.c) */
         }
+        if (op == KG_OP_SET_ATTRIBUTE && ctx->version.major < 2) {
+            continue; /* a 1.x client is refused it (kg_op_set_attribute) */
+        }
         if (kg_ops_lookup(op) != NULL && kg_query_token_can(ctx->gw->p11, op)) {
             KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OPERATION, op));
         }
