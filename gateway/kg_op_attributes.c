@@ -404,8 +404,7 @@ static kg_result kg_set_apply(struct kg_store *w, const struct kg_op_ctx *ctx, c
     KG_GUARD(kg_store_each_attr(w, ctx->object.uid, a->name, kg_attr_instance_row, &n));
     if (n.count > 1) {
         kg_error_set(KG_ERR_MULTI_VALUED, __FILE__, __LINE__);
-        kg_error_detail("the object has several '%s' instances: Set Attribute cannot tell which to change; "
-                        "use Modify Attribute with Current Attribute",
+        kg_error_detail("the object has several '%s' instances: Set Attribute cannot tell which to change",
                         a->name);
         return KG_RESULT_ERROR;
     }
