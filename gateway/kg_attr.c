@@ -320,6 +320,32 @@ kg_result kg_attr_key_format(struct kg_store *store, const struct kg_object *obj
     return KG_RESULT_OK;
 }
 
+static bool kg_attr_true_fn(void *arg, const struct kg_attr *a);
+
+static bool kg_attr_get_facts_fn(void *arg, const struct kg_attr *a)
+{
+    struct kg_attr_get_facts *f = arg;
+
+    if (strcmp(a->name, "Key Format Type") == 0) {
+        (void)kg_attr_format_fn(&f->key_format, a);
+    } else if (strcmp(a->name, "Sensitive") == 0) {
+        (void)kg_attr_true_fn(&f->sensitive, a);
+    } else if (strcmp(a->name, "Fresh") == 0) {
+        (void)kg_attr_true_fn(&f->fresh, a);
+    }
+    return true;
+}
+
+kg_result kg_attr_get_facts(struct kg_store *store, const struct kg_object *obj, struct kg_attr_get_facts *out)
+{
+    memset(out, 0, sizeof(*out));
+    KG_GUARD(kg_store_each_attr(store, obj->uid, NULL, kg_attr_get_facts_fn, out));
+    if (out->key_format == 0) {
+        out->key_format = kg_attr_default_format(obj);
+    }
+    return KG_RESULT_OK;
+}
+
 kg_result kg_attr_write_key_format(struct kg_ttlv_writer *w, struct kg_store *store, const struct kg_object *obj,
                                    bool *written)
 {

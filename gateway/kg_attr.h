@@ -187,6 +187,18 @@ kg_result kg_attr_load_sensitive(struct kg_store *store, struct kg_object *obj) 
 kg_result kg_attr_sensitive_change(struct kg_store *w, const struct kg_object *obj,
                                    const struct kg_attr_in *a) KG_WARN_UNUSED;
 
+/* What a Get needs of an object's attribute rows. */
+struct kg_attr_get_facts {
+    uint32_t key_format; /* the Key Format Type it was registered in, else its type's default */
+    bool sensitive;      /* a Sensitive row says True */
+    bool fresh;          /* a Fresh row says True */
+};
+
+/* kg_attr_get_facts of `obj`, read in one pass over its rows: one query on
+ * the Get path instead of one per fact (a round trip each on PostgreSQL). */
+kg_result kg_attr_get_facts(struct kg_store *store, const struct kg_object *obj,
+                            struct kg_attr_get_facts *out) KG_WARN_UNUSED;
+
 /* Is `name` one of kg_attr_derived_names (answered from the object, never
  * from a stored row of that name)? */
 bool kg_attr_is_derived(const char *name);

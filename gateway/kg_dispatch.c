@@ -172,7 +172,9 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
     if (op->facts != NULL && !hidden) {
         KG_GUARD(op->facts(ctx, *payload, &req));
     }
-    if (kg_dispatch_makes_objects(operation) && d->group->has_max_live_objects) {
+    /* A Locate may make keys too: a group's fresh_pool (kg_fresh_pool.c). */
+    if ((kg_dispatch_makes_objects(operation) || (operation == KG_OP_LOCATE && d->group->fresh_pool.present)) &&
+        d->group->has_max_live_objects) {
         /* Released by kg_dispatch_item once the item has run; a batch with
          * Undo holds it for all its items (kg_undo_begin). */
         if (!ctx->undo_batch) {
@@ -385,6 +387,10 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
 
 /* ---- Batch Error Continuation Option Undo --------------------------------- */
 
+/* Items a batch with Undo may hold: while it runs it holds the writer (and
+ * the live-object lock), and every other write waits for it. */
+#define KG_UNDO_MAX_ITEMS 32u
+
 /* What the undo of a batch needs to know of one answered item. */
 struct kg_undo_item {
     uint32_t start, end; /* its bytes in the items writer */
@@ -430,21 +436,22 @@ static void kg_undo_audit(struct kg_op_ctx *ctx, const struct kg_request_item *i
     kg_audit_write(ctx->gw->audit, &rec);
 }
 
-/* The commit of a successful batch failed: none of it happened, and every
- * item is answered so (and audited again). */
+/* None of the batch happened (its commit failed, or it could not start):
+ * every item is answered with the current error, and audited (again). `done`
+ * may be NULL when no item ran. */
 static kg_result kg_undo_all_failed(struct kg_op_ctx *ctx, const struct kg_undo_item *done, uint32_t count,
-                                    struct kg_ttlv_writer *items)
+                                    struct kg_ttlv_writer *items, uint32_t *written, const char *note)
 {
     struct kg_item_result res = { 0 };
 
     kg_msg_result_from_error(ctx->version, &res);
     kg_ttlv_writer_rewind(items, 0, 0);
-    for (uint32_t i = 0; i < count; i++) {
-        const struct kg_request_item *item = &ctx->request->items[i];
+    for (*written = 0; *written < count; (*written)++) {
+        const struct kg_request_item *item = &ctx->request->items[*written];
 
         KG_GUARD(kg_msg_write_failed_item(items, item->operation, item->has_batch_id ? item->batch_id : NULL,
                                           item->batch_id_len, &res));
-        kg_undo_audit(ctx, item, done[i].uid, KG_STATUS_FAILED, "the batch's commit failed");
+        kg_undo_audit(ctx, item, done != NULL ? done[*written].uid : "", KG_STATUS_FAILED, note);
     }
     return KG_RESULT_OK;
 }
@@ -462,17 +469,27 @@ static kg_result kg_undo_all_failed(struct kg_op_ctx *ctx, const struct kg_undo_
 static kg_result kg_undo_run(struct kg_op_ctx *ctx, struct kg_ttlv_writer *items, uint32_t *written)
 {
     const uint32_t count = ctx->request->batch_count;
-    struct kg_undo_item *done = calloc(count, sizeof(*done));
+    struct kg_undo_item *done = NULL;
     struct kg_store *reader = ctx->store, *writer = NULL;
     bool failed = false;
     kg_result rc = KG_RESULT_OK;
 
-    KG_ENSURE(done != NULL, KG_ERR_NOMEM);
+    if (count > KG_UNDO_MAX_ITEMS) {
+        /* Every other write waits while a batch with Undo runs. */
+        kg_error_set(KG_ERR_UNSUPPORTED_FEATURE, __FILE__, __LINE__);
+        kg_error_detail("a batch with Undo holds at most %u items", KG_UNDO_MAX_ITEMS);
+        return kg_undo_all_failed(ctx, NULL, count, items, written, "batch with Undo too long");
+    }
+    done = calloc(count, sizeof(*done));
+    if (done == NULL) {
+        kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__);
+        return kg_undo_all_failed(ctx, NULL, count, items, written, "batch with Undo not started");
+    }
     pthread_mutex_lock(&kg_dispatch_live_lock);
     if (kg_failed(kg_change_batch_begin(ctx->gw->committer, &writer))) {
         pthread_mutex_unlock(&kg_dispatch_live_lock);
         free(done);
-        return KG_RESULT_ERROR;
+        return kg_undo_all_failed(ctx, NULL, count, items, written, "batch with Undo not started");
     }
     ctx->store = writer;
     ctx->undo_batch = true;
@@ -502,7 +519,7 @@ static kg_result kg_undo_run(struct kg_op_ctx *ctx, struct kg_ttlv_writer *items
         }
         rc = KG_RESULT_OK;
     } else if (kg_failed(rc)) {
-        rc = kg_undo_all_failed(ctx, done, *written, items);
+        rc = kg_undo_all_failed(ctx, done, *written, items, written, "the batch's commit failed");
     }
     free(done);
     return rc;

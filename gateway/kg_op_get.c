@@ -368,7 +368,8 @@ kg_result kg_op_get_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struc
     return KG_RESULT_OK;
 }
 
-static kg_result kg_op_get_material(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
+static kg_result kg_op_get_material(struct kg_op_ctx *ctx, const struct kg_attr_get_facts *facts,
+                                    struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
     const struct kg_object *obj = &ctx->object;
     struct kg_secret *key = NULL;
@@ -388,22 +389,16 @@ static kg_result kg_op_get_material(struct kg_op_ctx *ctx, struct kg_ttlv_reader
         kg_error_detail("key %s is resident in the HSM and never leaves it, in any form", obj->uid);
         return KG_RESULT_ERROR;
     }
-    if (!req.wrapping) {
+    if (!req.wrapping && facts->sensitive) {
         /* Sensitive: "the server SHALL prevent the object value being
          * retrieved unless it is wrapped by another key" (3.48). */
-        KG_GUARD(kg_attr_load_sensitive(ctx->store, &ctx->object));
-        if (ctx->object.sensitive) {
-            kg_error_set(KG_ERR_SENSITIVE, __FILE__, __LINE__);
-            kg_error_detail("object %s is Sensitive: it is returned only wrapped", obj->uid);
-            return KG_RESULT_ERROR;
-        }
+        kg_error_set(KG_ERR_SENSITIVE, __FILE__, __LINE__);
+        kg_error_detail("object %s is Sensitive: it is returned only wrapped", obj->uid);
+        return KG_RESULT_ERROR;
     }
     /* KMIP 2.1 section 6.1.22: without a Key Format Type, the key leaves
      * in the format it was registered in. */
-    format = req.format;
-    if (!req.has_format) {
-        KG_GUARD(kg_attr_key_format(ctx->store, obj, &format));
-    }
+    format = req.has_format ? req.format : facts->key_format;
     if (obj->object_type == KG_OBJ_PUBLIC_KEY) {
         return kg_op_get_public(ctx, &req, format, out);
     }
@@ -441,14 +436,13 @@ out:
 /*
  * Once its key has been served, an object is no longer Fresh (KMIP 1.4
  * section 3.34): the first Get writes Fresh False, in a change committed
- * before the answer leaves; later Gets only read that it is False.
+ * before the answer leaves; later Gets only read that it is False (with
+ * the other facts a Get reads, kg_attr_get_facts).
  */
-static kg_result kg_op_get_mark_served(struct kg_op_ctx *ctx)
+static kg_result kg_op_get_mark_served(struct kg_op_ctx *ctx, bool fresh)
 {
     struct kg_store *w;
-    bool fresh = false;
 
-    KG_GUARD(kg_attr_is_fresh(ctx->store, ctx->object.uid, &fresh));
     if (!fresh) {
         return KG_RESULT_OK;
     }
@@ -458,6 +452,9 @@ static kg_result kg_op_get_mark_served(struct kg_op_ctx *ctx)
 
 kg_result kg_op_get(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
-    KG_GUARD(kg_op_get_material(ctx, in, out));
-    return kg_op_get_mark_served(ctx);
+    struct kg_attr_get_facts facts;
+
+    KG_GUARD(kg_attr_get_facts(ctx->store, &ctx->object, &facts));
+    KG_GUARD(kg_op_get_material(ctx, &facts, in, out));
+    return kg_op_get_mark_served(ctx, facts.fresh);
 }

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kg_fresh_pool.h"
 #include "kg_kmip.h"
 #include "kg_ops.h"
 
@@ -277,6 +278,12 @@ kg_result kg_op_locate(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct 
         r->q.hidden_state_count = (uint32_t)(sizeof(kg_locate_destroyed) / sizeof(kg_locate_destroyed[0]));
     }
     if (r->member != 0) {
+        /* A pool the gateway keeps fresh is topped up first (kg_fresh_pool.h). */
+        for (uint32_t i = 0; i < r->q.attr_count; i++) {
+            if (strcmp(r->filters[i].name, "Object Group") == 0) {
+                KG_GOTO_GUARD(rc, kg_fresh_pool_top_up(ctx, &r->filters[i]));
+            }
+        }
         r->q.order = r->member == KG_GROUP_MEMBER_FRESH ? KG_STORE_ORDER_PREFER_ONLY : KG_STORE_ORDER_PREFER_FIRST;
         r->q.prefer = (struct kg_store_filter_attr){
             .name = "Fresh", .value = kg_locate_true, .value_len = sizeof(kg_locate_true)

@@ -404,6 +404,14 @@ static kg_result kg_op_register_private(struct kg_op_ctx *ctx, const struct kg_k
     uint32_t algorithm = 0;
     int32_t bits = 0;
 
+    if (ctx->group->residency == KG_RESIDENCY_HSM) {
+        /* Registered private keys are stored wrapped, and a group with
+         * residency hsm was promised its keys never leave the HSM. */
+        kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__);
+        kg_error_detail("group '%s' keeps its keys in the HSM (residency hsm); a registered private key would be "
+                        "stored wrapped", ctx->group->name);
+        return KG_RESULT_ERROR;
+    }
     KG_GUARD(kg_op_pkey_private_facts(&kb->pkey, &parts, &algorithm, &bits));
     KG_GUARD(kg_op_pkey_check_declared(algorithm, bits, kb->has_algorithm, kb->algorithm, kb->has_length,
                                        kb->length));

@@ -192,10 +192,11 @@ static kg_result kg_p11_der_rsa(struct kg_p11_der *d, struct kg_p11_parts *out)
 }
 
 /* ECPrivateKey (RFC 5915): version 1, the private value, then optional
- * [0] parameters and [1] public key, which are public and skipped. */
+ * [0] parameters and [1] public key, which are public and skipped; nothing
+ * else may follow. */
 static kg_result kg_p11_der_ec(struct kg_p11_der *d, struct kg_p11_parts *out)
 {
-    struct kg_p11_der seq, priv;
+    struct kg_p11_der seq, priv, skipped;
 
     KG_GUARD(kg_p11_der_read(d, KG_DER_SEQUENCE, &seq));
     KG_GUARD(kg_p11_der_finish(d));
@@ -204,6 +205,13 @@ static kg_result kg_p11_der_ec(struct kg_p11_der *d, struct kg_p11_parts *out)
     if (priv.len == 0 || priv.len > KG_P11_PART_MAX) {
         return kg_p11_der_bad("bad EC private value");
     }
+    if (!kg_p11_der_done(&seq) && seq.data[seq.pos] == 0xA0) {
+        KG_GUARD(kg_p11_der_read(&seq, 0xA0, &skipped));
+    }
+    if (!kg_p11_der_done(&seq) && seq.data[seq.pos] == 0xA1) {
+        KG_GUARD(kg_p11_der_read(&seq, 0xA1, &skipped));
+    }
+    KG_GUARD(kg_p11_der_finish(&seq));
     out->part[1] = (struct kg_p11_span){ priv.data, priv.len };
     out->kind = KG_P11_KEY_EC_PRIVATE;
     out->count = 2;
@@ -573,6 +581,7 @@ static kg_result kg_p11_read_parts(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_O
                                    const CK_ATTRIBUTE_TYPE *attrs, struct kg_p11_parts *out)
 {
     CK_ATTRIBUTE q[KG_P11_PARTS_MAX];
+    CK_ULONG room[KG_P11_PARTS_MAX];
     size_t total = 0;
     size_t off = 0;
 
@@ -592,13 +601,19 @@ static kg_result kg_p11_read_parts(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_O
     KG_GUARD(kg_secret_alloc(total, &out->secret));
     for (size_t i = 0; i < out->count; i++) {
         q[i].pValue = out->secret->data + off;
+        room[i] = q[i].ulValueLen;
         off += q[i].ulValueLen;
     }
     KG_GUARD(KG_P11_CHECK(p11->fn->C_GetAttributeValue(s, h, q, out->count), "C_GetAttributeValue"));
-    off = 0;
+    /* A token may report an upper bound first: each value starts where its
+     * room does, and must fit in it. */
     for (size_t i = 0; i < out->count; i++) {
-        out->part[i] = (struct kg_p11_span){ out->secret->data + off, q[i].ulValueLen };
-        off += q[i].ulValueLen;
+        if (q[i].ulValueLen == 0 || q[i].ulValueLen > room[i]) {
+            kg_error_set(KG_ERR_HSM, __FILE__, __LINE__);
+            kg_error_detail("private key component 0x%lx changed length", (unsigned long)attrs[i]);
+            return KG_RESULT_ERROR;
+        }
+        out->part[i] = (struct kg_p11_span){ q[i].pValue, q[i].ulValueLen };
     }
     out->secret->len = off;
     return KG_RESULT_OK;

@@ -128,6 +128,23 @@ struct kg_policy_credential {
     struct kg_policy_credential *next; /* owned: the next accepted credential, or NULL */
 };
 
+/*
+ * fresh_pool: keys the gateway makes ahead of need (KMIP Client Registration
+ * Method Server Pre-Generated): a Locate of Fresh members of this Object
+ * Group first tops the group's fresh keys in it up to `size`, made as a
+ * Create by the group would make them (its create rules apply).
+ */
+#define KG_POLICY_MAX_POOL 64
+#define KG_POLICY_MAX_OBJECT_GROUP 256 /* bytes of fresh_pool.object_group */
+struct kg_policy_fresh_pool {
+    bool present;
+    char *object_group;  /* owned */
+    uint32_t algorithm;  /* KMIP Cryptographic Algorithm */
+    int32_t length;      /* bits */
+    uint32_t usage_mask; /* KMIP Cryptographic Usage Mask */
+    uint32_t size;       /* 1 to KG_POLICY_MAX_POOL */
+};
+
 struct kg_policy_group {
     char *name;          /* owned; also the owner recorded on objects */
     char *ou;            /* owned; the certificate OU this group matches; NULL: only via no_ou/ambiguous */
@@ -153,6 +170,7 @@ struct kg_policy_group {
     char **wrapping_uids; /* owned: UIDs named one by one */
     size_t wrapping_uid_count;
     struct kg_policy_credential credential;
+    struct kg_policy_fresh_pool fresh_pool;
     bool has_max_live_objects;
     uint64_t max_live_objects;
     uint32_t requests_per_second; /* 0 = no limit */
@@ -263,6 +281,11 @@ struct kg_policy_decision {
      */
     const char *rule;
     unsigned line; /* line of that rule's key in policy->path; 0 = a default, the key is absent */
+    /* kg_policy_match_request verified the request's credential against the
+     * certificate's group (and perhaps acted as another group on it): the
+     * credential rule then does not judge it again, against the group acted
+     * as, whose own credentials are for its own certificates. */
+    bool credential_verified;
 };
 
 /*

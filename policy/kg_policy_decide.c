@@ -311,6 +311,7 @@ struct kg_policy_decision kg_policy_match_request(const struct kg_policy *policy
     }
     c = kg_policy_credential_verify(policy, d.group, req->credential_kind, req->username, req->username_len,
                                     req->password, req->password_len);
+    d.credential_verified = c != NULL;
     if (c != NULL && c->act_as != NULL) {
         d.group = c->act_as;
     }
@@ -378,7 +379,7 @@ struct kg_policy_decision kg_policy_decide_request(const struct kg_policy *polic
             return d;
         }
     }
-    if (g->credential.present) {
+    if (g->credential.present && !d.credential_verified) {
         bool ok;
 
         if (!req->has_credential) {

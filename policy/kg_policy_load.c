@@ -1365,6 +1365,79 @@ static void kg_policy_check_limits(struct kg_pctx *ctx, size_t idx, struct kg_po
     }
 }
 
+/* fresh_pool: {object_group, algorithm, length, usage_masks, size}, all required. */
+static void kg_policy_check_fresh_pool(struct kg_pctx *ctx, size_t idx, struct kg_policy_group *group)
+{
+    static const char *const keys[] = { "object_group", "algorithm", "length", "usage_masks", "size" };
+    const struct kg_pnode *map = kg_policy_node(ctx, idx);
+    struct kg_policy_fresh_pool *p = &group->fresh_pool;
+    unsigned seen[5] = { 0 };
+    char q[KG_POLICY_QUOTE];
+    bool ok = true;
+
+    if (!kg_policy_expect(ctx, idx, KG_PNODE_MAPPING, "fresh_pool")) {
+        return;
+    }
+    for (size_t k = map->first, v; k != KG_PNODE_NONE; k = kg_policy_node(ctx, v)->next) {
+        const struct kg_pnode *val;
+        uint64_t n = 0, mask = 0;
+        int which;
+
+        v = kg_policy_node(ctx, k)->next;
+        if (v == KG_PNODE_NONE) {
+            break; /* cannot happen: a mapping's events come in pairs */
+        }
+        which = kg_policy_map_key(ctx, k, keys, 5, seen,
+                                  "in fresh_pool (keys: object_group, algorithm, length, usage_masks, size)", NULL);
+        if (which < 0) {
+            ok = false;
+            continue;
+        }
+        if (which == 3) {
+            kg_policy_check_names(ctx, v, "fresh_pool.usage_masks", "usage mask", "9.1.3.3.1", kg_policy_usage_bit,
+                                  &mask);
+            p->usage_mask = (uint32_t)mask;
+            ok &= mask != 0;
+            continue;
+        }
+        if (!kg_policy_expect(ctx, v, KG_PNODE_SCALAR, keys[which])) {
+            ok = false;
+            continue;
+        }
+        val = kg_policy_node(ctx, v);
+        kg_policy_quote(q, val->value, val->len);
+        if (which == 0) {
+            if (!kg_policy_text_ok(val, KG_POLICY_MAX_OBJECT_GROUP) || (p->object_group = kg_policy_strdup(val)) == NULL) {
+                kg_policy_error_add(ctx, val->line, val->column, "object_group must be 1 to %d bytes of text",
+                                    KG_POLICY_MAX_OBJECT_GROUP);
+                ok = false;
+            }
+        } else if (which == 1) {
+            p->algorithm = memchr(val->value, '\0', val->len) == NULL ? kg_policy_algorithm_code(val->value) : 0;
+            if (p->algorithm == 0) {
+                kg_policy_error_add(ctx, val->line, val->column, "unknown algorithm '%s' (use the names of KMIP "
+                                    "9.1.3.2.13)", q);
+                ok = false;
+            }
+        } else if (!kg_policy_parse_uint(val, 1, which == 2 ? 65536 : KG_POLICY_MAX_POOL, &n)) {
+            kg_policy_error_add(ctx, val->line, val->column, "%s must be a whole number from 1 to %d, not '%s'",
+                                keys[which], which == 2 ? 65536 : KG_POLICY_MAX_POOL, q);
+            ok = false;
+        } else if (which == 2) {
+            p->length = (int32_t)n;
+        } else {
+            p->size = (uint32_t)n;
+        }
+    }
+    for (int i = 0; i < 5; i++) {
+        if (seen[i] == 0) {
+            kg_policy_error_add(ctx, map->line, map->column, "fresh_pool has no %s", keys[i]);
+            ok = false;
+        }
+    }
+    p->present = ok;
+}
+
 /* "groups.<name><suffix>" for every rule of the group. */
 static bool kg_policy_group_rules(struct kg_policy_group *group)
 {
@@ -1409,6 +1482,7 @@ enum kg_group_key {
     KG_GK_RESIDENCY,
     KG_GK_CREDENTIAL,
     KG_GK_LIMITS,
+    KG_GK_FRESH_POOL,
     KG_GK_COUNT,
 };
 
@@ -1427,6 +1501,7 @@ static void kg_policy_check_group(struct kg_pctx *ctx, const struct kg_pnode *na
         [KG_GK_RESIDENCY] = "residency",
         [KG_GK_CREDENTIAL] = "credential",
         [KG_GK_LIMITS] = "limits",
+        [KG_GK_FRESH_POOL] = "fresh_pool",
     };
     static const enum kg_policy_rule_kind rule_of[KG_GK_COUNT] = {
         [KG_GK_OU] = KG_RULE_OU,
@@ -1439,6 +1514,7 @@ static void kg_policy_check_group(struct kg_pctx *ctx, const struct kg_pnode *na
         [KG_GK_RESIDENCY] = KG_RULE_RESIDENCY,
         [KG_GK_CREDENTIAL] = KG_RULE_CREDENTIAL,
         [KG_GK_LIMITS] = KG_RULE_COUNT, /* its keys are the rules */
+        [KG_GK_FRESH_POOL] = KG_RULE_COUNT, /* no rule: what the gateway makes, under create */
     };
     struct kg_policy_group *group = &groups[index];
     const struct kg_pnode *map = kg_policy_node(ctx, value);
@@ -1471,7 +1547,7 @@ static void kg_policy_check_group(struct kg_pctx *ctx, const struct kg_pnode *na
         }
         which = kg_policy_map_key(ctx, k, keys, KG_GK_COUNT, seen,
                                   "(keys: ou, ca_sha256, operations, create, export, wrapping_keys, scope, "
-                                  "residency, credential, limits)",
+                                  "residency, credential, limits, fresh_pool)",
                                   group->name);
         if (which < 0) {
             continue;
@@ -1506,6 +1582,9 @@ static void kg_policy_check_group(struct kg_pctx *ctx, const struct kg_pnode *na
             break;
         case KG_GK_CREDENTIAL:
             kg_policy_check_credential(ctx, v, group);
+            break;
+        case KG_GK_FRESH_POOL:
+            kg_policy_check_fresh_pool(ctx, v, group);
             break;
         case KG_GK_LIMITS:
         default:
@@ -1753,6 +1832,7 @@ static void kg_policy_groups_free(struct kg_policy_group *groups, size_t count)
 
         free(g->name);
         free(g->ou);
+        free(g->fresh_pool.object_group);
         kg_policy_strings_free(g->scope_groups, g->scope_group_count);
         kg_policy_strings_free(g->wrapping_uids, g->wrapping_uid_count);
         for (struct kg_policy_credential *c = &g->credential, *next; c != NULL; c = next) {

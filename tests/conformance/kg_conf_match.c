@@ -182,6 +182,17 @@ bool kg_conf_server_generates_keys(const xmlNode *root)
                 return true;
             }
         }
+        /* A Locate of Fresh group members finds keys the server made ahead
+         * of need (TC_151: Client Registration Method Server Pre-Generated). */
+        if (strcmp((const char *)n->name, "ObjectGroupMember") == 0) {
+            xmlChar *v = xmlGetProp(n, BAD_CAST "value");
+            bool fresh = v != NULL && strcmp((const char *)v, "GroupMemberFresh") == 0;
+
+            xmlFree(v);
+            if (fresh) {
+                return true;
+            }
+        }
         if (n->children != NULL && kg_conf_server_generates_keys(n->children)) {
             return true;
         }

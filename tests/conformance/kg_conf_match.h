@@ -64,7 +64,8 @@ bool kg_conf_match(const xmlNode *expected, const uint8_t *resp, uint32_t len, s
                    bool server_keys, char *why, size_t why_cap);
 
 /* True when a request of the case makes the server generate key bytes
- * (Create, Create Key Pair, Re-key, Derive Key, ...). */
+ * (Create, Create Key Pair, Re-key, Derive Key, ...) or finds keys it made
+ * ahead of need (a Locate of Fresh group members). */
 bool kg_conf_server_generates_keys(const xmlNode *root);
 
 #endif

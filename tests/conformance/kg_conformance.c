@@ -6,7 +6,7 @@
  *   kg-conformance --vectors ../shared/kmip-vectors --port 5696 --ca ca.crt \
  *       --cert admin.crt --key admin.key [--out-of-scope FILE] [--results FILE]
  *       [--only SUBSTRING] [--set oasis|oasis-tc-1.x] [--host 127.0.0.1]
- *       [--timeout-ms N] [--timed skip|only] [-v]
+ *       [--timeout-ms N] [--timed skip|only] [--errata FILE] [-v]
  *
  * Each vector file is one case: its RequestMessages are sent in order on one
  * connection, placeholders bound (kg_conf_match.h), and each response must
@@ -36,6 +36,7 @@
 #include <libxml/parser.h>
 
 #include "kg_conf_client.h"
+#include "kg_conf_errata.h"
 #include "kg_conf_match.h"
 #include "kg_conf_timeline.h"
 #include "kg_kmip.h"
@@ -69,6 +70,7 @@ struct kg_conf_run {
      * (kg_conf_timeline.h), so that a caller can run the minutes-long timed
      * cases against a second server while the rest run here. */
     enum { KG_CONF_TIMED_ALL, KG_CONF_TIMED_SKIP, KG_CONF_TIMED_ONLY } timed;
+    struct kg_conf_errata *errata; /* owned; corrections to vector defects */
 };
 
 static void kg_conf_usage(void)
@@ -76,7 +78,7 @@ static void kg_conf_usage(void)
     fputs("usage: kg-conformance --vectors DIR --port N --ca FILE --cert FILE --key FILE\n"
           "                      [--host ADDR] [--out-of-scope FILE] [--results FILE]\n"
           "                      [--only SUBSTRING] [--set oasis|oasis-tc-1.x] [--timeout-ms N]\n"
-          "                      [--timed skip|only] [-v]\n",
+          "                      [--timed skip|only] [--errata FILE] [-v]\n",
           stderr);
 }
 
@@ -477,6 +479,12 @@ static void kg_conf_run_case(struct kg_conf_run *run, struct kg_conf_case *c)
         if (strcmp((const char *)n->name, "RequestMessage") == 0 && req == NULL) {
             req = n;
         } else if (strcmp((const char *)n->name, "ResponseMessage") == 0 && req != NULL) {
+            const char *why = NULL;
+
+            if (!kg_conf_errata_apply(run->errata, c->rel, index, (xmlNode *)n, &why)) {
+                kg_conf_fail(c, "response %u: %s", index, why);
+                break;
+            }
             if (!kg_conf_step(run, c, &conn, &timeline, req, n, index++)) {
                 break;
             }
@@ -562,7 +570,7 @@ int main(int argc, char **argv)
 {
     struct kg_conf_run run = { .tls = { .host = "127.0.0.1", .timeout_ms = 10000 } };
     const char *ca = NULL, *cert = NULL, *key = NULL, *oos = NULL, *results = NULL, *only = NULL;
-    const char *set = NULL;
+    const char *set = NULL, *errata = NULL;
     int status = 2;
 
     /* A server that closed the connection must fail a write, not kill us. */
@@ -600,6 +608,8 @@ int main(int argc, char **argv)
             set = v;
         } else if (strcmp(a, "--timed") == 0 && (strcmp(v, "skip") == 0 || strcmp(v, "only") == 0)) {
             run.timed = strcmp(v, "skip") == 0 ? KG_CONF_TIMED_SKIP : KG_CONF_TIMED_ONLY;
+        } else if (strcmp(a, "--errata") == 0) {
+            errata = v;
         } else if (strcmp(a, "--only") == 0) {
             only = v;
         } else if (strcmp(a, "--timeout-ms") == 0) {
@@ -617,7 +627,8 @@ int main(int argc, char **argv)
     run.all_sets = set == NULL;
     run.cases = calloc(KG_CONF_MAX_CASES, sizeof(*run.cases));
     run.bindings = calloc(1, sizeof(*run.bindings));
-    if (run.cases == NULL || run.bindings == NULL) {
+    run.errata = calloc(1, sizeof(*run.errata));
+    if (run.cases == NULL || run.bindings == NULL || run.errata == NULL) {
         fprintf(stderr, "kg-conformance: out of memory\n");
         goto out;
     }
@@ -629,6 +640,9 @@ int main(int argc, char **argv)
     }
     qsort(run.cases, run.count, sizeof(*run.cases), kg_conf_cmp_case);
     if (oos != NULL && kg_conf_load_out_of_scope(&run, oos) != 0) {
+        goto out;
+    }
+    if (errata != NULL && kg_conf_errata_load(errata, run.errata) != 0) {
         goto out;
     }
     if (kg_failed(kg_conf_tls_init(&run.tls, ca, cert, key))) {
@@ -657,6 +671,7 @@ out:
         kg_conf_bindings_free(run.bindings);
     }
     free(run.bindings);
+    free(run.errata);
     free(run.cases);
     xmlCleanupParser();
     return status;

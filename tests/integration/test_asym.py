@@ -50,6 +50,15 @@ groups:
       Public Key: plaintext
       Private Key: wrapped
     scope: own
+  resident:
+    ou: unlisted
+    operations: [Discover Versions, Register, Get]
+    create:
+      object_types: [Private Key]
+      algorithms: [RSA]
+    export: plaintext
+    residency: hsm
+    scope: own
 """
 
 V14 = (1, 4)
@@ -222,6 +231,14 @@ class AsymmetricFormats(GatewayTestCase):
         self.assertSuccess(self.call(get(pub), "vsphere"), "public key Get")
         for fmt in (None, PKCS_1, PKCS_8, T_RSA_PRIVATE):
             self.assertFailure(self.call(get(priv, fmt), "vsphere"), "PERMISSION_DENIED", "private Get %r" % fmt)
+
+    def test_residency_hsm_group_cannot_register_a_private_key(self):
+        """A registered private key would be stored wrapped; a residency hsm group was
+        promised its keys never leave the HSM: Permission Denied, nothing stored."""
+        der = self.rsa.private_bytes(DER, PKCS8_FMT, NOENC)
+        item = self.call(register("PRIVATE_KEY", PKCS_8, der, RSA, 2048), identity="unlisted")
+        self.assertFailure(item, "PERMISSION_DENIED", "Register into a residency hsm group")
+        self.assertIn("residency hsm", item.describe())
 
     def test_malformed_or_mismatched_private_keys_refused(self):
         pkcs1 = self.rsa.private_bytes(DER, TRAD_FMT, NOENC)

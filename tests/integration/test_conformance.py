@@ -25,6 +25,7 @@ from kg_harness import Gateway, HarnessError
 CONF_DIR = os.path.join(kg_harness.ROOT, "tests", "conformance")
 OUT_OF_SCOPE = os.path.join(CONF_DIR, "out_of_scope.txt")
 EXPECTED_PASS = os.path.join(CONF_DIR, "expected_pass.txt")
+ERRATA = os.path.join(CONF_DIR, "errata.txt")
 SETS = ("oasis", "oasis-tc-1.x")
 RUN_TIMEOUT = 600
 
@@ -36,7 +37,7 @@ def runner_bin():
     return os.path.join(build, "tests", "conformance", "kg-conformance")
 
 
-def run_runner(gw, vector_set, vectors=kg_harness.VECTORS, out_of_scope=OUT_OF_SCOPE, extra=()):
+def run_runner(gw, vector_set, vectors=kg_harness.VECTORS, out_of_scope=OUT_OF_SCOPE, extra=(), errata=ERRATA):
     """Run kg-conformance against `gw` -> (returncode, stdout+stderr, {path: (status, why)})."""
     exe = runner_bin()
     if not os.access(exe, os.X_OK):
@@ -48,6 +49,8 @@ def run_runner(gw, vector_set, vectors=kg_harness.VECTORS, out_of_scope=OUT_OF_S
                "--cert", gw.cert("admin"), "--key", gw.key("admin"), "--results", results, "-v"]
         if out_of_scope:
             cmd += ["--out-of-scope", out_of_scope]
+        if errata:
+            cmd += ["--errata", errata]
         r = subprocess.run(cmd + list(extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=RUN_TIMEOUT)
         out = {}
@@ -78,7 +81,8 @@ CREDENTIALS = (("username", "Fred", "password1", None), ("username", "Barney", "
 
 
 def add_credentials(gw):
-    """Give the admin group the vectors' credentials, and the group they may act as."""
+    """Give the admin group the vectors' credentials (and the group they may act as)
+    and a fresh pool in Object Group "default"."""
     path = gw.path("policy.yaml")
     with open(path) as f:
         text = f.read()
@@ -91,6 +95,9 @@ def add_credentials(gw):
     anchor = "  admin:\n    ou: admin\n"
     if anchor not in text:
         raise HarnessError("policy.yaml has no admin group to give credentials to")
+    # TC_151: a fresh key the server made ahead of need, in Object Group "default".
+    lines.append("    fresh_pool: {object_group: default, algorithm: AES, length: 256, "
+                 "usage_masks: [Encrypt, Decrypt], size: 1}\n")
     text = text.replace(anchor, anchor + "".join(lines), 1)
     text += "\n  kmip-guest:\n    ou: kmip-guest\n    operations: [Discover Versions, Query]\n    scope: [admin]\n"
     with open(path, "w") as f:
@@ -203,6 +210,38 @@ class ConformanceRunner(unittest.TestCase):
         self.assertIn("response 0: BatchItem[0]/ResponsePayload[0]/ObjectType expected SecretData got "
                       "SymmetricKey", why)
         self.assertIn("FAIL %s" % self.CASE, out)
+
+    def test_errata_correct_one_value_and_must_apply(self):
+        """An erratum corrects one expected value (the tampered ObjectType passes again);
+        one naming an element the vector lacks, or a value it already has, fails its case;
+        a line without a reason is refused."""
+        text = self.original()
+        first = text.index("<ResponseMessage>")
+        tampered = text[:first] + text[first:].replace('value="SymmetricKey"', 'value="SecretData"', 1)
+        element = "BatchItem[0]/ResponsePayload[0]/ObjectType"
+        errata = os.path.join(self.tmp, "errata.txt")
+
+        def run(vector_text, line):
+            with open(errata, "w") as f:
+                f.write(line)
+            return run_runner(gw, "oasis", vectors=self.vectors_with(vector_text), out_of_scope=None, errata=errata)
+
+        gw = Gateway("conformance-errata")
+        try:
+            gw.start()
+            rc, out, res = run(tampered, "%s 0 %s SymmetricKey  the test's own defect\n" % (self.CASE, element))
+            self.assertEqual((rc, res[self.CASE][0]), (0, "pass"), out)
+            rc, out, res = run(text, "%s 0 %s SymmetricKey  already so\n" % (self.CASE, element))
+            self.assertEqual(res[self.CASE], ("fail", "response 0: an erratum corrects a value the vector "
+                                                      "already has: remove it"), out)
+            rc, out, res = run(text, "%s 0 BatchItem[0]/Nothing[3] X  no such element\n" % self.CASE)
+            self.assertEqual(res[self.CASE][0], "fail", out)
+            self.assertIn("names an element the vector does not have", res[self.CASE][1])
+            rc, out, res = run(text, "%s 0 %s SymmetricKey\n" % (self.CASE, element))
+            self.assertEqual(rc, 2, out)
+            self.assertIn("want \"<path> <response> <element> <value> <reason>\"", out)
+        finally:
+            gw.cleanup()
 
     def refused(self, list_text):
         oos = os.path.join(self.tmp, "oos.txt")

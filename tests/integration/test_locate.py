@@ -10,7 +10,7 @@ import unittest
 import uuid
 
 import kg_kmip as K
-from kg_harness import GatewayTestCase
+from kg_harness import Gateway, GatewayTestCase
 from kg_ttlv import S, Bool, DateTime, Enum, Int, Long, Text, CRYPTOGRAPHIC_ALGORITHM, OBJECT_TYPE, STATE
 
 AV = "ATTRIBUTE_VALUE"
@@ -308,3 +308,106 @@ class Locate(GatewayTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FreshPool(GatewayTestCase):
+    """policy groups.<g>.fresh_pool: a Locate of the Fresh members of the pool's Object
+    Group first tops the group's fresh keys there up to the pool's size (Client Registration
+    Method Server Pre-Generated); Get makes one not fresh; each key is a Create by the
+    group, under its own create rules, audited with the note "fresh pool"."""
+    gw_name = "freshpool"
+    POOL = "pool-%s" % uuid.uuid4().hex[:8]
+
+    @staticmethod
+    def gateway_with(name, pools):
+        """A started gateway whose groups (by OU) get the fresh_pool lines given."""
+        gw = Gateway(name)
+        try:
+            path = gw.path("policy.yaml")
+            with open(path) as f:
+                text = f.read()
+            for ou, lines in pools.items():
+                anchor = "    ou: %s\n" % ou
+                assert anchor in text
+                text = text.replace(anchor, anchor + lines, 1)
+            with open(path, "w") as f:
+                f.write(text)
+            gw.start()
+            return gw
+        except BaseException:
+            gw.cleanup()
+            raise
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = cls.gateway_with(cls.gw_name, {
+            "admin": "    fresh_pool: {object_group: %s, algorithm: AES, length: 256, "
+                     "usage_masks: [Encrypt, Decrypt], size: 2}\n" % cls.POOL,
+            # backup may hold one live object: its pool of 3 stops at that.
+            "backup": "    fresh_pool: {object_group: %s, algorithm: AES, length: 256, "
+                      "usage_masks: [Encrypt], size: 3}\n    limits: {max_live_objects: 1}\n" % cls.POOL})
+
+    def locate(self, *payload, identity="admin"):
+        resp = self.gw.request(identity, K.request(locate_item(*payload)))
+        self.assertSuccess(resp.item, "Locate")
+        return uids_of(resp.item)
+
+    def members(self, fresh, group=None, identity="admin"):
+        member = [Enum("OBJECT_GROUP_MEMBER", 0x01 if fresh else 0x02)] if fresh is not None else []
+        return self.locate(*member, K.attr("Object Group", Text(AV, group or self.POOL)), identity=identity)
+
+    def fresh_value(self, uid):
+        resp = self.gw.request("admin", K.request(K.get_attributes(uid, ["Fresh"])))
+        self.assertSuccess(resp.item, "Get Attributes Fresh")
+        return [v.value for n, v in resp.item.attributes() if n == "Fresh"]
+
+    def test_pool_is_topped_up_when_looked_at(self):
+        self.assertEqual(self.members(None), [], "nothing is made before anyone looks")
+        fresh = self.members(True)
+        self.assertEqual(len(fresh), 2, "topped up to size")
+        self.assertEqual(len(self.members(True)), 2, "looking again makes no more")
+        self.assertEqual(self.fresh_value(fresh[0]), [True])
+        got = self.gw.request("admin", K.request(K.get(fresh[0], K.batch_id()))).item
+        self.assertSuccess(got, "Get of a pool key")
+        self.assertEqual(len(K.symmetric_key_of(got.payload)[0]), 32)
+        self.assertEqual(self.fresh_value(fresh[0]), [False])
+        again = self.members(True)
+        self.assertEqual(len(again), 2)
+        self.assertNotIn(fresh[0], again, "a served key is no longer fresh")
+        self.assertEqual(len(self.members(None)), 3, "one new key replaced the served one")
+        notes = [r for r in audit_records(self.gw) if r.get("note") == "fresh pool"]
+        self.assertEqual(len(notes), 3)
+        self.assertTrue(all(r["operation"] == "Create" and r["group"] == "admin" for r in notes), notes)
+        # Another Object Group, and a Locate that is not of Fresh members, make nothing.
+        self.assertEqual(self.members(True, group="pool-other"), [])
+        self.assertEqual(len(self.members(None)), 3)
+
+    def test_pool_stops_at_the_groups_live_object_limit(self):
+        self.assertEqual(len(self.members(True, identity="backup")), 1)
+        self.assertEqual(len(self.members(True, identity="backup")), 1)
+        self.assertIn("fresh_pool of group 'backup' is not made: its own policy refuses such a Create "
+                      "(limits.max_live_objects)", self.gw.log_tail(200))
+
+    def test_pool_must_pass_the_groups_own_rules(self):
+        # backup may make AES keys only: an HMAC pool is refused by its own create rules.
+        gw = self.gateway_with("freshpool-rules", {
+            "backup": "    fresh_pool: {object_group: %s, algorithm: HMAC-SHA256, length: 256, "
+                      "usage_masks: [MAC Generate], size: 2}\n" % self.POOL})
+        try:
+            resp = gw.request("backup", K.request(locate_item(Enum("OBJECT_GROUP_MEMBER", 0x01),
+                                                              K.attr("Object Group", Text(AV, self.POOL)))))
+            self.assertSuccess(resp.item, "Locate")
+            self.assertEqual(uids_of(resp.item), [])
+            self.assertIn("fresh_pool of group 'backup' is not made", gw.log_tail(200))
+        finally:
+            gw.cleanup()
+
+
+def audit_records(gw):
+    import json
+    out = []
+    with open(gw.path("audit.log"), "rb") as f:
+        for line in f:
+            if line.endswith(b"\n"):
+                out.append(json.loads(line))
+    return out

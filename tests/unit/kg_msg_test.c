@@ -262,7 +262,7 @@ static void build_vcenter_add_batch(struct kg_ttlv_writer *w, const char *uid, b
  * Reading responses
  * ====================================================================== */
 
-#define RESP_MAX_ITEMS 32
+#define RESP_MAX_ITEMS 64
 
 struct resp_item {
     bool has_op;
@@ -2883,6 +2883,21 @@ static void test_gw_batch_undo(void)
     CU_ASSERT(item_ok(&r, 1));
     resp_free(&r);
     CU_ASSERT_EQUAL(key_state(&id_admin, uid), KG_STATE_ACTIVE);
+
+    /* A longer batch with Undo would hold every other write back: each of
+     * its items is refused, none runs. */
+    b_begin(&w, &(struct hdr){ .batch_count = 33, .bec = KG_BATCH_UNDO });
+    for (int i = 0; i < 33; i++) {
+        b_item(&w, KG_OP_DISCOVER_VERSIONS, NULL);
+        b_item_end(&w);
+    }
+    b_end(&w);
+    run_as(&id_admin, &w, &r);
+    CU_ASSERT_EQUAL_FATAL(r.n, 33);
+    for (unsigned i = 0; i < 33; i++) {
+        CU_ASSERT_EQUAL(item_reason(&r, i), KG_REASON_FEATURE_NOT_SUPPORTED);
+    }
+    resp_free(&r);
 }
 
 static void test_gw_identity_denied(void)

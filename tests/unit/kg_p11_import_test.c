@@ -192,6 +192,32 @@ static void test_der_refusals(void)
     REFUSED(unknown_alg, sizeof(unknown_alg), KG_P11_PRIVATE_PKCS8, KG_ERR_UNSUPPORTED_ALGORITHM);
     REFUSED(long_len, sizeof(long_len), KG_P11_PRIVATE_PKCS1, KG_ERR_INVALID_FIELD);
     REFUSED(der, 0, KG_P11_PRIVATE_PKCS1, KG_ERR_INVALID_FIELD);
+    {
+        /* A P-256 PKCS#8 built by hand around ECPrivateKey {1, d[32], tail}:
+         * with no tail it is a key; anything but [0] / [1] after d is not. */
+        uint8_t ec[80];
+        static const uint8_t alg[] = { 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01,
+                                       0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07 };
+        for (int tail = 0; tail <= 3; tail += 3) {
+            size_t n = 0, inner = 3 + 34 + (size_t)tail;
+
+            ec[n++] = 0x30, ec[n++] = (uint8_t)(3 + sizeof(alg) + 2 + 2 + inner);
+            ec[n++] = 0x02, ec[n++] = 0x01, ec[n++] = 0x00;
+            memcpy(ec + n, alg, sizeof(alg)), n += sizeof(alg);
+            ec[n++] = 0x04, ec[n++] = (uint8_t)(2 + inner);
+            ec[n++] = 0x30, ec[n++] = (uint8_t)inner;
+            ec[n++] = 0x02, ec[n++] = 0x01, ec[n++] = 0x01;
+            ec[n++] = 0x04, ec[n++] = 0x20;
+            memset(ec + n, 0x11, 32), n += 32;
+            if (tail != 0) {
+                ec[n++] = 0x02, ec[n++] = 0x01, ec[n++] = 0x00; /* an INTEGER where [0] or [1] may be */
+                REFUSED(ec, n, KG_P11_PRIVATE_PKCS8, KG_ERR_INVALID_FIELD);
+            } else {
+                CU_ASSERT(kg_ok(kg_p11_private_from_der(ec, n, KG_P11_PRIVATE_PKCS8, &parts)) &&
+                          parts.kind == KG_P11_KEY_EC_PRIVATE);
+            }
+        }
+    }
 #undef REFUSED
     free(bad);
     OPENSSL_free(der);

@@ -1760,8 +1760,9 @@ static void test_credential_list_and_act_as(void)
              "      - {username: barney, password_hash: '%s', check: when_present, act_as: guest}\n"
              "  guest:\n"
              "    ou: guest\n"
-             "    operations: [Query]\n",
-             make_hash("$6$", "p1"), make_hash("$6$", "p2"), make_hash("$6$", "p3"));
+             "    operations: [Query]\n"
+             "    credential: {username: own-user, password_hash: '%s', check: required}\n",
+             make_hash("$6$", "p1"), make_hash("$6$", "p2"), make_hash("$6$", "p3"), make_hash("$6$", "p4"));
     policy = load(text);
     CU_ASSERT_PTR_NOT_NULL_FATAL(policy);
     g = group_named(policy, "front");
@@ -1789,6 +1790,8 @@ static void test_credential_list_and_act_as(void)
     CU_ASSERT_PTR_EQUAL(kg_policy_match_request(policy, &id, &req).group, group_named(policy, "guest"));
     req.operation = 0x18; /* Query */
     req.object_owner = NULL;
+    /* Verified once, against front's list: guest's own credential (for its
+     * own certificates) does not judge it again. */
     CU_ASSERT_EQUAL(kg_policy_decide_request(policy, &id, &req).verdict, KG_POLICY_ALLOW);
     /* With a wrong password barney acts as nobody else: front's credential check refuses. */
     req.password = "p1";
@@ -1806,6 +1809,32 @@ static void test_credential_list_and_act_as(void)
     /* The column of the name itself, whatever length the hash before it has. */
     expect_one_error(text, 5, (unsigned)(strstr(text, "nobody") - strstr(text, "    credential")) + 1,
                      "act_as must name another group of this file, not 'nobody'");
+}
+
+/* fresh_pool: what the gateway makes ahead of need, and every way to get it wrong. */
+static void test_fresh_pool(void)
+{
+    struct kg_policy *policy = load(G "    fresh_pool: {object_group: default, algorithm: AES, length: 256,\n"
+                                      "                 usage_masks: [Encrypt, Decrypt], size: 4}\n");
+    const struct kg_policy_fresh_pool *p;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(policy);
+    p = &group_named(policy, "a")->fresh_pool;
+    CU_ASSERT_TRUE(p->present);
+    CU_ASSERT_STRING_EQUAL(p->object_group, "default");
+    CU_ASSERT_EQUAL(p->algorithm, 3);
+    CU_ASSERT_EQUAL(p->length, 256);
+    CU_ASSERT_EQUAL(p->usage_mask, 0x0C);
+    CU_ASSERT_EQUAL(p->size, 4);
+    kg_policy_free(policy);
+
+    expect_one_error(G "    fresh_pool: {object_group: d, algorithm: AES, length: 256, usage_masks: [Encrypt]}\n", 5, 17,
+                     "fresh_pool has no size");
+    expect_one_error(G "    fresh_pool: {object_group: d, algorithm: AES, length: 256, usage_masks: [Encrypt], size: 65}\n",
+                     5, 94, "size must be a whole number from 1 to 64, not '65'");
+    expect_one_error(G "    fresh_pool: {object_group: d, algorithm: AEZ, length: 256, usage_masks: [Encrypt], size: 1}\n",
+                     5, 46, "unknown algorithm 'AEZ'");
+    expect_one_error(G "    fresh_pool: [default]\n", 5, 17, "fresh_pool must be a mapping");
 }
 
 static void test_err_ca(void)
@@ -2109,6 +2138,7 @@ int main(void)
         KG_TEST(test_identity_edges),
         KG_TEST(test_credentials),
         KG_TEST(test_credential_list_and_act_as),
+        KG_TEST(test_fresh_pool),
         KG_TEST(test_credentials_threads),
         KG_TEST(test_rate_limit),
         KG_TEST(test_err_ca),
