@@ -51,10 +51,11 @@ static kg_result kg_kmip2_custom_name(const struct kg_ttlv_item *vendor, const s
 {
     const char *v, *n;
     uint32_t v_len, n_len;
-    bool one_x = false;
+    bool one_x;
 
     KG_GUARD(kg_ttlv_get_text(vendor, &v, &v_len));
     KG_GUARD(kg_ttlv_get_text(name, &n, &n_len));
+    /* "x" and "y" are the 1.x custom attributes, stored as 1.x names them. */
     one_x = v_len == 1 && (v[0] == 'x' || v[0] == 'y');
     if (!kg_attr_vendor_valid(v, v_len) || n_len == 0 || v_len + 1 + n_len > KG_ATTR_NAME_MAX ||
         memchr(n, '\0', n_len) != NULL) {
