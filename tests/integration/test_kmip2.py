@@ -7,6 +7,7 @@ Set Attribute (2.x only) with each of its refusals.
 Runs as `admin` (operations: all, scope: all).
 """
 
+import json
 import unittest
 
 import kg_kmip as K
@@ -206,6 +207,23 @@ class Kmip2(GatewayTestCase):
         v14 = [Text("UNIQUE_IDENTIFIER", other), K.attr("Contact Information", Text("ATTRIBUTE_VALUE", "a"))]
         self.assertFailure(self.call(SET_ATTRIBUTE, v14, V14).item, "OPERATION_NOT_SUPPORTED", "Set Attribute in 1.4")
         self.assertEqual(self.attributes(other, Enum(ATTRIBUTE_REFERENCE, CONTACT_INFORMATION)).children(), [])
+
+    def test_set_attribute_is_its_own_policy_operation(self):
+        # vsphere (conf/policy.yaml) may Add and Modify Attribute, not Set Attribute:
+        # each operation is granted by its own name.
+        uid = self.create_key("vsphere")
+        item = self.gw.request("vsphere", K.request(K.BatchItem(SET_ATTRIBUTE, [
+            Text("UNIQUE_IDENTIFIER", uid), S(NEW_ATTRIBUTE, Text(CONTACT_INFORMATION, "a"))]), version=V21)).item
+        self.assertFailure(item, "PERMISSION_DENIED", "Set Attribute not granted to vsphere")
+        new = S(NEW_ATTRIBUTE, Text(CONTACT_INFORMATION, "a"))
+        item = self.gw.request("vsphere", K.request(K.BatchItem("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]),
+                                                    version=V21)).item
+        self.assertSuccess(item, "Add Attribute is granted")
+        # The audit names it as policy does.
+        with open(self.gw.path("audit.log"), "rb") as f:
+            recs = [json.loads(line) for line in f if line.endswith(b"\n")]
+        ops = [r.get("operation") for r in recs if r.get("uid") == uid]
+        self.assertIn("Set Attribute", ops)
 
     def test_locate_by_attributes(self):
         name = S(T.NAME, Text("NAME_VALUE", "kmip2-locate"), Enum("NAME_TYPE", 1))
