@@ -13,6 +13,10 @@
 #define DEL KG_ATTR_CLIENT_DELETE
 #define EDITABLE (SET | ADD | MOD | DEL)
 
+/* The server's row saying Sensitive was raised after the object was made
+ * (kg_attr_sensitive_change): Always Sensitive is then False. */
+#define KG_ATTR_SENSITIVE_RAISED "Sensitive Raised"
+
 /* KMIP 1.4 section 3, with who may change what (each attribute's "Rules"
  * table) and the 1.x minor version that introduced it. Attributes not
  * listed are refused rather than stored blindly. */
@@ -29,9 +33,10 @@ static const struct kg_attr_def kg_attr_defs[] = {
     { "Cryptographic Length", KG_TTLV_INTEGER, KG_ATTR_DERIVED, 0 },
     { "Cryptographic Usage Mask", KG_TTLV_INTEGER, KG_ATTR_DERIVED, 0 },
     /* Section 3.48 to 3.51: where the key lives says them (see below);
-     * a client may also make an object Sensitive when it is made, never
-     * later, so Always Sensitive is the same (its row is read on demand). */
-    { "Sensitive", KG_TTLV_BOOLEAN, SET, 4 },
+     * a client may also make an object Sensitive, when it is made or later
+     * (raised, never lowered: kg_attr_sensitive_change); its row is read on
+     * demand. */
+    { "Sensitive", KG_TTLV_BOOLEAN, SET | ADD | MOD, 4 },
     { "Always Sensitive", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
     { "Extractable", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
     { "Never Extractable", KG_TTLV_BOOLEAN, KG_ATTR_DERIVED, 4 },
@@ -102,12 +107,16 @@ static const struct kg_attr_def kg_attr_defs[] = {
      * value (kg_op_register_data.c): the server's own rows. */
     { KG_ATTR_SECRET_DATA_TYPE, KG_TTLV_STRUCTURE, KG_ATTR_INTERNAL, KG_ATTR_SINCE_2X },
     { KG_ATTR_OPAQUE_DATA_TYPE, KG_TTLV_ENUMERATION, KG_ATTR_INTERNAL, KG_ATTR_SINCE_2X },
+    { KG_ATTR_SENSITIVE_RAISED, KG_TTLV_BOOLEAN, KG_ATTR_INTERNAL, KG_ATTR_SINCE_2X },
 };
 
 /* Custom attributes: "x-" names belong to clients; "y-" names are the
  * server's (KMIP 1.4 section 3.39), so clients may read but not set them. */
 static const struct kg_attr_def kg_attr_client_custom = { "x-", 0, KG_ATTR_MULTI | EDITABLE, 0 };
 static const struct kg_attr_def kg_attr_server_custom = { "y-", 0, KG_ATTR_MULTI, 0 };
+/* Other vendors' attributes (KMIP 2.1 section 4.60) are a client's, and
+ * KMIP 2.x's only. */
+static const struct kg_attr_def kg_attr_vendor = { "vendor", 0, KG_ATTR_MULTI | EDITABLE, KG_ATTR_SINCE_2X };
 
 const char *const kg_attr_derived_names[] = {
     "Unique Identifier", "Short Unique Identifier", "Object Type", "State",
@@ -128,6 +137,21 @@ bool kg_attr_in_version(const struct kg_attr_def *def, int32_t major, int32_t mi
     return minor >= (int32_t)def->since;
 }
 
+bool kg_attr_vendor_valid(const char *vendor, uint32_t len)
+{
+    if (len == 0 || len > KG_ATTR_VENDOR_MAX) {
+        return false;
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        char c = vendor[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.')) {
+            return false;
+        }
+    }
+    return true;
+}
+
 const struct kg_attr_def *kg_attr_lookup(const char *name, uint32_t len)
 {
     if (len > 2 && name[1] == '-' && (name[0] == 'x' || name[0] == 'X')) {
@@ -135,6 +159,10 @@ const struct kg_attr_def *kg_attr_lookup(const char *name, uint32_t len)
     }
     if (len > 2 && name[1] == '-' && (name[0] == 'y' || name[0] == 'Y')) {
         return &kg_attr_server_custom;
+    }
+    const char *sep = memchr(name, KG_ATTR_VENDOR_SEP, len);
+    if (sep != NULL && sep + 1 < name + len && kg_attr_vendor_valid(name, (uint32_t)(sep - name))) {
+        return &kg_attr_vendor;
     }
     for (size_t i = 0; i < sizeof(kg_attr_defs) / sizeof(kg_attr_defs[0]); i++) {
         if (strlen(kg_attr_defs[i].name) == len && memcmp(kg_attr_defs[i].name, name, len) == 0) {
@@ -244,8 +272,12 @@ static bool kg_attr_exposure(const struct kg_object *obj, const char *name, bool
 {
     bool resident = obj->storage == KG_P11_STORED_RESIDENT;
 
-    if (strcmp(name, "Sensitive") == 0 || strcmp(name, "Always Sensitive") == 0) {
+    if (strcmp(name, "Sensitive") == 0) {
         *value = resident || obj->sensitive;
+        return true;
+    }
+    if (strcmp(name, "Always Sensitive") == 0) {
+        *value = resident || (obj->sensitive && !obj->sensitive_raised);
         return true;
     }
     if (strcmp(name, "Never Extractable") == 0) {
@@ -541,7 +573,36 @@ kg_result kg_attr_is_fresh(struct kg_store *store, const char *uid, bool *fresh)
 kg_result kg_attr_load_sensitive(struct kg_store *store, struct kg_object *obj)
 {
     obj->sensitive = false;
-    return kg_store_each_attr(store, obj->uid, "Sensitive", kg_attr_true_fn, &obj->sensitive);
+    obj->sensitive_raised = false;
+    KG_GUARD(kg_store_each_attr(store, obj->uid, "Sensitive", kg_attr_true_fn, &obj->sensitive));
+    return kg_store_each_attr(store, obj->uid, KG_ATTR_SENSITIVE_RAISED, kg_attr_true_fn, &obj->sensitive_raised);
+}
+
+kg_result kg_attr_sensitive_change(struct kg_store *w, const struct kg_object *obj, const struct kg_attr_in *a)
+{
+    static const uint8_t yes[16] = { 0x42, 0x00, 0x0B, KG_TTLV_BOOLEAN, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1 };
+    struct kg_object now = *obj;
+    bool raise;
+    int32_t index;
+
+    if (strcmp(a->name, "Sensitive") != 0) {
+        return KG_RESULT_OK;
+    }
+    raise = a->value.raw_len == sizeof(yes) && memcmp(a->value.raw, yes, sizeof(yes)) == 0;
+    /* Read inside the change: the caller's copy may predate it. */
+    KG_GUARD(kg_attr_load_sensitive(w, &now));
+    if (now.storage == KG_P11_STORED_RESIDENT || now.sensitive) {
+        if (!raise) {
+            kg_error_set(KG_ERR_READ_ONLY_ATTRIBUTE, __FILE__, __LINE__);
+            kg_error_detail("Sensitive may be raised, never lowered: this object stays sensitive");
+            return KG_RESULT_ERROR;
+        }
+        return KG_RESULT_OK;
+    }
+    if (!raise || now.sensitive_raised) {
+        return KG_RESULT_OK;
+    }
+    return kg_store_add_attr(w, obj->uid, KG_ATTR_SENSITIVE_RAISED, yes, sizeof(yes), &index);
 }
 
 kg_result kg_attr_mark_served(struct kg_store *w, const char *uid)

@@ -48,6 +48,17 @@ struct kg_attr_def {
     uint8_t since;  /* the KMIP 1.x minor version that introduced it, or KG_ATTR_SINCE_2X */
 };
 
+/* A KMIP 2.x vendor attribute of a vendor other than "x" and "y" (2.1
+ * section 4.60) is stored under "<vendor>:<name>": a Vendor Identification
+ * is [A-Za-z0-9_.], so the first ':' ends it, and no 1.x name has that
+ * form. Such attributes exist for 2.x clients only. */
+#define KG_ATTR_VENDOR_SEP ':'
+#define KG_ATTR_VENDOR_MAX 32u
+
+/* Is `vendor` (len bytes) a Vendor Identification: 1 to KG_ATTR_VENDOR_MAX
+ * characters of [A-Za-z0-9_.]? */
+bool kg_attr_vendor_valid(const char *vendor, uint32_t len);
+
 /* `since` of an attribute KMIP 2.x introduced: above every 1.x minor. */
 #define KG_ATTR_SINCE_2X 0xFFu
 
@@ -57,8 +68,9 @@ struct kg_attr_def {
 #define KG_ATTR_SECRET_DATA_TYPE "Secret Data Type"
 #define KG_ATTR_OPAQUE_DATA_TYPE "Opaque Data Type"
 
-/* The definition of attribute `name`, a generic one for custom x-/y- names,
- * or NULL when the name is unknown. */
+/* The definition of attribute `name`, a generic one for custom x-/y- names
+ * and for KMIP 2.x vendor attributes ("<vendor>:<name>", see
+ * KG_ATTR_VENDOR_SEP), or NULL when the name is unknown. */
 const struct kg_attr_def *kg_attr_lookup(const char *name, uint32_t len);
 
 /* One Attribute structure as read from a request: borrowed pointers. */
@@ -159,8 +171,21 @@ kg_result kg_attr_get_date(struct kg_store *store, const char *uid, const char *
 /* Is object `uid`'s Fresh attribute True? False when it has none. */
 kg_result kg_attr_is_fresh(struct kg_store *store, const char *uid, bool *fresh) KG_WARN_UNUSED;
 
-/* obj->sensitive from the object's Sensitive row (false without one). */
+/* obj->sensitive from the object's Sensitive row (false without one), and
+ * obj->sensitive_raised from the row kg_attr_sensitive_change leaves. */
 kg_result kg_attr_load_sensitive(struct kg_store *store, struct kg_object *obj) KG_WARN_UNUSED;
+
+/*
+ * A client adds, modifies or sets attribute `a` of `obj` (inside the change
+ * `w`); a no-op unless `a` is Sensitive. Sensitive may be raised but never
+ * lowered: an object that is sensitive (resident, or made so) stays so, or a
+ * client allowed to change attributes could undo the protection and Get the
+ * key in plaintext. Raising it on an object that was not sensitive records
+ * that it was not always so (Always Sensitive False, KMIP 2.1 section 4.3).
+ * The value is the client's, already read with bounds (kg_attr_read).
+ */
+kg_result kg_attr_sensitive_change(struct kg_store *w, const struct kg_object *obj,
+                                   const struct kg_attr_in *a) KG_WARN_UNUSED;
 
 /* What a Get needs of an object's attribute rows. */
 struct kg_attr_get_facts {

@@ -32,6 +32,7 @@ static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
     [KG_OP_ADD_ATTRIBUTE] = { .execute = kg_op_add_attribute, .targets_object = true },
     [KG_OP_MODIFY_ATTRIBUTE] = { .execute = kg_op_modify_attribute, .targets_object = true },
     [KG_OP_DELETE_ATTRIBUTE] = { .execute = kg_op_delete_attribute, .targets_object = true },
+    [KG_OP_SET_ATTRIBUTE] = { .execute = kg_op_set_attribute, .targets_object = true },
     [KG_OP_ACTIVATE] = { .execute = kg_op_activate, .targets_object = true },
     [KG_OP_REVOKE] = { .execute = kg_op_revoke, .targets_object = true },
     [KG_OP_DESTROY] = { .execute = kg_op_destroy, .targets_object = true },

@@ -57,6 +57,7 @@ enum kg_operation {
     KG_OP_IMPORT = 0x2A,
     KG_OP_EXPORT = 0x2B,
     KG_OP_LOG = 0x2C,     /* KMIP 2.0 */
+    KG_OP_SET_ATTRIBUTE = 0x31, /* KMIP 2.0 */
     KG_OP_INTEROP = 0x34, /* KMIP 2.1, test benches only */
     KG_OP_MAX = 0x34,
 };
@@ -88,6 +89,7 @@ enum kg_result_reason {
     KG_REASON_ATTRIBUTE_READ_ONLY = 0x22,                   /* KMIP 2.0 */
     KG_REASON_ATTRIBUTE_SINGLE_VALUED = 0x23,               /* KMIP 2.0 */
     KG_REASON_SENSITIVE = 0x16,                             /* KMIP 1.4 */
+    KG_REASON_MULTI_VALUED_ATTRIBUTE = 0x1E,                /* KMIP 2.0 */
     KG_REASON_INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK = 0x29, /* KMIP 2.0 */
     KG_REASON_NON_UNIQUE_NAME_ATTRIBUTE = 0x35,             /* KMIP 2.0 */
     KG_REASON_OBJECT_DESTROYED = 0x36,                      /* KMIP 2.0 */

@@ -6,10 +6,6 @@
 #include "kg_attr.h"
 #include "kg_kmip.h"
 
-/* Longest custom attribute name part after "x-" (the whole name fits
- * KG_ATTR_NAME_MAX, as a 1.4 Attribute Name must). */
-#define KG_KMIP2_VENDOR_MAX 1u
-
 /* The tag of standard attribute `name` (KMIP 2.x names every attribute's
  * tag as the attribute), or 0. */
 static uint32_t kg_kmip2_tag_of(const char *name)
@@ -30,28 +26,49 @@ static bool kg_kmip2_is_custom(const char *name)
     return (name[0] == 'x' || name[0] == 'y') && name[1] == '-' && name[2] != '\0';
 }
 
+/* A stored name of another vendor's attribute ("<vendor>:<name>",
+ * kg_attr.h): *vendor_len gets the vendor's length. */
+static bool kg_kmip2_is_vendor(const char *name, uint32_t *vendor_len)
+{
+    const char *sep = strchr(name, KG_ATTR_VENDOR_SEP);
+
+    if (sep == NULL || sep[1] == '\0' || !kg_attr_vendor_valid(name, (uint32_t)(sep - name))) {
+        return false;
+    }
+    *vendor_len = (uint32_t)(sep - name);
+    return true;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
-/* Attribute Name text of a 2.x custom attribute: "<vendor>-<name>". */
+/*
+ * Attribute Name text of a 2.x vendor attribute: "x-<name>" or "y-<name>"
+ * for the vendors KMIP 2.x keeps for 1.x custom attributes, else
+ * "<vendor>:<name>" (kg_attr.h, KG_ATTR_VENDOR_SEP).
+ */
 static kg_result kg_kmip2_custom_name(const struct kg_ttlv_item *vendor, const struct kg_ttlv_item *name,
                                       char out[KG_ATTR_NAME_MAX + 1])
 {
     const char *v, *n;
     uint32_t v_len, n_len;
+    bool one_x;
 
     KG_GUARD(kg_ttlv_get_text(vendor, &v, &v_len));
     KG_GUARD(kg_ttlv_get_text(name, &n, &n_len));
-    if (v_len != KG_KMIP2_VENDOR_MAX || (v[0] != 'x' && v[0] != 'y') || n_len == 0 ||
-        n_len > KG_ATTR_NAME_MAX - 2 || memchr(n, '\0', n_len) != NULL) {
+    /* "x" and "y" are the 1.x custom attributes, stored as 1.x names them. */
+    one_x = v_len == 1 && (v[0] == 'x' || v[0] == 'y');
+    if (!kg_attr_vendor_valid(v, v_len) || n_len == 0 || v_len + 1 + n_len > KG_ATTR_NAME_MAX ||
+        memchr(n, '\0', n_len) != NULL) {
         kg_error_set(KG_ERR_BAD_ATTRIBUTE, __FILE__, __LINE__);
-        kg_error_detail("custom attributes are vendor 'x' (client) or 'y' (server) with a name of 1 to %u bytes",
-                        KG_ATTR_NAME_MAX - 2);
+        kg_error_detail("a vendor attribute is a Vendor Identification of 1 to %u characters [A-Za-z0-9_.] and "
+                        "a name, %u bytes in all",
+                        KG_ATTR_VENDOR_MAX, KG_ATTR_NAME_MAX - 1);
         return KG_RESULT_ERROR;
     }
-    out[0] = v[0];
-    out[1] = '-';
-    memcpy(out + 2, n, n_len);
-    out[2 + n_len] = '\0';
+    memcpy(out, v, v_len);
+    out[v_len] = one_x ? '-' : KG_ATTR_VENDOR_SEP;
+    memcpy(out + v_len + 1, n, n_len);
+    out[v_len + 1 + n_len] = '\0';
     return KG_RESULT_OK;
 }
 
@@ -217,12 +234,24 @@ static kg_result kg_kmip2_name_text(const struct kg_ttlv_item *it, char out[KG_A
     return KG_RESULT_OK;
 }
 
-/* Custom attribute `name` ("x-N") as Vendor Identification "x" and
- * Attribute Name "N". */
-static kg_result kg_kmip2_write_vendor_name(struct kg_ttlv_writer *out, const char *name)
+/* Is stored name `name` a vendor attribute (custom "x-N", or "V:N")? If so
+ * *vendor_len gets the length of its Vendor Identification. */
+static bool kg_kmip2_vendor_of(const char *name, uint32_t *vendor_len)
 {
-    KG_GUARD(kg_ttlv_write_text(out, KG_TAG_VENDOR_IDENTIFICATION, name, 1));
-    return kg_ttlv_write_text(out, KG_TAG_ATTRIBUTE_NAME, name + 2, (uint32_t)strlen(name + 2));
+    if (kg_kmip2_is_custom(name)) {
+        *vendor_len = 1;
+        return true;
+    }
+    return kg_kmip2_is_vendor(name, vendor_len);
+}
+
+/* Vendor attribute `name` ("x-N" or "V:N") as Vendor Identification "x"
+ * (or "V") and Attribute Name "N". */
+static kg_result kg_kmip2_write_vendor_name(struct kg_ttlv_writer *out, const char *name, uint32_t vendor_len)
+{
+    KG_GUARD(kg_ttlv_write_text(out, KG_TAG_VENDOR_IDENTIFICATION, name, vendor_len));
+    return kg_ttlv_write_text(out, KG_TAG_ATTRIBUTE_NAME, name + vendor_len + 1,
+                              (uint32_t)strlen(name + vendor_len + 1));
 }
 
 /* A 1.4 Attribute {Attribute Name, Attribute Index?, Attribute Value} as
@@ -233,7 +262,7 @@ static kg_result kg_kmip2_attribute_out(const struct kg_ttlv_reader *parent, con
     char name[KG_ATTR_NAME_MAX + 1];
     struct kg_ttlv_reader r;
     struct kg_ttlv_item name_item, index, value;
-    uint32_t tag;
+    uint32_t tag, vendor_len;
     bool has_index;
 
     KG_GUARD(kg_ttlv_child(parent, it, &r));
@@ -241,9 +270,9 @@ static kg_result kg_kmip2_attribute_out(const struct kg_ttlv_reader *parent, con
     KG_GUARD(kg_ttlv_read_optional(&r, KG_TAG_ATTRIBUTE_INDEX, KG_TTLV_INTEGER, &index, &has_index));
     KG_GUARD(kg_ttlv_read_expect(&r, KG_TAG_ATTRIBUTE_VALUE, KG_TTLV_ANY_TYPE, &value));
     KG_GUARD(kg_kmip2_name_text(&name_item, name));
-    if (kg_kmip2_is_custom(name)) {
+    if (kg_kmip2_vendor_of(name, &vendor_len)) {
         KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_ATTRIBUTE));
-        KG_GUARD(kg_kmip2_write_vendor_name(out, name));
+        KG_GUARD(kg_kmip2_write_vendor_name(out, name, vendor_len));
         KG_GUARD(kg_ttlv_write_raw(out, value.raw, value.raw_len));
         return kg_ttlv_end_struct(out);
     }
@@ -256,12 +285,12 @@ static kg_result kg_kmip2_attribute_out(const struct kg_ttlv_reader *parent, con
 static kg_result kg_kmip2_reference_out(const struct kg_ttlv_item *it, struct kg_ttlv_writer *out)
 {
     char name[KG_ATTR_NAME_MAX + 1];
-    uint32_t tag;
+    uint32_t tag, vendor_len;
 
     KG_GUARD(kg_kmip2_name_text(it, name));
-    if (kg_kmip2_is_custom(name)) {
+    if (kg_kmip2_vendor_of(name, &vendor_len)) {
         KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_ATTRIBUTE_REFERENCE));
-        KG_GUARD(kg_kmip2_write_vendor_name(out, name));
+        KG_GUARD(kg_kmip2_write_vendor_name(out, name, vendor_len));
         return kg_ttlv_end_struct(out);
     }
     tag = kg_kmip2_tag_of(name);

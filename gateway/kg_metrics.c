@@ -63,6 +63,7 @@ static const struct {
     { KG_REASON_ATTRIBUTE_READ_ONLY, "attribute_read_only" },
     { KG_REASON_ATTRIBUTE_SINGLE_VALUED, "attribute_single_valued" },
     { KG_REASON_SENSITIVE, "sensitive" },
+    { KG_REASON_MULTI_VALUED_ATTRIBUTE, "multi_valued_attribute" },
     { KG_REASON_INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, "incompatible_cryptographic_usage_mask" },
     { KG_REASON_NON_UNIQUE_NAME_ATTRIBUTE, "non_unique_name_attribute" },
     { KG_REASON_OBJECT_DESTROYED, "object_destroyed" },

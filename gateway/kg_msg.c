@@ -319,6 +319,8 @@ static uint32_t kg_msg_reason_for(struct kg_version version, int code)
         return version.major >= 2 ? KG_REASON_OBJECT_NOT_FOUND : KG_REASON_ITEM_NOT_FOUND;
     case KG_ERR_SINGLE_VALUED:
         return version.major >= 2 ? KG_REASON_ATTRIBUTE_SINGLE_VALUED : KG_REASON_INVALID_FIELD;
+    case KG_ERR_MULTI_VALUED:
+        return version.major >= 2 ? KG_REASON_MULTI_VALUED_ATTRIBUTE : KG_REASON_INVALID_FIELD;
     case KG_ERR_INCOMPATIBLE_USAGE_MASK:
         return version.major >= 2 ? KG_REASON_INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK : KG_REASON_PERMISSION_DENIED;
     case KG_ERR_OBJECT_DESTROYED:
@@ -392,6 +394,8 @@ static const char *kg_msg_reason_text(uint32_t reason)
         return "object not found";
     case KG_REASON_ATTRIBUTE_SINGLE_VALUED:
         return "attribute single valued";
+    case KG_REASON_MULTI_VALUED_ATTRIBUTE:
+        return "multi valued attribute";
     case KG_REASON_WRONG_KEY_LIFECYCLE_STATE:
         return "wrong key lifecycle state";
     default:

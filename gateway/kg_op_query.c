@@ -79,6 +79,9 @@ static kg_result kg_query_operations(struct kg_op_ctx *ctx, struct kg_ttlv_write
         if (op == KG_OP_INTEROP && !ctx->gw->config->testing_interop) {
             continue; /* a production server has no Interop (kg_op_interop.c) */
         }
+        if (op == KG_OP_SET_ATTRIBUTE && ctx->version.major < 2) {
+            continue; /* a 1.x client is refused it (kg_op_set_attribute) */
+        }
         if (kg_ops_lookup(op) != NULL && kg_query_token_can(ctx->gw->p11, op)) {
             KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_OPERATION, op));
         }
@@ -127,31 +130,84 @@ static kg_result kg_query_rngs(struct kg_ttlv_writer *out)
 }
 
 /*
- * Profiles (2.1.19) kmipgw conforms to: only those whose mandatory OASIS
- * test cases all pass against it (tests/conformance, expected_pass.txt), and
- * only of KMIP versions up to the request's (a 1.2 client knows no 1.3
- * profile names). Empty until a profile's cases all pass; see the table.
+ * Profiles kmipgw conforms to as a server (KMIP 1.4 section 2.1.19, 2.1
+ * section 7.31): only those whose mandatory OASIS test cases of that KMIP
+ * version all pass against it (tests/conformance/expected_pass.txt), and
+ * only on a token with the mechanisms those cases need.
+ *   Symmetric Key Lifecycle Server: KMIP 1.0 to 1.4 and 2.1 (SKLC-M-*);
+ *   Symmetric Key Foundry Server: 1.0 to 1.4, 2.0, 2.1 (SKFF-M-*); the
+ *     1.0 to 1.3 cases make Triple DES keys;
+ *   AES XTS Server: 2.0, 2.1 (AX-M-*; KMIP 1.4 has no name for it), which
+ *     gets a key wrapped with AES Key Wrap;
+ *   Quantum Safe Server: 2.0, 2.1 (QS-M-*);
+ *   Baseline Server: 2.1 (BL-M-*). The 1.x Baseline profiles have no
+ *     vectors here, so they are not claimed.
+ * Not claimed: the HTTPS, JSON and XML Server profiles, whose MSGENC cases
+ * pass as TTLV: kmipgw serves TTLV over TLS only, not those encodings over
+ * HTTPS; the asymmetric, cryptographic, tape, storage and Suite B ones, which
+ * have no passing vectors. Server URI and Server Port are left out: they
+ * belong to the HTTPS profiles.
+ * A 1.x client is shown the 1.x names of its version and older (a 1.2
+ * client knows no 1.3 names); a 2.x client the 2.x names (KMIP 2.1 reserves
+ * the 1.x values), each with the Profile Version it passes, up to its own.
  */
+#define KG_QUERY_NEEDS_NOTHING KG_P11_CAN_COUNT
+
 struct kg_query_profile {
-    uint32_t name;  /* 9.1.3.2.42 Profile Name */
-    int32_t minor;  /* the KMIP 1.x version the profile is of */
+    uint32_t name;                 /* 1.4 9.1.3.2.42 / 2.1 11.41 Profile Name */
+    int32_t major, minor;          /* the KMIP version whose cases pass */
+    enum kg_p11_capability needs;  /* a mechanism the cases need, or KG_QUERY_NEEDS_NOTHING */
 };
 
 static const struct kg_query_profile kg_query_profiles[] = {
-    { 0, 0 }, /* end */
+    /* KMIP 1.x names: one value per KMIP version. */
+    { 0x10, 1, 0, KG_QUERY_NEEDS_NOTHING }, /* Symmetric Key Lifecycle Server KMIP v1.0 */
+    { 0x11, 1, 1, KG_QUERY_NEEDS_NOTHING }, /* ... v1.1 */
+    { 0x12, 1, 2, KG_QUERY_NEEDS_NOTHING }, /* ... v1.2 */
+    { 0x5E, 1, 3, KG_QUERY_NEEDS_NOTHING }, /* ... v1.3 */
+    { 0x82, 1, 4, KG_QUERY_NEEDS_NOTHING }, /* ... v1.4 */
+    { 0x28, 1, 0, KG_P11_CAN_GENERATE_DES3 }, /* Symmetric Key Foundry Server KMIP v1.0 */
+    { 0x29, 1, 1, KG_P11_CAN_GENERATE_DES3 }, /* ... v1.1 */
+    { 0x2A, 1, 2, KG_P11_CAN_GENERATE_DES3 }, /* ... v1.2 */
+    { 0x6A, 1, 3, KG_P11_CAN_GENERATE_DES3 }, /* ... v1.3 */
+    { 0x8E, 1, 4, KG_QUERY_NEEDS_NOTHING },   /* ... v1.4 */
+    /* KMIP 2.x names, versioned by Profile Version. */
+    { 0x109, 2, 1, KG_QUERY_NEEDS_NOTHING }, /* Symmetric Key Lifecycle Server */
+    { 0x115, 2, 0, KG_QUERY_NEEDS_NOTHING }, /* Symmetric Key Foundry Server */
+    { 0x115, 2, 1, KG_QUERY_NEEDS_NOTHING },
+    { 0x125, 2, 0, KG_P11_CAN_WRAP_AES_KW }, /* AES XTS Server */
+    { 0x125, 2, 1, KG_P11_CAN_WRAP_AES_KW },
+    { 0x127, 2, 0, KG_QUERY_NEEDS_NOTHING }, /* Quantum Safe Server */
+    { 0x127, 2, 1, KG_QUERY_NEEDS_NOTHING },
+    { 0x12B, 2, 1, KG_QUERY_NEEDS_NOTHING }, /* Baseline Server */
 };
+
+/* Is profile `p` one to show a client of version `v` on this token? */
+static bool kg_query_profile_shown(const struct kg_query_profile *p, struct kg_version v, struct kg_p11 *p11)
+{
+    if (p->major != v.major || p->minor > v.minor) {
+        return false;
+    }
+    return p->needs == KG_QUERY_NEEDS_NOTHING || kg_p11_can(p11, p->needs);
+}
 
 static kg_result kg_query_profiles_write(const struct kg_op_ctx *ctx, struct kg_ttlv_writer *out)
 {
-    if (ctx->version.major != 1) {
-        return KG_RESULT_OK; /* the 2.x profile names carry a Profile Version */
-    }
-    for (const struct kg_query_profile *p = kg_query_profiles; p->name != 0; p++) {
-        if (p->minor <= ctx->version.minor) {
-            KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_PROFILE_INFORMATION));
-            KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_PROFILE_NAME, p->name));
+    for (size_t i = 0; i < sizeof(kg_query_profiles) / sizeof(kg_query_profiles[0]); i++) {
+        const struct kg_query_profile *p = &kg_query_profiles[i];
+
+        if (!kg_query_profile_shown(p, ctx->version, ctx->gw->p11)) {
+            continue;
+        }
+        KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_PROFILE_INFORMATION));
+        KG_GUARD(kg_ttlv_write_enum(out, KG_TAG_PROFILE_NAME, p->name));
+        if (p->major >= 2) {
+            KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_PROFILE_VERSION));
+            KG_GUARD(kg_ttlv_write_int(out, KG_TAG_PROFILE_VERSION_MAJOR, p->major));
+            KG_GUARD(kg_ttlv_write_int(out, KG_TAG_PROFILE_VERSION_MINOR, p->minor));
             KG_GUARD(kg_ttlv_end_struct(out));
         }
+        KG_GUARD(kg_ttlv_end_struct(out));
     }
     return KG_RESULT_OK;
 }

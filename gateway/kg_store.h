@@ -89,6 +89,9 @@ struct kg_object {
      * read by kg_attr_load_sensitive only where it matters (Get, Get
      * Attributes, Get Attribute List); false until then. */
     bool sensitive;
+    /* Not a column: Sensitive was raised after the object was made (read
+     * with `sensitive`), so it was not always sensitive. */
+    bool sensitive_raised;
 };
 
 struct kg_attr {

@@ -83,6 +83,9 @@ enum kg_error {
     /* Add Attribute of a Name the object already has (KMIP 2.1 BL-M-8-21):
      * Non Unique Name Attribute in KMIP 2.x, Invalid Field in 1.x. */
     KG_ERR_NON_UNIQUE_NAME = KG_ERR(KG_ERR_T_FIELD, 9),
+    /* Set Attribute of an attribute the object has several instances of
+     * (KMIP 2.1 section 6.1.51): Multi Valued Attribute (a 2.x operation). */
+    KG_ERR_MULTI_VALUED = KG_ERR(KG_ERR_T_FIELD, 10),
 
     KG_ERR_UNSUPPORTED_OP = KG_ERR(KG_ERR_T_UNSUPPORTED, 1),
     KG_ERR_UNSUPPORTED_VERSION = KG_ERR(KG_ERR_T_UNSUPPORTED, 2),

@@ -59,6 +59,7 @@ static const char *const kg_policy_op_names[KG_POLICY_MAX_OP + 1] = {
     [0x2B] = "Export",
     /* KMIP 2.1 operations kmipgw answers (gateway/kg_op_interop.c). */
     [0x2C] = "Log",
+    [0x31] = "Set Attribute",
     [0x34] = "Interop",
 };
 

@@ -25,8 +25,9 @@ BYTE = 0x01  # Usage Limits Unit
 TC181_KEY = bytes.fromhex("0000111122223333444455556666777788889999aaaabbbbccccddddeeeeffff")
 TC181_RAW = bytes.fromhex("6c064fe051add11edc07727b594eb48711df843e08445bba2cd786bc16bc58e8")
 
+# Sensitive is not among them: a client may raise it later (test_sensitive_raised_later).
 SERVER_SET = ["Digest", "Lease Time", "Random Number Generator", "Fresh", "Original Creation Date",
-              "Sensitive", "Always Sensitive", "Extractable", "Never Extractable", "Initial Date"]
+              "Always Sensitive", "Extractable", "Never Extractable", "Initial Date"]
 ADDED_IN = {"Fresh": V11, "Original Creation Date": V12, "Alternative Name": V12,
             "Random Number Generator": V14, "Sensitive": V14, "Always Sensitive": V14,
             "Extractable": V14, "Never Extractable": V14}
@@ -200,7 +201,6 @@ class ServerAttributes(GatewayTestCase):
                   "Fresh": Bool("ATTRIBUTE_VALUE", False),
                   "Original Creation Date": DateTime("ATTRIBUTE_VALUE", 1000000000),
                   "Random Number Generator": S("ATTRIBUTE_VALUE", Enum(RNG_ALGORITHM, UNSPECIFIED)),
-                  "Sensitive": Bool("ATTRIBUTE_VALUE", True),
                   "Always Sensitive": Bool("ATTRIBUTE_VALUE", True),
                   "Extractable": Bool("ATTRIBUTE_VALUE", False),
                   "Never Extractable": Bool("ATTRIBUTE_VALUE", True),
@@ -249,6 +249,31 @@ class ServerAttributes(GatewayTestCase):
         self.key_bytes(uid)
         self.assertEqual(len([n for n, _ in self.attrs(uid) if n == "Fresh"]), 1)
 
+    def test_sensitive_raised_later(self):
+        """Add Attribute may make a key Sensitive after it was made (KMIP 1.4 section 3.48:
+        modifiable by the client); Always Sensitive then stays False, and the key is no
+        longer returned in the clear. Lowering it again is refused."""
+        key = bytes(range(32))
+        uid = self.call(register_aes(key, RAW)).uid()
+        self.assertEqual(self.key_bytes(uid), key)
+        self.assertIs(self.one(uid, "Always Sensitive").value, False)
+        item = self.call(K.BatchItem("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid),
+                                                       K.attr("Sensitive", Bool("ATTRIBUTE_VALUE", True))]))
+        self.assertSuccess(item, "Add Sensitive")
+        self.assertIs(self.one(uid, "Sensitive").value, True)
+        self.assertIs(self.one(uid, "Always Sensitive").value, False, "it was not always sensitive")
+        self.assertFailure(self.call(K.get(uid, K.batch_id())), "SENSITIVE", "Get once Sensitive")
+        item = self.call(K.BatchItem("MODIFY_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid),
+                                                          K.attr("Sensitive", Bool("ATTRIBUTE_VALUE", False))]))
+        self.assertFailure(item, "PERMISSION_DENIED", "lower Sensitive")
+        # The server's record of it is no attribute a client may name.
+        item = self.call(K.BatchItem("GET_ATTRIBUTE_LIST", [Text("UNIQUE_IDENTIFIER", uid)]))
+        self.assertNotIn("Sensitive Raised", [n.value for n in item.payload.find_all("ATTRIBUTE_NAME")])
+        item = self.call(K.BatchItem("DELETE_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid),
+                                                          Text("ATTRIBUTE_NAME", "Sensitive Raised")]))
+        self.assertEqual(item.status, K.RESULT_STATUS["OPERATION_FAILED"], item.describe())
+        self.assertIs(self.one(uid, "Always Sensitive").value, False)
+
     def test_sensitive_given_at_creation(self):
         """A key made Sensitive is never returned in the clear (Result Reason Sensitive;
         Permission Denied to a 1.3 client, which has no such reason), and says so in
@@ -263,7 +288,7 @@ class ServerAttributes(GatewayTestCase):
         self.assertIs(self.one(uid, "Always Sensitive").value, True)
         self.assertEqual([n for n, _ in self.attrs(uid) if n == "Sensitive"], ["Sensitive"])
         self.assertEqual(self.names(uid, V14).count("Sensitive"), 1)
-        # Set once, at creation: not changed later.
+        # Never lowered once set.
         item = self.call(K.BatchItem("MODIFY_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid),
                                                           K.attr("Sensitive", Bool("ATTRIBUTE_VALUE", False))]))
         self.assertFailure(item, "PERMISSION_DENIED", "Modify Sensitive")

@@ -1,16 +1,18 @@
 """KMIP 2.0 and 2.1 messages, byte-level: the Attributes structure, Attribute Reference,
 New Attribute and vendor (x-) attributes, each rewritten to and from the 1.4 forms the
 handlers speak (gateway/kg_kmip2.c), and the refusals that prove each rule is checked:
-an unknown tag, another vendor's attribute, Current Attribute, a version we do not speak,
-a key that is not quantum safe, and 2.0's own Wrong Key Lifecycle State reason.
+an unknown tag, a malformed Vendor Identification, Current Attribute, a version we do not
+speak, a key that is not quantum safe, and 2.0's own Wrong Key Lifecycle State reason.
+Set Attribute (2.x only) with each of its refusals.
 Runs as `admin` (operations: all, scope: all).
 """
 
+import json
 import unittest
 
 import kg_kmip as K
 from kg_harness import GatewayTestCase
-from kg_ttlv import S, Int, Enum, Text, Bool, T, STRUCTURE, ENUMERATION
+from kg_ttlv import S, Int, Enum, Text, Bool, DateTime, T, STRUCTURE, ENUMERATION
 
 V20, V21, V14, V11 = (2, 0), (2, 1), (1, 4), (1, 1)
 
@@ -25,7 +27,15 @@ CRYPTOGRAPHIC_LENGTH = 0x42002A
 CRYPTOGRAPHIC_USAGE_MASK = 0x42002C
 STATE = 0x42008D
 CONTACT_INFORMATION = 0x420022
+SENSITIVE = 0x420120
+ALWAYS_SENSITIVE = 0x420121
+INITIAL_DATE = 0x420039
 AES = 0x03
+SET_ATTRIBUTE = 0x31
+# KMIP 2.x Result Reasons (2.1 section 11.42).
+MULTI_VALUED_ATTRIBUTE = 0x1E
+ATTRIBUTE_READ_ONLY = 0x22
+OBJECT_NOT_FOUND = 0x37
 WRONG_KEY_LIFECYCLE_STATE = 0x43
 
 
@@ -97,6 +107,124 @@ class Kmip2(GatewayTestCase):
         self.assertSuccess(self.call("DELETE_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), ref]).item, "Delete")
         self.assertEqual(self.attributes(uid, ref).children(), [])
 
+    def test_other_vendors_attributes(self):
+        uid = self.create()
+        new = S(NEW_ATTRIBUTE, vendor_attr(T.ATTRIBUTE, "acme.io", "tier", Text("ATTRIBUTE_VALUE", "gold")))
+        self.assertSuccess(self.call("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]).item, "Add acme.io")
+        # Another vendor's x attribute of the same name is a different attribute.
+        new = S(NEW_ATTRIBUTE, vendor_attr(T.ATTRIBUTE, "x", "acme.io:tier", Text("ATTRIBUTE_VALUE", "lead")))
+        self.assertSuccess(self.call("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]).item, "Add x")
+        got = self.attributes(uid, vendor_attr(ATTRIBUTE_REFERENCE, "acme.io", "tier", None))
+        self.assertEqual([(c.find("VENDOR_IDENTIFICATION").value, c.find("ATTRIBUTE_NAME").value,
+                           c.find("ATTRIBUTE_VALUE").value) for c in got.children()], [("acme.io", "tier", "gold")])
+        item = self.call("GET_ATTRIBUTE_LIST", [Text("UNIQUE_IDENTIFIER", uid)]).item
+        custom = [r for r in item.payload.find_all(ATTRIBUTE_REFERENCE) if r.type == STRUCTURE]
+        self.assertEqual(sorted((r.find("VENDOR_IDENTIFICATION").value, r.find("ATTRIBUTE_NAME").value)
+                                for r in custom), [("acme.io", "tier"), ("x", "acme.io:tier")])
+        # KMIP 1.x has no such attributes: a 1.4 client neither sees nor sets them.
+        v14 = self.gw.request("admin", K.request(K.BatchItem("GET_ATTRIBUTE_LIST", [Text("UNIQUE_IDENTIFIER", uid)]),
+                                                 version=V14)).item
+        names = [n.value for n in v14.payload.find_all("ATTRIBUTE_NAME")]
+        self.assertIn("x-acme.io:tier", names)
+        self.assertNotIn("acme.io:tier", names)
+        item = self.gw.request("admin", K.request(
+            K.BatchItem("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid),
+                                          K.attr("acme.io:tier", Text("ATTRIBUTE_VALUE", "gold"))]), version=V14)).item
+        self.assertFailure(item, "INVALID_FIELD", "a 2.x vendor attribute named in 1.4")
+
+    def set_attribute(self, uid, attribute, version=V21):
+        return self.call(SET_ATTRIBUTE, [Text("UNIQUE_IDENTIFIER", uid), S(NEW_ATTRIBUTE, attribute)], version).item
+
+    def test_set_attribute_adds_then_modifies(self):
+        uid = self.create()
+        contact = Enum(ATTRIBUTE_REFERENCE, CONTACT_INFORMATION)
+        item = self.set_attribute(uid, Text(CONTACT_INFORMATION, "a"))
+        self.assertSuccess(item, "Set absent Contact Information")
+        self.assertEqual([(c.tag, c.value) for c in item.payload.children()], [(T.UNIQUE_IDENTIFIER, uid)],
+                         "2.x Set Attribute answers the UID only")
+        self.assertEqual([c.value for c in self.attributes(uid, contact).children()], ["a"])
+        self.assertSuccess(self.set_attribute(uid, Text(CONTACT_INFORMATION, "b")), "Set it again")
+        self.assertEqual([c.value for c in self.attributes(uid, contact).children()], ["b"], "changed, not added")
+        # A multi-valued attribute with one instance is changed too.
+        tier = vendor_attr(ATTRIBUTE_REFERENCE, "x", "tier", None)
+        for value in ("gold", "silver"):
+            attr = vendor_attr(T.ATTRIBUTE, "x", "tier", Text("ATTRIBUTE_VALUE", value))
+            self.assertSuccess(self.set_attribute(uid, attr), "Set x-tier %s" % value)
+        self.assertEqual([c.find("ATTRIBUTE_VALUE").value for c in self.attributes(uid, tier).children()],
+                         ["silver"])
+        # Set Attribute is one of the operations 2.x clients are offered, not 1.x ones.
+        ops = lambda version: [o.value for o in self.call("QUERY", [Enum("QUERY_FUNCTION", 1)], version)
+                               .item.payload.find_all("OPERATION")]
+        self.assertIn(SET_ATTRIBUTE, ops(V20))
+        self.assertNotIn(SET_ATTRIBUTE, ops(V14))
+
+    def test_set_attribute_sensitive_is_raised_never_lowered(self):
+        uid = self.create()
+        self.assertSuccess(self.call("GET", [Text("UNIQUE_IDENTIFIER", uid)]).item, "Get before")
+        self.assertSuccess(self.set_attribute(uid, Bool(SENSITIVE, False)), "Set Sensitive False on a key that is not")
+        self.assertSuccess(self.set_attribute(uid, Bool(SENSITIVE, True)), "raise Sensitive")
+        attrs = self.attributes(uid, Enum(ATTRIBUTE_REFERENCE, SENSITIVE), Enum(ATTRIBUTE_REFERENCE, ALWAYS_SENSITIVE))
+        self.assertEqual([(c.tag, c.value) for c in attrs.children()], [(SENSITIVE, True), (ALWAYS_SENSITIVE, False)],
+                         "it was not always sensitive")
+        self.assertFailure(self.call("GET", [Text("UNIQUE_IDENTIFIER", uid)]).item, "SENSITIVE", "Get after")
+        item = self.set_attribute(uid, Bool(SENSITIVE, False))
+        self.assertEqual(item.reason, ATTRIBUTE_READ_ONLY, item.describe())
+        # Nor through the 1.4 Modify Attribute.
+        item = self.gw.request("admin", K.request(K.BatchItem("MODIFY_ATTRIBUTE", [
+            Text("UNIQUE_IDENTIFIER", uid), K.attr("Sensitive", Bool("ATTRIBUTE_VALUE", False))]), version=V14)).item
+        self.assertFailure(item, "PERMISSION_DENIED", "lower Sensitive in 1.4")
+        self.assertFailure(self.call("GET", [Text("UNIQUE_IDENTIFIER", uid)]).item, "SENSITIVE", "still sensitive")
+        # Made sensitive at creation: always sensitive.
+        made = self.create(256, Bool(SENSITIVE, True))
+        attrs = self.attributes(made, Enum(ATTRIBUTE_REFERENCE, ALWAYS_SENSITIVE))
+        self.assertEqual([c.value for c in attrs.children()], [True])
+
+    def test_set_attribute_refusals(self):
+        uid = self.create()
+        # Read-only: the server's own (Initial Date is a stored row, State is derived).
+        for attr in (Enum(STATE, 2), DateTime(INITIAL_DATE, 0)):
+            item = self.set_attribute(uid, attr)
+            self.assertEqual(item.reason, ATTRIBUTE_READ_ONLY, "0x%06X: %s" % (attr.tag, item.describe()))
+        # Several instances: which one to change is ambiguous.
+        for value in ("gold", "silver"):
+            new = S(NEW_ATTRIBUTE, vendor_attr(T.ATTRIBUTE, "x", "tier", Text("ATTRIBUTE_VALUE", value)))
+            self.assertSuccess(self.call("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]).item, value)
+        item = self.set_attribute(uid, vendor_attr(T.ATTRIBUTE, "x", "tier", Text("ATTRIBUTE_VALUE", "bronze")))
+        self.assertEqual(item.reason, MULTI_VALUED_ATTRIBUTE, item.describe())
+        tier = self.attributes(uid, vendor_attr(ATTRIBUTE_REFERENCE, "x", "tier", None))
+        self.assertEqual(sorted(c.find("ATTRIBUTE_VALUE").value for c in tier.children()), ["gold", "silver"])
+        # A server (y-) attribute, and an object that does not exist.
+        item = self.set_attribute(uid, vendor_attr(T.ATTRIBUTE, "y", "tier", Text("ATTRIBUTE_VALUE", "gold")))
+        self.assertEqual(item.reason, ATTRIBUTE_READ_ONLY, "y-tier: " + item.describe())
+        item = self.set_attribute("no-such-object", Text(CONTACT_INFORMATION, "a"))
+        self.assertEqual(item.reason, OBJECT_NOT_FOUND, item.describe())
+        # A destroyed object keeps its attributes for the record.
+        self.assertSuccess(self.call("DESTROY", [Text("UNIQUE_IDENTIFIER", uid)]).item, "Destroy")
+        item = self.set_attribute(uid, Text(CONTACT_INFORMATION, "a"))
+        self.assertEqual(item.reason, WRONG_KEY_LIFECYCLE_STATE, "destroyed: " + item.describe())
+        # KMIP 1.x has no Set Attribute, in whatever form it is sent.
+        other = self.create()
+        v14 = [Text("UNIQUE_IDENTIFIER", other), K.attr("Contact Information", Text("ATTRIBUTE_VALUE", "a"))]
+        self.assertFailure(self.call(SET_ATTRIBUTE, v14, V14).item, "OPERATION_NOT_SUPPORTED", "Set Attribute in 1.4")
+        self.assertEqual(self.attributes(other, Enum(ATTRIBUTE_REFERENCE, CONTACT_INFORMATION)).children(), [])
+
+    def test_set_attribute_is_its_own_policy_operation(self):
+        # vsphere (conf/policy.yaml) may Add and Modify Attribute, not Set Attribute:
+        # each operation is granted by its own name.
+        uid = self.create_key("vsphere")
+        item = self.gw.request("vsphere", K.request(K.BatchItem(SET_ATTRIBUTE, [
+            Text("UNIQUE_IDENTIFIER", uid), S(NEW_ATTRIBUTE, Text(CONTACT_INFORMATION, "a"))]), version=V21)).item
+        self.assertFailure(item, "PERMISSION_DENIED", "Set Attribute not granted to vsphere")
+        new = S(NEW_ATTRIBUTE, Text(CONTACT_INFORMATION, "a"))
+        item = self.gw.request("vsphere", K.request(K.BatchItem("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]),
+                                                    version=V21)).item
+        self.assertSuccess(item, "Add Attribute is granted")
+        # The audit names it as policy does.
+        with open(self.gw.path("audit.log"), "rb") as f:
+            recs = [json.loads(line) for line in f if line.endswith(b"\n")]
+        ops = [r.get("operation") for r in recs if r.get("uid") == uid]
+        self.assertIn("Set Attribute", ops)
+
     def test_locate_by_attributes(self):
         name = S(T.NAME, Text("NAME_VALUE", "kmip2-locate"), Enum("NAME_TYPE", 1))
         uid = self.create(256, name)
@@ -109,9 +237,11 @@ class Kmip2(GatewayTestCase):
         # A tag that names no attribute, and another vendor's attribute.
         bad = [Enum("OBJECT_TYPE", "SYMMETRIC_KEY"), aes(256, Int(T.BATCH_COUNT, 1))]
         self.assertFailure(self.call("CREATE", bad).item, "INVALID_FIELD", "Batch Count as an attribute")
-        new = S(NEW_ATTRIBUTE, vendor_attr(T.ATTRIBUTE, "acme", "tier", Text("ATTRIBUTE_VALUE", "gold")))
-        self.assertFailure(self.call("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]).item,
-                           "INVALID_FIELD", "vendor acme")
+        # A Vendor Identification is [A-Za-z0-9_.] (2.1 section 4.60), 1 to 32 of them.
+        for vendor in ("ac-me", "ac:me", "", "v" * 33):
+            new = S(NEW_ATTRIBUTE, vendor_attr(T.ATTRIBUTE, vendor, "tier", Text("ATTRIBUTE_VALUE", "gold")))
+            self.assertFailure(self.call("ADD_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), new]).item,
+                               "INVALID_FIELD", "vendor %r" % vendor)
         # Current Attribute: kmipgw does not pick an instance by value.
         cur = S(CURRENT_ATTRIBUTE, Text(CONTACT_INFORMATION, "a"))
         new = S(NEW_ATTRIBUTE, Text(CONTACT_INFORMATION, "b"))

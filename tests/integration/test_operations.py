@@ -22,6 +22,8 @@ from kg_ttlv import (
 USAGE_ENCRYPT, USAGE_DECRYPT, USAGE_SIGN = 0x04, 0x08, 0x01
 UNIT_BYTE = 0x01
 STORAGE_ON_LINE, STORAGE_ARCHIVAL = 0x1, 0x2
+# KMIP 2.x Profile Version (2.1 section 7.32), written out: the tests check the server's tags.
+PROFILE_VERSION, PROFILE_VERSION_MAJOR, PROFILE_VERSION_MINOR = 0x420142, 0x420143, 0x420144
 
 
 def qf(n):
@@ -177,13 +179,47 @@ class Operations(GatewayTestCase):
         self.assertNotIn(T.BATCH_CONTINUE_CAPABILITY, tags)
         self.assertIn(T.STREAMING_CAPABILITY, tags)
 
-    def test_query_profiles_not_newer_than_the_request(self):
-        names14 = [p.find("PROFILE_NAME").value for p in self.one(query([10])).payload.find_all("PROFILE_INFORMATION")]
-        names10 = [p.find("PROFILE_NAME").value
-                   for p in self.one(query([10]), version=(1, 0)).payload.find_all("PROFILE_INFORMATION")]
-        self.assertTrue(set(names10) <= set(names14))
+    def profiles(self, version):
+        """(Profile Name, Profile Version or None) of each Profile Information, in order."""
+        it = self.one(query([10]), version=version)
+        self.assertSuccess(it, "Query Profiles in %d.%d" % version)
+        out = []
+        for info in it.payload.find_all("PROFILE_INFORMATION"):
+            self.assertEqual([c.tag for c in info.value if c.tag not in (T.PROFILE_NAME, PROFILE_VERSION)], [],
+                             "no Server URI or Port: those are the HTTPS profiles'")
+            pv = info.find(PROFILE_VERSION)
+            out.append((info.find("PROFILE_NAME").value,
+                        None if pv is None else (pv.find(PROFILE_VERSION_MAJOR).value,
+                                                 pv.find(PROFILE_VERSION_MINOR).value)))
+        return out
+
+    def test_query_profiles_are_those_whose_cases_pass(self):
+        # Symmetric Key Lifecycle and Foundry servers, one 1.x name per KMIP version
+        # (expected_pass.txt: SKLC-M-* and SKFF-M-* of 1.0 to 1.4), up to the client's.
+        sklc = [0x10, 0x11, 0x12, 0x5E, 0x82]
+        skff = [0x28, 0x29, 0x2A, 0x6A, 0x8E]
+        self.assertEqual(self.profiles((1, 4)), [(n, None) for n in sklc + skff])
+        self.assertEqual(self.profiles((1, 2)), [(n, None) for n in sklc[:3] + skff[:3]])
         # 1.3 and 1.4 profile names (0x55 and up) mean nothing to a 1.0 client.
-        self.assertFalse([n for n in names10 if n >= 0x55], names10)
+        self.assertEqual(self.profiles((1, 0)), [(0x10, None), (0x28, None)])
+        # 2.x names with the Profile Version whose cases pass: SKFF, AES XTS and Quantum
+        # Safe of 2.0 and 2.1; Symmetric Key Lifecycle and Baseline of 2.1.
+        v20 = [(0x115, (2, 0)), (0x125, (2, 0)), (0x127, (2, 0))]
+        self.assertEqual(self.profiles((2, 0)), v20)
+        self.assertEqual(sorted(self.profiles((2, 1))),
+                         sorted(v20 + [(0x109, (2, 1)), (0x115, (2, 1)), (0x125, (2, 1)), (0x127, (2, 1)),
+                                       (0x12B, (2, 1))]))
+
+    def test_query_profiles_claims_nothing_untrue(self):
+        names = {n for v in ((1, 4), (2, 1)) for n, _ in self.profiles(v)}
+        # No HTTPS, JSON or XML server (TTLV over TLS only), no client profile, no
+        # asymmetric, cryptographic, tape, storage, Suite B or Opaque store profile.
+        untrue = {0x98, 0x9A, 0x9C, 0x11F, 0x121, 0x123,   # HTTPS / JSON / XML Server 1.4, 2.x
+                  0x0D, 0x57, 0x108, 0x12A,                 # SKLC / Baseline clients
+                  0x84, 0x10B, 0x86, 0x10D, 0x8A, 0x111,    # asymmetric, basic and RNG crypto servers
+                  0x80, 0x107, 0x90, 0x117, 0x92, 0x96,     # tape, opaque store, Suite B, SED
+                  0x79, 0x7A, 0x7D, 0x7E, 0x12C}            # 1.4 Baseline, Complete (no vectors)
+        self.assertEqual(names & untrue, set())
 
     # --- Poll and Cancel -----------------------------------------------------------------
     def test_poll_and_cancel_not_supported(self):

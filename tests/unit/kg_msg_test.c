@@ -28,6 +28,7 @@
 #include "kg_kmip.h"
 #include "kg_ops.h"
 #include "kg_msg.h"
+#include "kg_p11_internal.h"
 #include "kg_ttlv.h"
 
 /* A writer or reader call that must succeed for the test to make sense. */
@@ -2638,6 +2639,76 @@ static void test_gw_message_extension(void)
     resp_free(&r);
 }
 
+/* The Profile Names a Query Profiles in version `v` answers, in order;
+ * returns how many (at most `max`). */
+static unsigned query_profiles(struct kg_version v, uint32_t *names, unsigned max)
+{
+    struct kg_ttlv_writer w;
+    struct kg_ttlv_item info, name;
+    struct resp r;
+    unsigned n = 0;
+    uint32_t value;
+
+    b_begin(&w, &(struct hdr){ .major = v.major, .minor = v.minor });
+    b_item(&w, KG_OP_QUERY, bid(1));
+    OK(kg_ttlv_write_enum(&w, KG_TAG_QUERY_FUNCTION, KG_QUERY_PROFILES));
+    b_item_end(&w);
+    b_end(&w);
+    run_as(&id_vsphere, &w, &r);
+    CU_ASSERT(item_ok(&r, 0));
+    while (n < max && st_child(&r.items[0].payload, KG_TAG_PROFILE_INFORMATION, n, &info)) {
+        CU_ASSERT(st_child(&info, KG_TAG_PROFILE_NAME, 0, &name) && kg_ok(kg_ttlv_get_enum(&name, &value)));
+        /* 2.x names carry their Profile Version, 1.x names never do. */
+        CU_ASSERT_EQUAL(st_count(&info, KG_TAG_PROFILE_VERSION), v.major >= 2 ? 1u : 0u);
+        names[n++] = value;
+    }
+    resp_free(&r);
+    return n;
+}
+
+/* Find the token's entry for `mech`, to hide it as if the token lacked it. */
+static struct kg_p11_mech_entry *token_mech(CK_MECHANISM_TYPE mech)
+{
+    for (uint32_t i = 0; i < KG_P11_MECH_TRACKED; i++) {
+        if (env.gw.p11->mechs[i].type == mech) {
+            return &env.gw.p11->mechs[i];
+        }
+    }
+    return NULL;
+}
+
+static void test_gw_query_profiles_need_the_mechanisms(void)
+{
+    static const uint32_t v12[] = { 0x10, 0x11, 0x12, 0x28, 0x29, 0x2A };
+    static const uint32_t v12_no_des3[] = { 0x10, 0x11, 0x12 };
+    static const uint32_t v20[] = { 0x115, 0x125, 0x127 };
+    static const uint32_t v20_no_kw[] = { 0x115, 0x127 };
+    struct kg_p11_mech_entry *des3, *kw;
+    uint32_t names[32];
+    unsigned n;
+
+    NEED_HSM();
+    des3 = token_mech(CKM_DES3_KEY_GEN);
+    kw = token_mech(CKM_AES_KEY_WRAP);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(des3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(kw);
+    CU_ASSERT_FATAL(des3->present && kw->present); /* SoftHSM has both */
+    n = query_profiles((struct kg_version){ 1, 2 }, names, 32);
+    CU_ASSERT(n == 6 && memcmp(names, v12, sizeof(v12)) == 0);
+    n = query_profiles((struct kg_version){ 2, 0 }, names, 32);
+    CU_ASSERT(n == 3 && memcmp(names, v20, sizeof(v20)) == 0);
+    /* Without Triple DES the 1.0 to 1.2 Foundry cases cannot pass; without
+     * AES Key Wrap the AES XTS ones cannot: not claimed. */
+    des3->present = false;
+    kw->present = false;
+    n = query_profiles((struct kg_version){ 1, 2 }, names, 32);
+    CU_ASSERT(n == 3 && memcmp(names, v12_no_des3, sizeof(v12_no_des3)) == 0);
+    n = query_profiles((struct kg_version){ 2, 0 }, names, 32);
+    CU_ASSERT(n == 2 && memcmp(names, v20_no_kw, sizeof(v20_no_kw)) == 0);
+    des3->present = true;
+    kw->present = true;
+}
+
 static void test_gw_versions(void)
 {
     static const struct kg_version asked[] = { { 1, 0 }, { 1, 2 }, { 1, 4 } };
@@ -2647,8 +2718,9 @@ static void test_gw_versions(void)
 
     NEED_HSM();
     for (uint32_t op = 1; op <= KG_OP_MAX; op++) {
-        /* Interop is listed only on a test bench (testing.interop). */
-        table_ops += kg_ops_lookup(op) != NULL && op != KG_OP_INTEROP;
+        /* Interop is listed only on a test bench (testing.interop), Set
+         * Attribute only to KMIP 2.x clients (these ask in 1.x). */
+        table_ops += kg_ops_lookup(op) != NULL && op != KG_OP_INTEROP && op != KG_OP_SET_ATTRIBUTE;
     }
     /* Answered in the request's version. */
     for (size_t i = 0; i < sizeof(asked) / sizeof(asked[0]); i++) {
@@ -2660,7 +2732,8 @@ static void test_gw_versions(void)
         run_as(&id_vsphere, &w, &r);
         CU_ASSERT(r.major == asked[i].major && r.minor == asked[i].minor);
         CU_ASSERT(item_ok(&r, 0));
-        /* Query Operations lists exactly what the table holds, but Interop. */
+        /* Query Operations lists exactly what the table holds, but Interop
+         * and Set Attribute. */
         CU_ASSERT(table_ops >= 14);
         CU_ASSERT_EQUAL(st_count(&r.items[0].payload, KG_TAG_OPERATION), table_ops);
         resp_free(&r);
@@ -3331,6 +3404,7 @@ int main(void)
         KG_TEST(test_gw_unknown_operation_continue),
         KG_TEST(test_gw_message_extension),
         KG_TEST(test_gw_versions),
+        KG_TEST(test_gw_query_profiles_need_the_mechanisms),
         KG_TEST(test_gw_stop_on_failure),
         KG_TEST(test_gw_identity_denied),
         KG_TEST(test_gw_batch_undo),

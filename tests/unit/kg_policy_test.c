@@ -151,6 +151,10 @@ static void test_ops_table(void)
     /* Of the 2.x operations, only those kmipgw answers. */
     CU_ASSERT_STRING_EQUAL(kg_policy_operation_name(0x2C), "Log");
     CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x2D));
+    CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x30));
+    CU_ASSERT_STRING_EQUAL(kg_policy_operation_name(0x31), "Set Attribute");
+    CU_ASSERT_EQUAL(kg_policy_operation_code("Set Attribute"), 0x31);
+    CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x32));
     CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x33));
     CU_ASSERT_STRING_EQUAL(kg_policy_operation_name(0x34), "Interop");
     CU_ASSERT_PTR_NULL(kg_policy_operation_name(0x35));
@@ -162,7 +166,7 @@ static void test_ops_table(void)
     CU_ASSERT_EQUAL(kg_policy_operation_code(""), 0);
     CU_ASSERT_EQUAL(kg_policy_operation_code(NULL), 0);
     CU_ASSERT_EQUAL(kg_policy_operation_mask_all(),
-                    (((UINT64_C(1) << 0x2D) - 1) & ~UINT64_C(1)) | (UINT64_C(1) << 0x34));
+                    (((UINT64_C(1) << 0x2D) - 1) & ~UINT64_C(1)) | (UINT64_C(1) << 0x31) | (UINT64_C(1) << 0x34));
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -250,6 +254,14 @@ static void test_load_defaults(void)
     CU_ASSERT_EQUAL(g->export_mode, KG_EXPORT_NONE);
     CU_ASSERT_EQUAL(g->scope, KG_SCOPE_ALL);
     kg_policy_free(policy);
+
+    /* A KMIP 2.x operation by its name, and `all` granting it. */
+    policy = load("{version: 1, groups: {x: {ou: a, operations: [Set Attribute]}, every: {ou: b, operations: all}}}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(policy);
+    CU_ASSERT_EQUAL(group_named(policy, "x")->operations, UINT64_C(1) << 0x31);
+    CU_ASSERT((group_named(policy, "every")->operations & (UINT64_C(1) << 0x31)) != 0);
+    kg_policy_free(policy);
+    CU_ASSERT_PTR_NULL(load("{version: 1, groups: {x: {ou: a, operations: [SetAttribute]}}}"));
 
     kg_policy_free(NULL);
 }
