@@ -20,10 +20,12 @@ static uint32_t kg_kmip2_tag_of(const char *name)
     return 0;
 }
 
-/* A custom attribute name: "x-" or "y-" and at least one more character. */
+/* A custom attribute name: "x-" or "y-" (either case, as kg_attr_lookup
+ * takes them from 1.x clients) and at least one more character. */
 static bool kg_kmip2_is_custom(const char *name)
 {
-    return (name[0] == 'x' || name[0] == 'y') && name[1] == '-' && name[2] != '\0';
+    return (name[0] == 'x' || name[0] == 'y' || name[0] == 'X' || name[0] == 'Y') && name[1] == '-' &&
+           name[2] != '\0';
 }
 
 /* A stored name of another vendor's attribute ("<vendor>:<name>",

@@ -107,6 +107,17 @@ class Kmip2(GatewayTestCase):
         self.assertSuccess(self.call("DELETE_ATTRIBUTE", [Text("UNIQUE_IDENTIFIER", uid), ref]).item, "Delete")
         self.assertEqual(self.attributes(uid, ref).children(), [])
 
+    def test_upper_case_custom_attribute_of_a_1x_client(self):
+        """A 1.x client may name a custom attribute "X-..." (kg_attr_lookup takes either
+        case); a 2.x Get Attributes then shows it as vendor "X", not an internal error."""
+        uid = self.create()
+        item = self.gw.request("admin", K.request(K.add_attribute(uid, "X-Site", "lab"), version=V14)).item
+        self.assertSuccess(item, "1.4 Add X-Site")
+        every = self.attributes(uid)
+        vendor = [(c.find("VENDOR_IDENTIFICATION").value, c.find("ATTRIBUTE_NAME").value,
+                   c.find("ATTRIBUTE_VALUE").value) for c in every.children() if c.tag == T.ATTRIBUTE]
+        self.assertEqual(vendor, [("X", "Site", "lab")])
+
     def test_other_vendors_attributes(self):
         uid = self.create()
         new = S(NEW_ATTRIBUTE, vendor_attr(T.ATTRIBUTE, "acme.io", "tier", Text("ATTRIBUTE_VALUE", "gold")))
