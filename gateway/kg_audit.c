@@ -219,7 +219,8 @@ static void kg_audit_body_request(struct kg_audit_buf *b, const struct kg_audit_
         snprintf(num, sizeof(num), ",\"rule_line\":%u", rec->rule_line);
         kg_audit_buf_cstr(b, num);
     }
-    kg_audit_buf_member(b, "result", rec->status == 0 ? "success" : "failed");
+    /* 2 is Operation Pending: an item deferred by an Asynchronous Indicator. */
+    kg_audit_buf_member(b, "result", rec->status == 0 ? "success" : rec->status == 2 ? "pending" : "failed");
     snprintf(num, sizeof(num), ",\"reason\":%" PRIu32, rec->reason);
     kg_audit_buf_cstr(b, num);
     if (rec->note != NULL) {
