@@ -458,6 +458,27 @@ static kg_result kg_dispatch_write_pending(const struct kg_request_item *item, c
     return KG_RESULT_OK;
 }
 
+/* The Unique Identifier a deferred item names, for its audit record; empty
+ * when it names none (it would use the ID Placeholder) or cannot be read. */
+static void kg_dispatch_deferred_uid(struct kg_op_ctx *ctx, const struct kg_request_item *item,
+                                     char out[KG_UID_LEN + 1])
+{
+    struct kg_ttlv_reader payload;
+    struct kg_ttlv_item it;
+    const char *text;
+    uint32_t len;
+    bool present = false;
+
+    out[0] = '\0';
+    if (kg_ok(kg_msg_payload_reader(ctx->request, item, &payload)) &&
+        kg_ok(kg_ttlv_read_optional(&payload, KG_TAG_UNIQUE_IDENTIFIER, KG_TTLV_TEXT_STRING, &it, &present)) &&
+        present && kg_ok(kg_ttlv_get_text(&it, &text, &len)) && len <= KG_UID_LEN) {
+        memcpy(out, text, len);
+        out[len] = '\0';
+    }
+    kg_error_clear();
+}
+
 /*
  * Defer `item` if it may be (kg_dispatch_may_defer) and the table has room:
  * answer Operation Pending with a fresh correlation value and audit the
@@ -469,6 +490,7 @@ static bool kg_dispatch_defer(struct kg_op_ctx *ctx, const struct kg_request_ite
     struct kg_async_who who = kg_op_async_who(ctx);
     struct kg_policy_decision d = { 0 };
     uint8_t id[KG_ASYNC_ID_LEN];
+    char uid[KG_UID_LEN + 1];
     uint32_t mark = w->len, depth = w->depth;
     bool queued = false;
 
@@ -492,12 +514,13 @@ static bool kg_dispatch_defer(struct kg_op_ctx *ctx, const struct kg_request_ite
         kg_error_clear();
         return false;
     }
+    kg_dispatch_deferred_uid(ctx, item, uid);
     struct kg_audit_record rec = {
         .time = ctx->now,
         .identity = ctx->identity,
         .group = d.group != NULL ? d.group->name : NULL,
         .operation = kg_policy_operation_name(item->operation),
-        .uid = "",
+        .uid = uid,
         .decision = "deferred",
         .status = KG_STATUS_PENDING,
         .note = "asynchronous: runs when polled",

@@ -175,7 +175,7 @@ class Async(GatewayTestCase):
         self.assertEqual([(r["operation"], r["decision"], r["result"]) for r in recs[:3]],
                          [("Locate", "deferred", "pending"), ("Poll", "allow", "success"),
                           ("Locate", "allow", "success")], recs)
-        self.assertEqual((recs[3]["operation"], recs[3]["result"]), ("Check", "pending"))
+        self.assertEqual((recs[3]["operation"], recs[3]["result"], recs[3]["uid"]), ("Check", "pending", uid))
         self.assertEqual((recs[4]["operation"], recs[4]["result"]), ("Cancel", "success"))
         self.assertNotIn(value.hex(), open(self.gw.path("audit.log")).read(), "values are not logged")
 
