@@ -157,6 +157,16 @@ kg_result kg_async_take(struct kg_async *t, const struct kg_async_who *who, cons
     return KG_RESULT_OK;
 }
 
+void kg_async_sweep(struct kg_async *t, uint64_t now_ms)
+{
+    if (!t->ready || t->limits.max_total == 0) {
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    kg_async_expire(t, now_ms);
+    pthread_mutex_unlock(&t->lock);
+}
+
 void kg_async_drop_conn(struct kg_async *t, uint64_t conn_id)
 {
     if (!t->ready) {

@@ -99,6 +99,10 @@ void kg_async_entry_clear(struct kg_async_entry *e);
 /* Drop every entry made on connection conn_id (it closed). */
 void kg_async_drop_conn(struct kg_async *t, uint64_t conn_id);
 
+/* Drop the expired entries: the server calls it every 100 ms, so an entry
+ * nobody asks about is freed soon after it expires, not at the next use. */
+void kg_async_sweep(struct kg_async *t, uint64_t now_ms);
+
 /* Entries pending now (expired ones are dropped first), for tests. */
 uint32_t kg_async_count(struct kg_async *t, uint64_t now_ms);
 

@@ -797,6 +797,8 @@ static void kg_server_loop(struct kg_server *srv)
         now = kg_now_ms();
         if (now - last_scan >= 100) {
             kg_server_expire(srv, now);
+            /* The same monotonic milliseconds as the dispatcher's. */
+            kg_async_sweep(&srv->gw->async, now);
             last_scan = now;
         }
         if (drain_until != 0) {

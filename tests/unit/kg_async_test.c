@@ -141,6 +141,10 @@ static void test_expiry(void)
         add(&t, a, 2000, id);
     }
     CU_ASSERT(refused(&t, a, 2999));
+    kg_async_sweep(&t, 2999);
+    CU_ASSERT_EQUAL(kg_async_count(&t, 2999), 3);
+    kg_async_sweep(&t, 3000);
+    CU_ASSERT_EQUAL(kg_async_count(&t, 0), 0); /* gone, whatever the clock says now */
     add(&t, a, 3000, id);
     kg_async_cleanup(&t);
 }
