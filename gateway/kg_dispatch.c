@@ -1,7 +1,9 @@
 /*
  * kg_dispatch.c - the operation table and the per-message pipeline:
  * decode, then for each batch item: look up, resolve the target object,
- * decide by policy, execute, audit; then frame the response.
+ * decide by policy, execute, audit; then frame the response. An item the
+ * client lets wait (Asynchronous Indicator) may be deferred instead, and
+ * goes through the same pipeline when it is polled (kg_dispatch_defer).
  */
 #include <pthread.h>
 #include <stdio.h>
