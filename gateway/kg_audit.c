@@ -6,6 +6,7 @@
  * writing it (inside), and picking the chain up again from an existing file.
  */
 #include "kg_audit.h"
+#include "kg_kmip.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -219,7 +220,12 @@ static void kg_audit_body_request(struct kg_audit_buf *b, const struct kg_audit_
         snprintf(num, sizeof(num), ",\"rule_line\":%u", rec->rule_line);
         kg_audit_buf_cstr(b, num);
     }
-    kg_audit_buf_member(b, "result", rec->status == 0 ? "success" : "failed");
+    /* 2 is Operation Pending: an item deferred by an Asynchronous Indicator. */
+    kg_audit_buf_member(b, "result",
+                        rec->status == KG_STATUS_SUCCESS   ? "success"
+                        : rec->status == KG_STATUS_PENDING ? "pending"
+                        : rec->status == KG_STATUS_UNDONE  ? "undone"
+                                                           : "failed");
     snprintf(num, sizeof(num), ",\"reason\":%" PRIu32, rec->reason);
     kg_audit_buf_cstr(b, num);
     if (rec->note != NULL) {

@@ -98,6 +98,10 @@ static const struct kg_config_key kg_config_keys[] = {
     KEY("limits", "max_connections", KG_CFG_U32, max_connections, 1, 1000000, false),
     KEY("limits", "max_connections_per_ip", KG_CFG_U32, max_connections_per_ip, 1, 1000000, false),
     KEY("limits", "request_timeout_ms", KG_CFG_U32, request_timeout_ms, 100, 600000, false),
+    /* Operations deferred by an Asynchronous Indicator (kg_async.h); 0 pending: never deferred. */
+    KEY("limits", "async_max_pending", KG_CFG_U32, async_max_pending, 0, 65536, false),
+    KEY("limits", "async_per_connection", KG_CFG_U32, async_per_connection, 1, 4096, false),
+    KEY("limits", "async_lifetime_ms", KG_CFG_U32, async_lifetime_ms, 100, 86400000, false),
     /* KMIP 2.1 section 6.1.26: Interop SHALL NOT be available in a production server. */
     KEY("testing", "interop", KG_CFG_BOOL, testing_interop, 0, 1, false),
     /* Plain HTTP: loopback or a management network only (README, "Metrics and health"). */
@@ -762,6 +766,9 @@ static void kg_config_defaults(struct kg_config *cfg)
     cfg->max_connections = 4096;
     cfg->max_connections_per_ip = 512;
     cfg->request_timeout_ms = 10000;
+    cfg->async_max_pending = 1024;
+    cfg->async_per_connection = 16;
+    cfg->async_lifetime_ms = 300000;
 }
 
 /* Absolute directory of `path`, so relative settings survive a later chdir. */

@@ -33,6 +33,9 @@
  *   limits.max_connections       1 .. 1000000
  *   limits.max_connections_per_ip 1 .. 1000000
  *   limits.request_timeout_ms    100 .. 600000 (10 minutes)
+ *   limits.async_max_pending     0 .. 65536 (0: never answer Operation Pending)
+ *   limits.async_per_connection  1 .. 4096
+ *   limits.async_lifetime_ms     100 .. 86400000 (1 day)
  *   testing.interop              true or false (default false; test benches only)
  *   metrics.listen               ADDRESS:PORT or [IPV6]:PORT, port 1 .. 65535;
  *                                absent or empty: no metrics listener (default)
@@ -95,6 +98,12 @@ struct kg_config {
     uint32_t max_connections;      /* open connections in all, default 4096 */
     uint32_t max_connections_per_ip; /* from one client address, default 512 */
     uint32_t request_timeout_ms;   /* a request's HSM and store work, default 10000 */
+    /* Asynchronous operations (kg_async.h): pending in all (default 1024),
+     * per connection (default 16), and how long one waits for its Poll
+     * (default 300000 ms). */
+    uint32_t async_max_pending;
+    uint32_t async_per_connection;
+    uint32_t async_lifetime_ms;
     /* testing.interop: answer the KMIP 2.1 Interop operation, which the
      * OASIS conformance vectors send and a production server SHALL NOT
      * offer (section 6.1.26). Default false. */

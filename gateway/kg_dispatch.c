@@ -1,7 +1,9 @@
 /*
  * kg_dispatch.c - the operation table and the per-message pipeline:
  * decode, then for each batch item: look up, resolve the target object,
- * decide by policy, execute, audit; then frame the response.
+ * decide by policy, execute, audit; then frame the response. An item the
+ * client lets wait (Asynchronous Indicator) may be deferred instead, and
+ * goes through the same pipeline when it is polled (kg_dispatch_defer).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -42,9 +44,9 @@ static const struct kg_op kg_ops[KG_OP_MAX + 1] = {
     [KG_OP_GET_USAGE_ALLOCATION] = { .execute = kg_op_get_usage_allocation, .targets_object = true },
     [KG_OP_ARCHIVE] = { .execute = kg_op_archive, .targets_object = true },
     [KG_OP_RECOVER] = { .execute = kg_op_recover, .targets_object = true, .archived_ok = true },
-    /* Poll and Cancel have no entry: asynchronous operations are optional
-     * (KMIP 1.4 section 4.26) and kmipgw answers every request at once, so
-     * there is nothing to poll or cancel: Operation Not Supported. */
+    /* Of the items an Asynchronous Indicator deferred (kg_dispatch_defer). */
+    [KG_OP_CANCEL] = { .execute = kg_op_cancel },
+    [KG_OP_POLL] = { .execute = kg_op_poll },
     [KG_OP_LOG] = { .execute = kg_op_log },
     [KG_OP_INTEROP] = { .execute = kg_op_interop },
     [KG_OP_ENCRYPT] = { .execute = kg_op_encrypt, .targets_object = true },
@@ -79,7 +81,7 @@ static kg_result kg_dispatch_target_uid(const struct kg_ttlv_reader *payload, co
     return kg_op_uid_or_placeholder(ctx, &it, present, out);
 }
 
-static uint64_t kg_dispatch_now_ms(void)
+uint64_t kg_dispatch_now_ms(void)
 {
     struct timespec ts;
 
@@ -125,6 +127,23 @@ static kg_result kg_dispatch_deny(const struct kg_policy_decision *d, bool hidde
     return KG_RESULT_ERROR;
 }
 
+/* A policy request for `operation` with the message's credential, if any. */
+static struct kg_policy_request kg_dispatch_policy_request(const struct kg_op_ctx *ctx, uint32_t operation)
+{
+    struct kg_policy_request req = { .operation = operation };
+    const struct kg_request *msg = ctx->request;
+
+    if (msg->has_credential) {
+        req.has_credential = true;
+        req.credential_kind = msg->device_credential ? KG_POLICY_CRED_DEVICE : KG_POLICY_CRED_USERNAME;
+        req.username = msg->username;
+        req.username_len = msg->username_len;
+        req.password = msg->password;
+        req.password_len = msg->password_len;
+    }
+    return req;
+}
+
 /*
  * Everything policy decides on, gathered before any handler runs: the
  * identity selects a group (an unknown OU learns nothing about any object),
@@ -136,19 +155,10 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
                                        struct kg_ttlv_reader *payload, struct kg_policy_decision *d,
                                        bool *live_locked)
 {
-    struct kg_policy_request req = { .operation = operation };
-    struct kg_request *msg = ctx->request;
+    struct kg_policy_request req = kg_dispatch_policy_request(ctx, operation);
     char uid[KG_UID_LEN + 1];
     bool hidden = false;
 
-    if (msg->has_credential) {
-        req.has_credential = true;
-        req.credential_kind = msg->device_credential ? KG_POLICY_CRED_DEVICE : KG_POLICY_CRED_USERNAME;
-        req.username = msg->username;
-        req.username_len = msg->username_len;
-        req.password = msg->password;
-        req.password_len = msg->password_len;
-    }
     /* The group a credential may act as counts from the start: scope and
      * every fact below are judged for the group that will decide. */
     *d = kg_policy_match_request(ctx->policy, ctx->identity, &req);
@@ -280,8 +290,8 @@ static kg_result kg_dispatch_payload_v1(struct kg_op_ctx *ctx, uint32_t operatio
     return KG_RESULT_OK;
 }
 
-/* Process one batch item into `w`; returns whether it succeeded. */
-static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item *item, struct kg_ttlv_writer *w)
+/* Run one batch item into `w`; returns whether it succeeded. */
+static bool kg_dispatch_item_run(struct kg_op_ctx *ctx, const struct kg_request_item *item, struct kg_ttlv_writer *w)
 {
     const uint64_t started = kg_metrics_now_ns();
     const struct kg_op *op = kg_ops_lookup(item->operation);
@@ -383,6 +393,188 @@ static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item
     }
     kg_ttlv_writer_cleanup(&payload_v1);
     return kg_ok(rc);
+}
+
+/* ---- Asynchronous operations (KMIP 1.4 sections 4.27, 4.28, 6.7) ---------- */
+
+/*
+ * The operations an Asynchronous Indicator defers: those whose request
+ * carries no secret (a UID, attributes to match, a revocation reason), as
+ * the request's bytes wait in the table (kg_async.h). Everything else is
+ * answered at once, which section 6.7 allows a server: Register and the
+ * cryptographic operations carry key bytes or data; Get, Create and the
+ * other operations that make or answer with key material are kept
+ * synchronous too, so the table never has to hold or guard anything
+ * secret, nor an object that is half made.
+ */
+static bool kg_dispatch_deferrable(uint32_t operation)
+{
+    switch (operation) {
+    case KG_OP_LOCATE:
+    case KG_OP_CHECK:
+    case KG_OP_GET_ATTRIBUTES:
+    case KG_OP_GET_ATTRIBUTE_LIST:
+    case KG_OP_ACTIVATE:
+    case KG_OP_REVOKE:
+    case KG_OP_DESTROY:
+    case KG_OP_ARCHIVE:
+    case KG_OP_RECOVER:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * Whether `item` may wait for a Poll: the client asked (Asynchronous
+ * Indicator), the message has only this item (a deferred item would lose
+ * its batch's ID Placeholder, order and Undo), it came on a connection, and
+ * its caller may Poll (policy knows the caller, with this credential, and
+ * grants Poll); else it would wait for nothing. The deferred operation
+ * itself is decided when polled, by the ordinary path.
+ */
+static bool kg_dispatch_may_defer(const struct kg_op_ctx *ctx, const struct kg_request_item *item,
+                                  struct kg_policy_decision *d)
+{
+    struct kg_policy_request req = kg_dispatch_policy_request(ctx, KG_OP_POLL);
+
+    if (!ctx->request->async_indicator || ctx->request->batch_count != 1 || ctx->conn_id == 0 ||
+        !kg_dispatch_deferrable(item->operation) || item->critical_extension) {
+        return false;
+    }
+    *d = kg_policy_decide_request(ctx->policy, ctx->identity, &req);
+    return d->verdict == KG_POLICY_ALLOW;
+}
+
+/* The Operation Pending answer of a deferred item (KMIP 1.4 section 7.1). */
+static kg_result kg_dispatch_write_pending(const struct kg_request_item *item, const uint8_t *id,
+                                           struct kg_ttlv_writer *w)
+{
+    KG_GUARD(kg_ttlv_begin_struct(w, KG_TAG_BATCH_ITEM));
+    KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_OPERATION, item->operation));
+    if (item->has_batch_id) {
+        KG_GUARD(kg_ttlv_write_bytes(w, KG_TAG_UNIQUE_BATCH_ITEM_ID, item->batch_id, item->batch_id_len));
+    }
+    KG_GUARD(kg_ttlv_write_enum(w, KG_TAG_RESULT_STATUS, KG_STATUS_PENDING));
+    KG_GUARD(kg_ttlv_write_bytes(w, KG_TAG_ASYNCHRONOUS_CORRELATION_VALUE, id, KG_ASYNC_ID_LEN));
+    KG_GUARD(kg_ttlv_end_struct(w));
+    return KG_RESULT_OK;
+}
+
+/* The Unique Identifier a deferred item names, for its audit record; empty
+ * when it names none (it would use the ID Placeholder) or cannot be read. */
+static void kg_dispatch_deferred_uid(struct kg_op_ctx *ctx, const struct kg_request_item *item,
+                                     char out[KG_UID_LEN + 1])
+{
+    struct kg_ttlv_reader payload;
+    struct kg_ttlv_item it;
+    const char *text;
+    uint32_t len;
+    bool present = false;
+
+    out[0] = '\0';
+    if (kg_ok(kg_msg_payload_reader(ctx->request, item, &payload)) &&
+        kg_ok(kg_ttlv_read_optional(&payload, KG_TAG_UNIQUE_IDENTIFIER, KG_TTLV_TEXT_STRING, &it, &present)) &&
+        present && kg_ok(kg_ttlv_get_text(&it, &text, &len)) && len <= KG_UID_LEN) {
+        memcpy(out, text, len);
+        out[len] = '\0';
+    }
+    kg_error_clear();
+}
+
+/*
+ * Defer `item` if it may be (kg_dispatch_may_defer) and the table has room:
+ * answer Operation Pending with a fresh correlation value and audit the
+ * deferral. False when it must run now (the table full included: then the
+ * client simply gets its answer at once).
+ */
+static bool kg_dispatch_defer(struct kg_op_ctx *ctx, const struct kg_request_item *item, struct kg_ttlv_writer *w)
+{
+    struct kg_async_who who = kg_op_async_who(ctx);
+    struct kg_policy_decision d = { 0 };
+    uint8_t id[KG_ASYNC_ID_LEN];
+    char uid[KG_UID_LEN + 1];
+    uint32_t mark = w->len, depth = w->depth;
+    bool queued = false;
+
+    if (!kg_dispatch_may_defer(ctx, item, &d)) {
+        return false;
+    }
+    if (kg_failed(kg_async_add(&ctx->gw->async, &who, item->operation, item->has_payload ? item->payload.value : NULL,
+                               item->has_payload ? item->payload.len : 0, kg_dispatch_now_ms(), id, &queued)) ||
+        !queued) {
+        kg_error_clear();
+        return false;
+    }
+    if (kg_failed(kg_dispatch_write_pending(item, id, w))) {
+        /* No room to say so: forget it and answer the item at once. */
+        struct kg_async_entry gone;
+
+        kg_ttlv_writer_rewind(w, mark, depth);
+        if (kg_ok(kg_async_take(&ctx->gw->async, &who, id, KG_ASYNC_ID_LEN, kg_dispatch_now_ms(), &gone))) {
+            kg_async_entry_clear(&gone);
+        }
+        kg_error_clear();
+        return false;
+    }
+    kg_dispatch_deferred_uid(ctx, item, uid);
+    struct kg_audit_record rec = {
+        .time = ctx->now,
+        .identity = ctx->identity,
+        .group = d.group != NULL ? d.group->name : NULL,
+        .operation = kg_policy_operation_name(item->operation),
+        .uid = uid,
+        .decision = "deferred",
+        .status = KG_STATUS_PENDING,
+        .note = "asynchronous: runs when polled",
+    };
+    kg_audit_write(ctx->gw->audit, &rec);
+    return true;
+}
+
+/*
+ * Answer a Poll that found its item: the item runs now, by the ordinary
+ * path, and its answer (its own Operation and payload, section 4.28)
+ * replaces the Poll's, under the Poll's Unique Batch Item ID.
+ */
+static bool kg_dispatch_polled(struct kg_op_ctx *ctx, const struct kg_request_item *poll, struct kg_ttlv_writer *w)
+{
+    struct kg_async_entry e = ctx->polled;
+    struct kg_request_item inner = {
+        .operation = e.operation,
+        .has_batch_id = poll->has_batch_id,
+        .batch_id = poll->batch_id,
+        .batch_id_len = poll->batch_id_len,
+        .has_payload = true,
+        .payload = { .tag = KG_TAG_REQUEST_PAYLOAD, .type = KG_TTLV_STRUCTURE, .len = e.payload_len,
+                     .value = e.payload },
+    };
+    bool ok;
+
+    ctx->has_polled = false;
+    memset(&ctx->polled, 0, sizeof(ctx->polled));
+    ok = kg_dispatch_item_run(ctx, &inner, w);
+    kg_async_entry_clear(&e);
+    return ok;
+}
+
+/* Process one batch item into `w`; returns whether it succeeded. */
+static bool kg_dispatch_item(struct kg_op_ctx *ctx, const struct kg_request_item *item, struct kg_ttlv_writer *w)
+{
+    uint32_t mark = w->len, depth = w->depth;
+    bool ok;
+
+    if (kg_dispatch_defer(ctx, item, w)) {
+        return true;
+    }
+    ctx->has_polled = false;
+    ok = kg_dispatch_item_run(ctx, item, w);
+    if (ctx->has_polled) {
+        /* The Poll succeeded (and was audited): its answer is the item's. */
+        kg_ttlv_writer_rewind(w, mark, depth);
+        ok = kg_dispatch_polled(ctx, item, w);
+    }
+    return ok;
 }
 
 /* ---- Batch Error Continuation Option Undo --------------------------------- */
@@ -534,7 +726,7 @@ static struct kg_policy_ref *kg_gateway_policy_acquire(struct kg_gateway *gw);
 static void kg_gateway_policy_release(struct kg_gateway *gw, struct kg_policy_ref *ref);
 
 kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, const struct kg_identity *identity,
-                             const uint8_t *in, uint32_t len, struct kg_ttlv_writer *out, bool *close)
+                             uint64_t conn_id, const uint8_t *in, uint32_t len, struct kg_ttlv_writer *out, bool *close)
 {
     struct kg_request_partial partial;
     struct kg_request *req = NULL;
@@ -569,6 +761,7 @@ kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, cons
     ctx.request = req;
     ctx.version = req->version;
     ctx.now = now;
+    ctx.conn_id = conn_id;
 
     ref = kg_gateway_policy_acquire(gw);
     ctx.policy = ref->policy;
@@ -628,8 +821,19 @@ static void kg_gateway_policy_release(struct kg_gateway *gw, struct kg_policy_re
 
 kg_result kg_gateway_init(struct kg_gateway *gw, struct kg_policy *policy)
 {
+    const struct kg_async_limits async = {
+        .max_total = gw->config->async_max_pending,
+        .max_per_conn = gw->config->async_per_connection,
+        .lifetime_ms = gw->config->async_lifetime_ms,
+    };
+
+    if (kg_failed(kg_async_init(&gw->async, &async))) {
+        kg_policy_free(policy);
+        return KG_RESULT_ERROR;
+    }
     gw->policy = calloc(1, sizeof(*gw->policy));
     if (gw->policy == NULL) {
+        kg_async_cleanup(&gw->async);
         kg_policy_free(policy);
         KG_BAIL(KG_ERR_NOMEM);
     }
@@ -647,6 +851,12 @@ void kg_gateway_cleanup(struct kg_gateway *gw)
     kg_gateway_policy_release(gw, gw->policy);
     gw->policy = NULL;
     pthread_mutex_destroy(&gw->policy_lock);
+    kg_async_cleanup(&gw->async);
+}
+
+void kg_gateway_connection_closed(struct kg_gateway *gw, uint64_t conn_id)
+{
+    kg_async_drop_conn(&gw->async, conn_id);
 }
 
 void kg_gateway_swap_policy(struct kg_gateway *gw, struct kg_policy *policy)

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "kg_async.h"
 #include "kg_audit.h"
 #include "kg_commit.h"
 #include "kg_config.h"
@@ -30,24 +31,33 @@ struct kg_gateway {
      * the event loop). The lock guards only the pointer and the counts. */
     pthread_mutex_t policy_lock;
     struct kg_policy_ref *policy;   /* owned */
+    /* Operations deferred by an Asynchronous Indicator, until polled,
+     * cancelled, expired or their connection closes (kg_async.h). */
+    struct kg_async async;
 };
 
-/* Set up the policy reference of `gw`, taking ownership of `policy`. */
+/* Set up the policy reference of `gw`, taking ownership of `policy`, and
+ * the table of pending operations, sized by gw->config (set before). */
 kg_result kg_gateway_init(struct kg_gateway *gw, struct kg_policy *policy) KG_WARN_UNUSED;
 
-/* Release the policy (requests must be over). */
+/* Release the policy and the pending operations (requests must be over). */
 void kg_gateway_cleanup(struct kg_gateway *gw);
 
 /*
- * Process one complete request message `in[0..len)` from `identity` and
+ * Process one complete request message `in[0..len)` from `identity`, read on
+ * connection `conn_id` (unique for the process's life; 0: none, and then
+ * nothing is deferred), and
  * write the whole response message into `out` (a writer the caller owns,
  * locked memory since a Get answer carries key bytes). *close is set when
  * the connection must be closed after sending (framing lost or a cap hit).
  * When nothing can be answered at all, returns an error and writes nothing.
  */
 kg_result kg_gateway_process(struct kg_gateway *gw, struct kg_store *store, const struct kg_identity *identity,
-                             const uint8_t *in, uint32_t len, struct kg_ttlv_writer *out,
+                             uint64_t conn_id, const uint8_t *in, uint32_t len, struct kg_ttlv_writer *out,
                              bool *close) KG_WARN_UNUSED;
+
+/* Connection conn_id closed: its pending operations go (kg_async.h). */
+void kg_gateway_connection_closed(struct kg_gateway *gw, uint64_t conn_id);
 
 /* Replace the policy (takes ownership of `policy`); the old one is freed
  * when the last request using it ends. Never blocks on requests. */

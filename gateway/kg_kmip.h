@@ -69,6 +69,12 @@ enum kg_result_status {
     KG_STATUS_UNDONE = 3,
 };
 
+/* Cancellation Result (KMIP 1.4 section 9.1.3.2.25). */
+enum kg_cancellation_result {
+    KG_CANCELLATION_CANCELED = 1,
+    KG_CANCELLATION_UNAVAILABLE = 5,
+};
+
 enum kg_result_reason {
     KG_REASON_NONE = 0, /* not sent */
     KG_REASON_ITEM_NOT_FOUND = 0x01,

@@ -141,10 +141,14 @@ static kg_result kg_msg_read_header(struct kg_ttlv_reader *msg, struct kg_reques
             KG_ENSURE(it.type == KG_TTLV_TEXT_STRING, KG_ERR_MSG_MALFORMED);
             break;
         case KG_TAG_ASYNCHRONOUS_INDICATOR:
+            /* KMIP 1.4 section 6.7: the client can take Operation Pending;
+             * the dispatcher decides which items it defers (kg_dispatch.c). */
+            KG_GUARD(kg_ttlv_get_bool(&it, &req->async_indicator));
+            break;
         case KG_TAG_TIME_STAMP:
         case KG_TAG_BATCH_ORDER_OPTION:
-            /* Items are always processed in order, synchronously: both
-             * indicators may be ignored (KMIP 1.4 sections 6.7, 6.12). */
+            /* Items are always processed in order: the option may be
+             * ignored (KMIP 1.4 section 6.12). */
             break;
         case KG_TAG_AUTHENTICATION:
             KG_GUARD(kg_msg_read_authentication(&r, &it, req));

@@ -54,6 +54,7 @@ struct kg_request {
     uint32_t password_len;
     uint32_t max_response_size;  /* 0 = not given */
     uint32_t batch_error_continuation; /* KG_BATCH_STOP unless given */
+    bool async_indicator;        /* Asynchronous Indicator true: the client accepts Operation Pending */
     uint32_t batch_count;
     struct kg_request_item items[KG_MSG_MAX_BATCH];
     /* Budget for reading payloads after validation: every item was already

@@ -215,8 +215,9 @@ static kg_result kg_query_profiles_write(const struct kg_op_ctx *ctx, struct kg_
 /*
  * Capability Information (2.1.21), each field as kmipgw behaves:
  *  - no streaming (multi-part Encrypt/Decrypt is refused, kg_op_crypto.c),
- *    no asynchronous answers (Poll and Cancel are not supported), no
- *    attestation;
+ *    no attestation;
+ *  - asynchronous yes: an Asynchronous Indicator defers the operations that
+ *    carry no secret until Poll (kg_dispatch.c, kg_async.h);
  *  - Batch Undo yes (a batch with Undo is one change, kg_dispatch.c),
  *    Batch Continue yes; both fields are KMIP 1.4's;
  *  - Unwrap Mode Processed: a key registered wrapped is unwrapped inside the
@@ -235,7 +236,7 @@ static kg_result kg_query_capabilities(const struct kg_op_ctx *ctx, struct kg_tt
 
     KG_GUARD(kg_ttlv_begin_struct(out, KG_TAG_CAPABILITY_INFORMATION));
     KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_STREAMING_CAPABILITY, false));
-    KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_ASYNCHRONOUS_CAPABILITY, false));
+    KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_ASYNCHRONOUS_CAPABILITY, true));
     KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_ATTESTATION_CAPABILITY, false));
     if (v14) {
         KG_GUARD(kg_ttlv_write_bool(out, KG_TAG_BATCH_UNDO_CAPABILITY, true));

@@ -49,6 +49,13 @@ struct kg_op_ctx {
     const char *audit_note; /* static text, e.g. "plaintext export" */
     /* The items run as one change of a batch with Undo (kg_dispatch.c). */
     bool undo_batch;
+    /* The connection the message came on (0: none): pending operations
+     * belong to it (kg_async.h). */
+    uint64_t conn_id;
+    /* Set by a Poll that found its item, which the dispatcher then runs and
+     * answers in the Poll's place; owned, freed by the dispatcher. */
+    bool has_polled;
+    struct kg_async_entry polled;
 };
 
 /* Reads the payload, does the work, writes the Response Payload's children. */
@@ -120,6 +127,13 @@ kg_result kg_op_refuse_archived(struct kg_op_ctx *ctx) KG_WARN_UNUSED;
  * committed durably before the operation goes on (kg_op_lifecycle.c).
  */
 kg_result kg_op_lifecycle_follow_dates(struct kg_op_ctx *ctx) KG_WARN_UNUSED;
+/* Poll and Cancel of deferred operations (kg_op_async.c). */
+kg_result kg_op_poll(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+kg_result kg_op_cancel(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
+/* Who, for the pending table, is sending ctx's message. */
+struct kg_async_who kg_op_async_who(const struct kg_op_ctx *ctx);
+/* Milliseconds of the monotonic clock (rate limits, pending lifetimes). */
+uint64_t kg_dispatch_now_ms(void);
 /* Log and Interop (kg_op_interop.c). */
 kg_result kg_op_log(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;
 kg_result kg_op_interop(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out) KG_WARN_UNUSED;

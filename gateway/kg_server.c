@@ -53,6 +53,7 @@ struct kg_job;
 struct kg_ip_count;
 
 struct kg_conn {
+    uint64_t id; /* unique for the process's life: owns its pending operations */
     int fd;
     SSL *ssl;
     enum kg_conn_state state;
@@ -76,6 +77,7 @@ struct kg_conn {
 
 struct kg_job {
     struct kg_conn *conn; /* NULL once the loop abandoned it */
+    uint64_t conn_id;
     struct kg_secret *req;
     uint32_t len;
     struct kg_tls_identity who; /* a copy: the connection may go first */
@@ -103,6 +105,7 @@ struct kg_server {
     struct kg_conn *conns; /* all open connections */
     struct kg_conn *dead;  /* closed during this epoll batch (linked by next) */
     uint32_t conn_count;
+    uint64_t last_conn_id; /* the event loop's alone */
     uint32_t max_conns; /* limits.max_connections, or fewer if descriptors are short */
     struct kg_ip_count *ips[KG_IP_BUCKETS];
 
@@ -218,6 +221,9 @@ static void kg_conn_close(struct kg_server *srv, struct kg_conn *c)
         c->job->conn = NULL;
     }
     (void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    /* Nobody is left to poll them. (A job of this connection still with a
+     * worker may yet defer one: it expires, kg_async.h.) */
+    kg_gateway_connection_closed(srv->gw, c->id);
     if (c->ssl != NULL && c->state != KG_CONN_HANDSHAKE) {
         (void)SSL_shutdown(c->ssl);
     }
@@ -303,6 +309,7 @@ static void kg_conn_submit(struct kg_server *srv, struct kg_conn *c)
         return;
     }
     job->conn = c;
+    job->conn_id = c->id;
     job->req = c->req;
     job->len = c->req_total;
     kg_tls_identity_copy(&job->who, c->who);
@@ -506,6 +513,7 @@ static void kg_server_accept(struct kg_server *srv)
             close(fd);
             continue;
         }
+        c->id = ++srv->last_conn_id;
         c->fd = fd;
         c->ip = ip;
         c->ssl = SSL_new(srv->ssl_ctx);
@@ -633,7 +641,7 @@ static void *kg_server_worker(void *arg)
 
         job->ok = store != NULL &&
                   kg_ok(kg_ttlv_writer_init(&job->resp, srv->cfg->max_message_bytes, true)) &&
-                  kg_ok(kg_gateway_process(srv->gw, store, &job->who.id, job->req->data, job->len, &job->resp,
+                  kg_ok(kg_gateway_process(srv->gw, store, &job->who.id, job->conn_id, job->req->data, job->len, &job->resp,
                                            &job->close));
         if (!job->ok) {
             kg_log("error", "cannot answer CN=%s: %s at %s", job->who.cn, kg_error_name(kg_errno()),
@@ -789,6 +797,8 @@ static void kg_server_loop(struct kg_server *srv)
         now = kg_now_ms();
         if (now - last_scan >= 100) {
             kg_server_expire(srv, now);
+            /* The same monotonic milliseconds as the dispatcher's. */
+            kg_async_sweep(&srv->gw->async, now);
             last_scan = now;
         }
         if (drain_until != 0) {

@@ -46,14 +46,27 @@ static void kg_conf_bindings_truncate(struct kg_conf_bindings *b, size_t count)
     }
 }
 
+/* The latest binding of `name` (see kg_conf_rebinds). */
 static const char *kg_conf_lookup(const struct kg_conf_bindings *b, const char *name)
 {
-    for (size_t i = 0; i < b->count; i++) {
+    for (size_t i = b->count; i-- > 0;) {
         if (strcmp(b->items[i].name, name) == 0) {
             return b->items[i].value;
         }
     }
     return NULL;
+}
+
+/*
+ * Placeholders the vectors reuse for a fresh value in each response: every
+ * Operation Pending answer carries a new $ASYNCHRONOUS_CORRELATION_VALUE
+ * (TC_32, TC_101), and the Poll or Cancel after it names that one. Such a
+ * placeholder is bound again, on top of the earlier binding (so that a
+ * failed alternative's truncation still undoes it).
+ */
+static bool kg_conf_rebinds(const char *name)
+{
+    return strcmp(name, "ASYNCHRONOUS_CORRELATION_VALUE") == 0;
 }
 
 /*
@@ -442,7 +455,7 @@ static bool kg_conf_match_leaf(struct kg_conf_ctx *c, const xmlNode *exp, const 
         time_t t;
 
         ok = true;
-        if (!kg_conf_now(v, 0, &t) && kg_conf_lookup(c->b, v + 1) == NULL) {
+        if (!kg_conf_now(v, 0, &t) && (kg_conf_lookup(c->b, v + 1) == NULL || kg_conf_rebinds(v + 1))) {
             if (c->b->count >= KG_CONF_MAX_BINDINGS || strlen(v + 1) >= KG_CONF_MAX_PLACEHOLDER ||
                 kg_failed(kg_xml_leaf_text(act, ctx_tag, &got))) {
                 kg_conf_why(c, "%s: cannot bind %s", path, v);

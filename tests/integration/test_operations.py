@@ -1,6 +1,6 @@
 """The small KMIP 1.x operations, byte-level: Query with every 1.4 Query Function,
-Check, Obtain Lease, Get Usage Allocation, Archive and Recover, and Poll/Cancel
-(not supported: kmipgw answers everything synchronously).
+Check, Obtain Lease, Get Usage Allocation, Archive and Recover, and Poll/Cancel of
+values that name nothing (the asynchronous operations themselves: test_async.py).
 
 Each behaviour is next to the refusal that proves it is checked: a Check that
 the object does not allow, a lease for a compromised key, an allocation past
@@ -129,9 +129,10 @@ class Operations(GatewayTestCase):
         self.assertSuccess(it, "Query")
         p = it.payload
         ops = {n.value for n in p.find_all("OPERATION")}
-        for op in ("CHECK", "OBTAIN_LEASE", "GET_USAGE_ALLOCATION", "ARCHIVE", "RECOVER", "QUERY", "LOCATE"):
+        for op in ("CHECK", "OBTAIN_LEASE", "GET_USAGE_ALLOCATION", "ARCHIVE", "RECOVER", "QUERY", "LOCATE",
+                   "POLL", "CANCEL"):
             self.assertIn(OPERATION[op], ops, op)
-        for op in ("POLL", "CANCEL", "VALIDATE", "DERIVE_KEY"):
+        for op in ("VALIDATE", "DERIVE_KEY"):
             self.assertNotIn(OPERATION[op], ops, "%s is not supported and must not be listed" % op)
         vendor = p.find("VENDOR_IDENTIFICATION")
         self.assertEqual((vendor.type, vendor.value), (TEXT_STRING, "kmipgw"))
@@ -149,7 +150,7 @@ class Operations(GatewayTestCase):
         self.assertEqual(len(caps), 1)
         got = [(c.tag, c.type, c.value) for c in caps[0].value]
         self.assertEqual(got, [
-            (T.STREAMING_CAPABILITY, BOOLEAN, False), (T.ASYNCHRONOUS_CAPABILITY, BOOLEAN, False),
+            (T.STREAMING_CAPABILITY, BOOLEAN, False), (T.ASYNCHRONOUS_CAPABILITY, BOOLEAN, True),
             (T.ATTESTATION_CAPABILITY, BOOLEAN, False), (T.BATCH_UNDO_CAPABILITY, BOOLEAN, True),
             (T.BATCH_CONTINUE_CAPABILITY, BOOLEAN, True), (T.UNWRAP_MODE, ENUMERATION, 0x02),
             (T.DESTROY_ACTION, ENUMERATION, 0x02), (T.SHREDDING_ALGORITHM, ENUMERATION, 0x03),
@@ -222,10 +223,15 @@ class Operations(GatewayTestCase):
         self.assertEqual(names & untrue, set())
 
     # --- Poll and Cancel -----------------------------------------------------------------
-    def test_poll_and_cancel_not_supported(self):
-        for op in ("POLL", "CANCEL"):
-            it = self.one(K.BatchItem(op, [K.Bytes("ASYNCHRONOUS_CORRELATION_VALUE", b"\x01" * 8)], K.batch_id()))
-            self.assertFailure(it, "OPERATION_NOT_SUPPORTED", op)
+    def test_poll_and_cancel_of_nothing(self):
+        value = b"\x01" * 16
+        it = self.one(K.BatchItem("POLL", [K.Bytes("ASYNCHRONOUS_CORRELATION_VALUE", value)], K.batch_id()))
+        self.assertFailure(it, "ITEM_NOT_FOUND", "Poll of a value nothing is pending under")
+        it = self.one(K.BatchItem("CANCEL", [K.Bytes("ASYNCHRONOUS_CORRELATION_VALUE", value)], K.batch_id()))
+        self.assertSuccess(it, "Cancel")
+        # KMIP 1.4 section 4.27: Unavailable, the value matches nothing pending.
+        self.assertEqual([(c.tag, c.value) for c in it.payload.value],
+                         [(T.ASYNCHRONOUS_CORRELATION_VALUE, value), (T.CANCELLATION_RESULT, 0x05)])
 
     # --- Check ---------------------------------------------------------------------------
     def test_check_allowed_usage(self):

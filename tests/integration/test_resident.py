@@ -204,6 +204,11 @@ class Resident(GatewayTestCase):
         self.assertEqual(resp.items[0].status, K.RESULT_STATUS["OPERATION_UNDONE"])
         self.assertFailure(resp.items[1], "FEATURE_NOT_SUPPORTED", "resident Create in a batch with Undo")
         self.assertEqual(self.token_objects(), before)
+        # The audit says the first item ran and was then undone.
+        import json
+        with open(self.gw.path("audit.log")) as f:
+            undone = [json.loads(l) for l in f if '"undone: a later item' in l]
+        self.assertEqual([(r["operation"], r["result"]) for r in undone], [("Discover Versions", "undone")])
         self.create(0x03, 256, MASK.ENCRYPT.value)
         self.assertEqual(self.token_objects(), before + 1)
 

@@ -100,6 +100,34 @@ static void test_placeholders_bind(void)
     free(b);
 }
 
+#define ACV(v) "<AsynchronousCorrelationValue type=\"ByteString\" value=\"" v "\"/>"
+
+/* TC_32, TC_101: each Operation Pending answer has a new value under the one
+ * name, and the Poll after it must send that one; a UID stays bound. */
+static void test_correlation_value_rebinds(void)
+{
+    struct kg_conf_bindings *b = calloc(1, sizeof(*b));
+    char why[256];
+    xmlNode *req;
+    xmlChar *v;
+
+    CU_ASSERT_TRUE(t_match(RESP(UID("$UNIQUE_IDENTIFIER_0") ACV("$ASYNCHRONOUS_CORRELATION_VALUE")),
+                           RESP(UID("uid-1") ACV("0102")), b, false, why, sizeof(why)));
+    CU_ASSERT_TRUE(t_match(RESP(UID("$UNIQUE_IDENTIFIER_0") ACV("$ASYNCHRONOUS_CORRELATION_VALUE")),
+                           RESP(UID("uid-2") ACV("0304")), b, false, why, sizeof(why)));
+    req = t_parse("<RequestMessage><BatchItem>" UID("$UNIQUE_IDENTIFIER_0") ACV("$ASYNCHRONOUS_CORRELATION_VALUE")
+                  "</BatchItem></RequestMessage>");
+    CU_ASSERT_TRUE(kg_ok(kg_conf_bind_request(req, b, 0)));
+    v = xmlGetProp(req->children->children, BAD_CAST "value");
+    CU_ASSERT_STRING_EQUAL((const char *)v, "uid-1");
+    xmlFree(v);
+    v = xmlGetProp(req->children->children->next, BAD_CAST "value");
+    CU_ASSERT_STRING_EQUAL((const char *)v, "0304");
+    xmlFree(v);
+    kg_conf_bindings_free(b);
+    free(b);
+}
+
 static void test_server_chosen(void)
 {
     struct kg_conf_bindings *b = calloc(1, sizeof(*b));
@@ -276,6 +304,7 @@ int main(void)
     static const struct kg_test_case cases[] = {
         KG_TEST(test_values_and_status),
         KG_TEST(test_placeholders_bind),
+        KG_TEST(test_correlation_value_rebinds),
         KG_TEST(test_server_chosen),
         KG_TEST(test_repeated_siblings),
         KG_TEST(test_generating_ops),

@@ -149,6 +149,9 @@ static void test_load_conf_example(void)
     CU_ASSERT_EQUAL(cfg->max_batch_items, 64);
     CU_ASSERT_EQUAL(cfg->workers, 16);
     CU_ASSERT_EQUAL(cfg->max_pending, 256);
+    CU_ASSERT_EQUAL(cfg->async_max_pending, 1024);
+    CU_ASSERT_EQUAL(cfg->async_per_connection, 16);
+    CU_ASSERT_EQUAL(cfg->async_lifetime_ms, 300000);
     CU_ASSERT_EQUAL(cfg->handshake_timeout_ms, 10000);
     CU_ASSERT_EQUAL(cfg->idle_timeout_ms, 30000);
     CU_ASSERT_EQUAL(cfg->max_connections, 4096);
@@ -470,6 +473,9 @@ static void test_err_out_of_range(void)
     CU_ASSERT(expect_error(MINIMAL "limits:\n  max_items: 15\n", 14, 14, "out of range 16..1048576"));
     CU_ASSERT(expect_error(MINIMAL "limits:\n  max_batch_items: 4097\n", 14, 20, "out of range 1..4096"));
     CU_ASSERT(expect_error(MINIMAL "limits:\n  max_pending: 0\n", 14, 16, "out of range 1..65536"));
+    CU_ASSERT(expect_error(MINIMAL "limits:\n  async_max_pending: 65537\n", 14, 22, "out of range 0..65536"));
+    CU_ASSERT(expect_error(MINIMAL "limits:\n  async_per_connection: 0\n", 14, 25, "out of range 1..4096"));
+    CU_ASSERT(expect_error(MINIMAL "limits:\n  async_lifetime_ms: 99\n", 14, 22, "out of range 100..86400000"));
     CU_ASSERT(expect_error(MINIMAL "limits:\n  handshake_timeout_ms: 99\n", 14, 25, "out of range 100..600000"));
     CU_ASSERT(expect_error(MINIMAL "limits:\n  idle_timeout_ms: 86400001\n", 14, 20, "out of range 1000..86400000"));
     CU_ASSERT(expect_error(MINIMAL "limits:\n  max_connections: 0\n", 14, 20, "out of range 1..1000000"));

@@ -1799,7 +1799,7 @@ static void run_as(const struct kg_identity *id, struct kg_ttlv_writer *req, str
 
     OK(kg_ttlv_writer_init(&out, env.config.max_message_bytes, true));
     kg_error_clear();
-    rc = kg_gateway_process(&env.gw, env.store, id, req->buf, req->len, &out, &close);
+    rc = kg_gateway_process(&env.gw, env.store, id, 1, req->buf, req->len, &out, &close);
     kg_ttlv_writer_cleanup(req);
     if (kg_failed(rc)) {
         fprintf(stderr, "\nkg_gateway_process: %s at %s (%s)\n", kg_error_name(kg_errno()), kg_error_debug(),
@@ -3215,7 +3215,7 @@ static void test_gw_undecodable(void)
     b_item_end(&w);
     b_end(&w);
     OK(kg_ttlv_writer_init(&out, 65536, true));
-    OK(kg_gateway_process(&env.gw, env.store, &id_vsphere, w.buf, w.len, &out, &close));
+    OK(kg_gateway_process(&env.gw, env.store, &id_vsphere, 1, w.buf, w.len, &out, &close));
     resp_take(&r, &out);
     CU_ASSERT(r.major == 1 && r.minor == 1);
     CU_ASSERT_EQUAL_FATAL(r.n, 1);
@@ -3234,7 +3234,7 @@ static void test_gw_undecodable(void)
     OK(kg_ttlv_end_struct(&w));
     b_end(&w);
     OK(kg_ttlv_writer_init(&out, 65536, true));
-    OK(kg_gateway_process(&env.gw, env.store, &id_vsphere, w.buf, w.len, &out, &close));
+    OK(kg_gateway_process(&env.gw, env.store, &id_vsphere, 1, w.buf, w.len, &out, &close));
     resp_take(&r, &out);
     CU_ASSERT_EQUAL_FATAL(r.n, 1);
     CU_ASSERT(r.items[0].has_op && r.items[0].op == KG_OP_GET);
@@ -3253,7 +3253,7 @@ static void test_gw_undecodable(void)
     }
     b_end(&w);
     OK(kg_ttlv_writer_init(&out, 65536, true));
-    OK(kg_gateway_process(&env.gw, env.store, &id_admin, w.buf, w.len, &out, &close));
+    OK(kg_gateway_process(&env.gw, env.store, &id_admin, 1, w.buf, w.len, &out, &close));
     resp_take(&r, &out);
     CU_ASSERT_EQUAL(r.n, 1);
     CU_ASSERT_EQUAL(item_reason(&r, 0), KG_REASON_INVALID_MESSAGE);
@@ -3300,7 +3300,7 @@ static void test_gw_response_fills_writer(void)
         b_end(&w);
         OK(kg_ttlv_writer_init(&out, max, true));
         before = audit_lines();
-        OK(kg_gateway_process(&env.gw, env.store, &id_admin, w.buf, w.len, &out, &close));
+        OK(kg_gateway_process(&env.gw, env.store, &id_admin, 1, w.buf, w.len, &out, &close));
         /* Every item that ran is audited, answered or not. */
         env.items_reported += audit_lines() - before;
         CU_ASSERT(out.len <= max);
