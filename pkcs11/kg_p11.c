@@ -247,6 +247,8 @@ kg_result kg_p11_open(const struct kg_p11_config *cfg, const struct kg_secret *p
     KG_GOTO_ENSURE(rc, p11->token_label != NULL && p11->mwk_label != NULL, KG_ERR_NOMEM);
     KG_GOTO_ENSURE(rc, pthread_mutex_init(&p11->mwk_lock, NULL) == 0, KG_ERR_INTERNAL);
     p11->mwk_lock_ready = true;
+    KG_GOTO_ENSURE(rc, pthread_mutex_init(&p11->keys_lock, NULL) == 0, KG_ERR_INTERNAL);
+    p11->keys_lock_ready = true;
 
     p11->ctx = PKCS11_CTX_new();
     KG_GOTO_ENSURE(rc, p11->ctx != NULL, KG_ERR_NOMEM);
@@ -344,6 +346,9 @@ void kg_p11_close(struct kg_p11 *p11)
         PKCS11_CTX_free(p11->ctx);
     }
     ERR_clear_error();
+    if (p11->keys_lock_ready) {
+        pthread_mutex_destroy(&p11->keys_lock);
+    }
     if (p11->mwk_lock_ready) {
         pthread_mutex_destroy(&p11->mwk_lock);
     }

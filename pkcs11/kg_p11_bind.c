@@ -166,35 +166,57 @@ static kg_result kg_p11_mac_scan(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJ
     return KG_RESULT_OK;
 }
 
+/* The cached MAC key handle if known for `epoch`. */
+static bool kg_p11_mac_cached(struct kg_p11 *p11, uint64_t epoch, CK_OBJECT_HANDLE *h)
+{
+    bool known;
+
+    pthread_mutex_lock(&p11->mwk_lock);
+    known = p11->mac_known && p11->mac_epoch == epoch;
+    *h = p11->mac_h;
+    pthread_mutex_unlock(&p11->mwk_lock);
+    return known;
+}
+
 /*
- * The MAC key's handle for session `s`, cached per pool epoch. The token
- * is searched without holding mwk_lock: a lookup hung in the HSM must hold
- * up its own request only, never another one's MWK lookup.
+ * The MAC key's handle (its session copy, kg_p11_copy.c), cached per pool
+ * epoch. The token is searched without a lock: a lookup hung in the HSM
+ * must hold up its own request only. The copy is made and installed under
+ * keys_lock; the copy it replaces is destroyed.
  */
 static kg_result kg_p11_mac_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h)
 {
     uint64_t epoch = 0;
+    CK_OBJECT_HANDLE token_h = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE old_h, old_token_h;
 
     kg_p11_pool_stats(&p11->pool, NULL, NULL, NULL, &epoch);
-    pthread_mutex_lock(&p11->mwk_lock);
-    if (p11->mac_known && p11->mac_epoch == epoch) {
-        *h = p11->mac_h;
-        pthread_mutex_unlock(&p11->mwk_lock);
+    if (kg_p11_mac_cached(p11, epoch, h)) {
         return KG_RESULT_OK;
     }
-    pthread_mutex_unlock(&p11->mwk_lock);
-    KG_GUARD(kg_p11_mac_scan(p11, s, h));
-    if (*h == CK_INVALID_HANDLE) {
+    KG_GUARD(kg_p11_mac_scan(p11, s, &token_h));
+    if (token_h == CK_INVALID_HANDLE) {
         kg_error_set(KG_ERR_HSM_NO_MWK, __FILE__, __LINE__);
         kg_error_detail("no blob MAC key '%s%s' on token '%s': run kmipgw init", p11->mwk_label,
                         KG_P11_MAC_SUFFIX, p11->token_label);
         return KG_RESULT_ERROR;
     }
+    pthread_mutex_lock(&p11->keys_lock);
+    if (kg_p11_mac_cached(p11, epoch, h)) { /* another thread looked meanwhile */
+        pthread_mutex_unlock(&p11->keys_lock);
+        return KG_RESULT_OK;
+    }
+    *h = kg_p11_key_copy(p11, token_h);
     pthread_mutex_lock(&p11->mwk_lock);
+    old_h = p11->mac_h;
+    old_token_h = p11->mac_token_h;
     p11->mac_h = *h;
+    p11->mac_token_h = token_h;
     p11->mac_epoch = epoch;
     p11->mac_known = true;
     pthread_mutex_unlock(&p11->mwk_lock);
+    kg_p11_key_copy_drop(p11, old_token_h, old_h);
+    pthread_mutex_unlock(&p11->keys_lock);
     return KG_RESULT_OK;
 }
 
@@ -245,7 +267,7 @@ kg_result kg_p11_init_mac(struct kg_p11 *p11, bool *created)
     KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
     /* Serialise with other creators in this process; the token is the
      * truth across processes. */
-    pthread_mutex_lock(&p11->mwk_lock);
+    pthread_mutex_lock(&p11->keys_lock);
     locked = true;
     KG_GOTO_GUARD(rc, kg_p11_mac_scan(p11, s, &h));
     if (h == CK_INVALID_HANDLE) {
@@ -253,10 +275,12 @@ kg_result kg_p11_init_mac(struct kg_p11 *p11, bool *created)
                                        "C_GenerateKey"));
         *created = true;
     }
+    pthread_mutex_lock(&p11->mwk_lock);
     p11->mac_known = false; /* found again, with its epoch, at first use */
+    pthread_mutex_unlock(&p11->mwk_lock);
 out:
     if (locked) {
-        pthread_mutex_unlock(&p11->mwk_lock);
+        pthread_mutex_unlock(&p11->keys_lock);
     }
     kg_p11_session_end(&p11->pool, s, kg_ok(rc) ? KG_OK : kg_errno(), false);
     return rc;

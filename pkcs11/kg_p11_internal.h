@@ -180,7 +180,8 @@ void kg_p11_pool_stats(struct kg_p11_pool *pool, uint32_t *n_open, uint32_t *n_i
 /* One MWK generation on the token. */
 struct kg_p11_mwk_gen {
     uint32_t generation;
-    CK_OBJECT_HANDLE h;
+    CK_OBJECT_HANDLE h;       /* what operations use: the session copy, or token_h */
+    CK_OBJECT_HANDLE token_h; /* the token object */
 };
 
 /* One mechanism kmipgw may use, as the token described it at open
@@ -227,15 +228,24 @@ struct kg_p11 {
      * wrapping under a generation `kmipgw rotate-master` created. */
     pthread_mutex_t mwk_lock;
     bool mwk_lock_ready;
+    /* Serialises installing the MWK table and the MAC key (and so every
+     * use of the login session: the session copies, kg_p11_copy.c) and
+     * creating or retiring generations. Lookups on the hot path run
+     * without it. Taken before mwk_lock, never while holding it. */
+    pthread_mutex_t keys_lock;
+    bool keys_lock_ready;
+    bool no_key_copies; /* use the token objects themselves (tests; a token that cannot copy) */
     struct kg_p11_mwk_gen mwk_gens[KG_P11_MWK_MAX_GENERATIONS];
     uint32_t mwk_count;      /* 0: not known (yet), or none on the token */
+    bool mwk_stale;          /* an operation found a handle invalid: look again */
     uint64_t mwk_epoch;      /* pool epoch the table was read under */
     uint64_t mwk_checked_ms; /* CLOCK_MONOTONIC ms of the last lookup */
     uint32_t mwk_generation; /* current generation; atomic reads (kg_p11_mwk_generation) */
 
     /* The blob MAC key (kg_p11_bind.c), cached under mwk_lock for the pool
      * epoch it was found under, like the MWK table. */
-    CK_OBJECT_HANDLE mac_h;
+    CK_OBJECT_HANDLE mac_h;       /* its session copy, or mac_token_h */
+    CK_OBJECT_HANDLE mac_token_h; /* the token object */
     uint64_t mac_epoch;
     bool mac_known;
 
@@ -252,6 +262,26 @@ struct kg_p11 {
      * acceptable MWK wrapping. Set before kg_p11_mech_choose_wrap runs. */
     bool blob_mac_ready;
 };
+
+/* ---- kg_p11_copy.c -------------------------------------------------------- */
+
+/*
+ * A session copy, inside the HSM, of the gateway's token key `original`
+ * (an MWK generation or the MAC key) on the login session: as sensitive
+ * and unextractable as the original, checked. Returns `original` itself
+ * when the token will not copy it, there is no login session, or
+ * p11->no_key_copies. Caller holds keys_lock. The caller owns the copy:
+ * kg_p11_key_copy_drop destroys it; closing the login session does too.
+ */
+CK_OBJECT_HANDLE kg_p11_key_copy(struct kg_p11 *p11, CK_OBJECT_HANDLE original);
+
+/* Destroy `copy` unless it is `original` (no copy was made). Caller holds
+ * keys_lock. */
+void kg_p11_key_copy_drop(struct kg_p11 *p11, CK_OBJECT_HANDLE original, CK_OBJECT_HANDLE copy);
+
+/* Is `h` one of the session copies the MWK table or the MAC key cache
+ * holds now? (Tests that count leftover session objects leave them out.) */
+bool kg_p11_is_key_copy(struct kg_p11 *p11, CK_OBJECT_HANDLE h);
 
 /* ---- kg_p11_mech.c -------------------------------------------------------- */
 

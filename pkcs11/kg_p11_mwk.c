@@ -7,6 +7,7 @@
  * running gateway looks for a newer generation at most once a second, or at
  * once when it meets a blob of a generation it does not know, so that
  * `kmipgw rotate-master` in another process takes effect without a restart.
+ * Operations use each generation through a session copy (kg_p11_copy.c).
  */
 #include "kg_p11.h"
 #include "kg_p11_internal.h"
@@ -121,8 +122,11 @@ static kg_result kg_p11_mwk_scan(struct kg_p11 *p11, CK_SESSION_HANDLE s,
 {
     CK_FUNCTION_LIST_PTR fn = p11->fn;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_BBOOL yes = CK_TRUE;
+    /* Token objects only: our own session copies carry the same label and ID. */
     CK_ATTRIBUTE tmpl[] = {
         { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_TOKEN, &yes, sizeof(yes) },
         { CKA_LABEL, p11->mwk_label, strlen(p11->mwk_label) },
     };
     CK_OBJECT_HANDLE objs[KG_P11_MWK_MAX_GENERATIONS + 1];
@@ -150,6 +154,7 @@ static kg_result kg_p11_mwk_scan(struct kg_p11 *p11, CK_SESSION_HANDLE s,
         bool ok = false;
 
         gens[i].h = objs[i];
+        gens[i].token_h = objs[i];
         KG_GOTO_GUARD(rc, kg_p11_mwk_read_generation(p11, s, objs[i], &gens[i].generation, &ok));
         all_ids = all_ids && ok;
     }
@@ -183,26 +188,77 @@ out:
     return rc;
 }
 
-/* Replace the cached table with `gens` read under pool epoch `epoch`.
- * Caller holds mwk_lock. */
-static void kg_p11_mwk_install_locked(struct kg_p11 *p11, const struct kg_p11_mwk_gen *gens, uint32_t n,
-                                      uint64_t epoch)
+/* Does the cached table hold `g` (same generation, same token object) under
+ * `epoch`, still usable? Its handle in *h then. Caller holds mwk_lock. */
+static bool kg_p11_mwk_cached_copy_locked(const struct kg_p11 *p11, const struct kg_p11_mwk_gen *g, uint64_t epoch,
+                                          CK_OBJECT_HANDLE *h)
 {
+    if (p11->mwk_stale || p11->mwk_epoch != epoch) {
+        return false;
+    }
+    for (uint32_t i = 0; i < p11->mwk_count; i++) {
+        if (p11->mwk_gens[i].generation == g->generation && p11->mwk_gens[i].token_h == g->token_h) {
+            *h = p11->mwk_gens[i].h;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Replace the cached table with `gens` (from kg_p11_mwk_scan, h ==
+ * token_h) read under pool epoch `epoch`. A generation the table already
+ * holds keeps its session copy; a new one gets one; the copies of
+ * generations no longer listed (retired, or from before the epoch moved)
+ * are destroyed once the new table is in place. Caller holds keys_lock.
+ */
+static void kg_p11_mwk_install(struct kg_p11 *p11, struct kg_p11_mwk_gen *gens, uint32_t n, uint64_t epoch)
+{
+    struct kg_p11_mwk_gen old[KG_P11_MWK_MAX_GENERATIONS];
+    uint32_t n_old = 0;
+    bool kept[KG_P11_MWK_MAX_GENERATIONS] = { false };
+
+    pthread_mutex_lock(&p11->mwk_lock);
+    for (uint32_t i = 0; i < n; i++) {
+        kg_p11_mwk_cached_copy_locked(p11, &gens[i], epoch, &gens[i].h);
+    }
+    n_old = p11->mwk_count;
+    memcpy(old, p11->mwk_gens, n_old * sizeof(old[0]));
+    pthread_mutex_unlock(&p11->mwk_lock);
+
+    for (uint32_t i = 0; i < n; i++) {
+        if (gens[i].h == gens[i].token_h) {
+            gens[i].h = kg_p11_key_copy(p11, gens[i].token_h);
+        }
+    }
+
+    pthread_mutex_lock(&p11->mwk_lock);
     memcpy(p11->mwk_gens, gens, n * sizeof(gens[0]));
     p11->mwk_count = n;
     p11->mwk_epoch = epoch;
+    p11->mwk_stale = false;
     p11->mwk_checked_ms = kg_p11_now_ms();
     if (n > 0) {
         __atomic_store_n(&p11->mwk_generation, gens[n - 1].generation, __ATOMIC_RELAXED);
     }
+    pthread_mutex_unlock(&p11->mwk_lock);
+
+    for (uint32_t j = 0; j < n_old; j++) {
+        for (uint32_t i = 0; i < n; i++) {
+            kept[j] = kept[j] || old[j].h == gens[i].h;
+        }
+        if (!kept[j]) {
+            kg_p11_key_copy_drop(p11, old[j].token_h, old[j].h);
+        }
+    }
 }
 
 /*
- * Read the table from the token and cache it. The lookup runs without
- * mwk_lock: a hung HSM call there must stall only its own request. Two
- * threads may look it up at once; both find the same objects. Cached under
- * the epoch read before the lookup: if sessions were lost meanwhile, the
- * next operation looks again.
+ * Read the table from the token and cache it. The lookup holds no lock: a
+ * hung HSM call there must stall only its own request. Two threads may look
+ * at once; their installs take turns under keys_lock, and the second keeps
+ * the first one's copies. Cached under the epoch read before the lookup: if
+ * sessions were lost meanwhile, the next operation looks again.
  */
 static kg_result kg_p11_mwk_refresh(struct kg_p11 *p11, CK_SESSION_HANDLE s)
 {
@@ -213,13 +269,15 @@ static kg_result kg_p11_mwk_refresh(struct kg_p11 *p11, CK_SESSION_HANDLE s)
 
     kg_p11_pool_stats(&p11->pool, NULL, NULL, NULL, &epoch);
     rc = kg_p11_mwk_scan(p11, s, gens, &n);
-    pthread_mutex_lock(&p11->mwk_lock);
     if (kg_ok(rc)) {
-        kg_p11_mwk_install_locked(p11, gens, n, epoch);
+        pthread_mutex_lock(&p11->keys_lock);
+        kg_p11_mwk_install(p11, gens, n, epoch);
+        pthread_mutex_unlock(&p11->keys_lock);
     } else {
+        pthread_mutex_lock(&p11->mwk_lock);
         p11->mwk_checked_ms = kg_p11_now_ms(); /* do not hammer a failing token */
+        pthread_mutex_unlock(&p11->mwk_lock);
     }
-    pthread_mutex_unlock(&p11->mwk_lock);
     return rc;
 }
 
@@ -227,7 +285,7 @@ static kg_result kg_p11_mwk_refresh(struct kg_p11 *p11, CK_SESSION_HANDLE s)
  * valid for `epoch`; CK_INVALID_HANDLE otherwise. Caller holds mwk_lock. */
 static CK_OBJECT_HANDLE kg_p11_mwk_cached_locked(const struct kg_p11 *p11, uint32_t generation, uint64_t epoch)
 {
-    if (p11->mwk_count == 0 || p11->mwk_epoch != epoch) {
+    if (p11->mwk_count == 0 || p11->mwk_stale || p11->mwk_epoch != epoch) {
         return CK_INVALID_HANDLE;
     }
     if (generation == 0) {
@@ -241,6 +299,19 @@ static CK_OBJECT_HANDLE kg_p11_mwk_cached_locked(const struct kg_p11 *p11, uint3
     return CK_INVALID_HANDLE;
 }
 
+/* Is the periodic look at the token due? If so the caller does it: the
+ * others keep going with the cached table meanwhile. Caller holds mwk_lock. */
+static bool kg_p11_mwk_recheck_due_locked(struct kg_p11 *p11)
+{
+    uint64_t now = kg_p11_now_ms();
+
+    if (now - p11->mwk_checked_ms < KG_P11_MWK_RECHECK_MS) {
+        return false;
+    }
+    p11->mwk_checked_ms = now;
+    return true;
+}
+
 kg_result kg_p11_mwk_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h)
 {
     uint64_t epoch = 0;
@@ -250,11 +321,7 @@ kg_result kg_p11_mwk_handle(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_H
     kg_p11_pool_stats(&p11->pool, NULL, NULL, NULL, &epoch);
     pthread_mutex_lock(&p11->mwk_lock);
     *h = kg_p11_mwk_cached_locked(p11, 0, epoch);
-    recheck = kg_p11_now_ms() - p11->mwk_checked_ms >= KG_P11_MWK_RECHECK_MS;
-    if (*h != CK_INVALID_HANDLE && recheck) {
-        /* This thread does the periodic look; the others keep going. */
-        p11->mwk_checked_ms = kg_p11_now_ms();
-    }
+    recheck = *h == CK_INVALID_HANDLE || kg_p11_mwk_recheck_due_locked(p11);
     pthread_mutex_unlock(&p11->mwk_lock);
     if (*h != CK_INVALID_HANDLE && !recheck) {
         return KG_RESULT_OK;
@@ -293,12 +360,20 @@ kg_result kg_p11_mwk_for_generation(struct kg_p11 *p11, CK_SESSION_HANDLE s, uin
     pthread_mutex_lock(&p11->mwk_lock);
     *h = kg_p11_mwk_cached_locked(p11, generation, epoch);
     /* A valid table without the generation: look again only for a newer
-     * one (a rotation we have not seen); an older one was retired. */
-    look = *h == CK_INVALID_HANDLE &&
-           (p11->mwk_count == 0 || p11->mwk_epoch != epoch || generation > p11->mwk_generation);
+     * one (a rotation we have not seen); an older one was retired. With
+     * the generation: look now and then, so that a generation another
+     * process retired stops working here (its session copy would not). */
+    look = *h == CK_INVALID_HANDLE ? p11->mwk_count == 0 || p11->mwk_stale || p11->mwk_epoch != epoch ||
+                                         generation > p11->mwk_generation
+                                   : kg_p11_mwk_recheck_due_locked(p11);
     pthread_mutex_unlock(&p11->mwk_lock);
     if (look) {
-        KG_GUARD(kg_p11_mwk_refresh(p11, s));
+        kg_result rc = kg_p11_mwk_refresh(p11, s);
+
+        if (kg_failed(rc) && *h == CK_INVALID_HANDLE) {
+            return rc;
+        }
+        kg_error_clear(); /* only the periodic look failed: the cached handle still serves */
         pthread_mutex_lock(&p11->mwk_lock);
         *h = kg_p11_mwk_cached_locked(p11, generation, p11->mwk_epoch);
         pthread_mutex_unlock(&p11->mwk_lock);
@@ -319,7 +394,7 @@ void kg_p11_mwk_forget(struct kg_p11 *p11, CK_OBJECT_HANDLE h)
     pthread_mutex_lock(&p11->mwk_lock);
     for (uint32_t i = 0; i < p11->mwk_count; i++) {
         if (p11->mwk_gens[i].h == h) {
-            p11->mwk_count = 0;
+            p11->mwk_stale = true; /* the next install drops its copies */
             break;
         }
     }
@@ -401,20 +476,20 @@ kg_result kg_p11_init_mwk(struct kg_p11 *p11, bool *created)
     /* Serialise with every other creator in this process; look on the
      * token itself rather than trusting the cache, another process may
      * have run `kmipgw init` since we opened. */
-    pthread_mutex_lock(&p11->mwk_lock);
+    pthread_mutex_lock(&p11->keys_lock);
     locked = true;
     kg_p11_pool_stats(&p11->pool, NULL, NULL, NULL, &epoch);
     KG_GOTO_GUARD(rc, kg_p11_mwk_scan(p11, s, gens, &n));
     if (n == 0) {
         KG_GOTO_GUARD(rc, kg_p11_mwk_generate(p11, s, 1, &h));
-        gens[0] = (struct kg_p11_mwk_gen){ .generation = 1, .h = h };
+        gens[0] = (struct kg_p11_mwk_gen){ .generation = 1, .h = h, .token_h = h };
         n = 1;
         *created = true;
     }
-    kg_p11_mwk_install_locked(p11, gens, n, epoch);
+    kg_p11_mwk_install(p11, gens, n, epoch);
 out:
     if (locked) {
-        pthread_mutex_unlock(&p11->mwk_lock);
+        pthread_mutex_unlock(&p11->keys_lock);
     }
     kg_p11_session_end(&p11->pool, s, kg_ok(rc) ? KG_OK : kg_errno(), false);
     return rc;
@@ -434,7 +509,7 @@ kg_result kg_p11_mwk_add_generation(struct kg_p11 *p11, uint32_t *generation)
     KG_ENSURE(p11 != NULL && generation != NULL, KG_ERR_INTERNAL);
     *generation = 0;
     KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
-    pthread_mutex_lock(&p11->mwk_lock);
+    pthread_mutex_lock(&p11->keys_lock);
     locked = true;
     kg_p11_pool_stats(&p11->pool, NULL, NULL, NULL, &epoch);
     KG_GOTO_GUARD(rc, kg_p11_mwk_scan(p11, s, gens, &n));
@@ -465,11 +540,11 @@ kg_result kg_p11_mwk_add_generation(struct kg_p11 *p11, uint32_t *generation)
                         next, rv == CKR_OK ? "destroyed" : "NOT destroyed, remove the duplicate by hand");
         goto out;
     }
-    kg_p11_mwk_install_locked(p11, gens, n, epoch);
+    kg_p11_mwk_install(p11, gens, n, epoch);
     *generation = next;
 out:
     if (locked) {
-        pthread_mutex_unlock(&p11->mwk_lock);
+        pthread_mutex_unlock(&p11->keys_lock);
     }
     kg_p11_session_end(&p11->pool, s, kg_ok(rc) ? KG_OK : kg_errno(), false);
     return rc;
@@ -509,7 +584,7 @@ kg_result kg_p11_mwk_retire(struct kg_p11 *p11, uint32_t generation)
 
     KG_ENSURE(p11 != NULL, KG_ERR_INTERNAL);
     KG_GOTO_GUARD(rc, kg_p11_session_acquire(&p11->pool, &s));
-    pthread_mutex_lock(&p11->mwk_lock);
+    pthread_mutex_lock(&p11->keys_lock);
     locked = true;
     kg_p11_pool_stats(&p11->pool, NULL, NULL, NULL, &epoch);
     KG_GOTO_GUARD(rc, kg_p11_mwk_scan(p11, s, gens, &n));
@@ -532,10 +607,10 @@ kg_result kg_p11_mwk_retire(struct kg_p11 *p11, uint32_t generation)
     }
     KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_DestroyObject(s, h), "C_DestroyObject"));
     KG_GOTO_GUARD(rc, kg_p11_mwk_scan(p11, s, gens, &n));
-    kg_p11_mwk_install_locked(p11, gens, n, epoch);
+    kg_p11_mwk_install(p11, gens, n, epoch);
 out:
     if (locked) {
-        pthread_mutex_unlock(&p11->mwk_lock);
+        pthread_mutex_unlock(&p11->keys_lock);
     }
     kg_p11_session_end(&p11->pool, s, kg_ok(rc) ? KG_OK : kg_errno(), false);
     return rc;

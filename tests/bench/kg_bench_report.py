@@ -5,7 +5,7 @@ RAW holds one record per line, `key=value` fields separated by spaces:
 
     meta KEY VALUE...                                  facts about the run (free text value)
     server=kmipgw rep=1 server_cpus=1.10 mix=get conns=4 ops=... p99_ms=... first_error=TEXT
-    server=p11 rep=1 op=get threads=8 ops=... ops_per_sec=... errors=0 wrap_key=token
+    server=p11 rep=1 op=get threads=8 ops=... ops_per_sec=... errors=0 wrap_key=copy
 
 `first_error=` is always the last field and runs to the end of the line. A point that could
 not run at all has `status=...` instead of the kg-bench fields.
@@ -223,17 +223,21 @@ def write_markdown(meta, merged, ceiling, out):
         L.append("")
         L.append("`kg-p11-ceiling` on the same SoftHSM token, no TLS, no KMIP, no SQLite: only the PKCS#11 "
                  "calls one request makes. get = C_UnwrapKey (CKM_AES_KEY_WRAP_PAD) + "
-                 "C_GetAttributeValue(CKA_VALUE) + C_DestroyObject; create = C_GenerateKey (AES-256 session "
-                 "key) + C_WrapKey + C_DestroyObject. Wrapping key: %s." % (
-                     "the gateway's master wrapping key (token object)"
-                     if ceiling[0].get("wrap_key") == "token" else "a session key (MWK not found)"))
+                 "C_GetAttributeValue(CKA_VALUE) + C_DestroyObject; get-sealed = every call kmipgw's "
+                 "plaintext Get makes: get plus the session check, the blob MAC verified in the HSM "
+                 "(HMAC-SHA256) and the read-back of the unwrapped key's flags; create = C_GenerateKey "
+                 "(AES-256 session key) + C_WrapKey + C_DestroyObject. Wrapping key: %s." % {
+                     "copy": "a session copy of the gateway's master wrapping key, as kmipgw uses it",
+                     "token": "the gateway's master wrapping key (token object)",
+                 }.get(ceiling[0].get("wrap_key"), "a session key (MWK not found)"))
         L.append("")
         threads = sorted({int(r["threads"]) for r in ceiling})
         L.append("| path | " + " | ".join("%d thread%s ops/s" % (t, "" if t == 1 else "s") for t in threads) +
                  " | best kmipgw ops/s (same mix) | kmipgw ÷ ceiling |")
         L.append("|---|" + "---:|" * len(threads) + "---:|---:|")
-        for op in ("get", "create"):
+        for op in ("get", "get-sealed", "create"):
             recs = [r for r in ceiling if r.get("op") == op]
+            mix = op.split("-")[0]  # get-sealed is the get mix's ceiling too
             if not recs:
                 continue
             cells, best_ceiling = [], 0.0
@@ -244,7 +248,7 @@ def write_markdown(meta, merged, ceiling, out):
                 best_ceiling = max(best_ceiling, v if v == v else 0.0)
                 cells.append(("%.0f" % v) + (" (%d failed calls)" % errs if errs else ""))
             best_gw = max((m.get("ops_per_sec", 0.0) for k, m in merged.items()
-                           if k[0] == "kmipgw" and k[1] == op and "status" not in m), default=0.0)
+                           if k[0] == "kmipgw" and k[1] == mix and "status" not in m), default=0.0)
             share = "%.0f%%" % (100.0 * best_gw / best_ceiling) if best_ceiling and best_gw else "—"
             L.append("| %s | %s | %s | %s |" % (op, " | ".join(cells), "%.0f" % best_gw if best_gw else "—",
                                                 share))

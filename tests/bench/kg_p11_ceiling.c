@@ -16,16 +16,23 @@
  *   create  the Create path: C_GenerateKey (AES-256 session object),
  *           C_WrapKey twice (length, then blob) with CKM_AES_KEY_WRAP_PAD,
  *           C_DestroyObject
+ *   get-sealed  every PKCS#11 call the gateway's plaintext Get makes: the
+ *           session check (C_GetSessionInfo), the blob's MAC checked in the
+ *           HSM (C_VerifyInit + C_Verify, HMAC-SHA256 over 96 bytes), the
+ *           get path above, and the read-back of the unwrapped object's
+ *           six security flags (one C_GetAttributeValue)
  *
  * with the same templates as pkcs11/kg_p11.c. The wrapping key is the
  * gateway's master wrapping key, found by label (--mwk-label, default
- * kmipgw-mwk), as the gateway uses it: a token object, which SoftHSM handles
- * differently from session objects. Without it (or with --session-wrap-key)
+ * kmipgw-mwk), used as the gateway uses it: through a session copy made
+ * inside the HSM (wrap_key=copy; pkcs11/kg_p11_copy.c), or with
+ * --token-wrap-key the token object itself, which SoftHSM re-reads from
+ * its file generation on every use. Without it (or with --session-wrap-key)
  * a session AES-256 wrapping key is generated instead, and the output says
  * so. Nothing is written to the token.
  *
  * Output, one line per measurement, then a human line:
- *   p11 op=get threads=8 ops=123456 secs=5.00 ops_per_sec=24691.2 errors=0 wrap_key=token
+ *   p11 op=get threads=8 ops=123456 secs=5.00 ops_per_sec=24691.2 errors=0 wrap_key=copy
  * Exit status: 0 clean, 1 if any call failed during a measurement, 2 on bad
  * usage or setup failure (module, token, login, wrapping key).
  *
@@ -54,17 +61,39 @@
 enum kg_ceil_op {
     KG_CEIL_GET,
     KG_CEIL_CREATE,
+    KG_CEIL_GET_SEALED,
+    KG_CEIL_N_OPS,
 };
 
 static const char *const kg_ceil_op_names[] = {
     [KG_CEIL_GET] = "get",
     [KG_CEIL_CREATE] = "create",
+    [KG_CEIL_GET_SEALED] = "get-sealed",
 };
 
 static const char *const kg_ceil_op_calls[] = {
     [KG_CEIL_GET] = "C_UnwrapKey(KWP) + C_GetAttributeValue(CKA_VALUE) + C_DestroyObject",
     [KG_CEIL_CREATE] = "C_GenerateKey(AES-256) + C_WrapKey(KWP) + C_DestroyObject",
+    [KG_CEIL_GET_SEALED] = "C_GetSessionInfo + C_VerifyInit/C_Verify(HMAC) + the get path + "
+                           "C_GetAttributeValue(6 flags)",
 };
+
+/* How the wrapping key is held (the wrap_key= of the output). */
+enum kg_ceil_wrap_kind {
+    KG_CEIL_WRAP_COPY,    /* a session copy of the token MWK, as the gateway uses it */
+    KG_CEIL_WRAP_TOKEN,   /* the token MWK itself */
+    KG_CEIL_WRAP_SESSION, /* a fresh session key (no MWK, or --session-wrap-key) */
+};
+
+static const char *const kg_ceil_wrap_names[] = {
+    [KG_CEIL_WRAP_COPY] = "copy",
+    [KG_CEIL_WRAP_TOKEN] = "token",
+    [KG_CEIL_WRAP_SESSION] = "session",
+};
+
+/* The bytes a sealed Get's MAC covers (about a binding's size). */
+#define KG_CEIL_SEALED_BYTES 96u
+#define KG_CEIL_TAG_BYTES 32u
 
 struct kg_ceil_opts {
     const char *module;
@@ -72,9 +101,10 @@ struct kg_ceil_opts {
     const char *pin_file;
     const char *mwk_label;
     bool session_wrap_key;
+    bool token_wrap_key;
     uint32_t threads;
     double secs;
-    bool do_get, do_create;
+    bool do_op[KG_CEIL_N_OPS];
 };
 
 /* Shared, read-only while threads run. */
@@ -83,7 +113,10 @@ struct kg_ceil {
     CK_FUNCTION_LIST_PTR fn;
     CK_SLOT_ID slot;
     CK_OBJECT_HANDLE wrap_key;
-    bool wrap_key_is_token;
+    enum kg_ceil_wrap_kind wrap_kind;
+    CK_OBJECT_HANDLE mac_key; /* session HMAC key for get-sealed */
+    CK_BYTE sealed[KG_CEIL_SEALED_BYTES];
+    CK_BYTE tag[KG_CEIL_TAG_BYTES];
     CK_BYTE blob[KG_CEIL_BLOB_MAX];
     CK_ULONG blob_len;
     enum kg_ceil_op op;
@@ -127,8 +160,54 @@ static void kg_ceil_fail(struct kg_ceil_thread *t, const char *call, CK_RV rv)
     }
 }
 
-/* The plaintext Get path of kg_p11_export_plaintext. */
-static void kg_ceil_get_once(struct kg_ceil_thread *t, CK_SESSION_HANDLE s)
+/* What a sealed Get does before its unwrap: the pool's session check and
+ * the blob MAC. False (counted as a failure) when a call failed. */
+static bool kg_ceil_sealed_checks(struct kg_ceil_thread *t, CK_SESSION_HANDLE s)
+{
+    const struct kg_ceil *c = t->c;
+    CK_MECHANISM hmac = { CKM_SHA256_HMAC, NULL, 0 };
+    CK_SESSION_INFO info;
+    CK_BYTE data[KG_CEIL_SEALED_BYTES];
+    CK_BYTE tag[KG_CEIL_TAG_BYTES];
+    CK_RV rv;
+
+    memcpy(data, c->sealed, sizeof(data));
+    memcpy(tag, c->tag, sizeof(tag));
+    if ((rv = c->fn->C_GetSessionInfo(s, &info)) != CKR_OK) {
+        kg_ceil_fail(t, "C_GetSessionInfo", rv);
+        return false;
+    }
+    if ((rv = c->fn->C_VerifyInit(s, &hmac, c->mac_key)) != CKR_OK) {
+        kg_ceil_fail(t, "C_VerifyInit", rv);
+        return false;
+    }
+    if ((rv = c->fn->C_Verify(s, data, sizeof(data), tag, sizeof(tag))) != CKR_OK) {
+        kg_ceil_fail(t, "C_Verify", rv);
+        return false;
+    }
+    return true;
+}
+
+/* The unwrapped object's security flags, read back as kg_p11_key_enforce does. */
+static bool kg_ceil_read_flags(struct kg_ceil_thread *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj)
+{
+    CK_BBOOL got[6];
+    CK_ATTRIBUTE q[] = {
+        { CKA_TOKEN, &got[0], 1 },     { CKA_PRIVATE, &got[1], 1 }, { CKA_SENSITIVE, &got[2], 1 },
+        { CKA_EXTRACTABLE, &got[3], 1 }, { CKA_ENCRYPT, &got[4], 1 }, { CKA_DECRYPT, &got[5], 1 },
+    };
+    CK_RV rv = t->c->fn->C_GetAttributeValue(s, obj, q, sizeof(q) / sizeof(q[0]));
+
+    if (rv != CKR_OK) {
+        kg_ceil_fail(t, "C_GetAttributeValue(flags)", rv);
+        return false;
+    }
+    return true;
+}
+
+/* The plaintext Get path of kg_p11_export_plaintext; `sealed`: with the
+ * checks the gateway makes around it (get-sealed). */
+static void kg_ceil_get_once(struct kg_ceil_thread *t, CK_SESSION_HANDLE s, bool sealed)
 {
     const struct kg_ceil *c = t->c;
     CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
@@ -151,12 +230,18 @@ static void kg_ceil_get_once(struct kg_ceil_thread *t, CK_SESSION_HANDLE s)
     bool ok = false;
     CK_RV rv;
 
+    if (sealed && !kg_ceil_sealed_checks(t, s)) {
+        return;
+    }
     /* The gateway unwraps from its own copy of the blob, read from SQLite. */
     memcpy(blob, c->blob, c->blob_len);
     rv = c->fn->C_UnwrapKey(s, &mech, c->wrap_key, blob, c->blob_len, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &obj);
     if (rv != CKR_OK) {
         kg_ceil_fail(t, "C_UnwrapKey", rv);
         return;
+    }
+    if (sealed && !kg_ceil_read_flags(t, s, obj)) {
+        goto out;
     }
     rv = c->fn->C_GetAttributeValue(s, obj, &val, 1);
     if (rv != CKR_OK || val.ulValueLen != KG_CEIL_AES_BYTES) {
@@ -250,10 +335,10 @@ static void *kg_ceil_thread_main(void *arg)
     pthread_barrier_wait(&c->ready);
     if (!t->no_session) {
         while (kg_ceil_now() < c->t_stop) {
-            if (c->op == KG_CEIL_GET) {
-                kg_ceil_get_once(t, s);
-            } else {
+            if (c->op == KG_CEIL_CREATE) {
                 kg_ceil_create_once(t, s);
+            } else {
+                kg_ceil_get_once(t, s, c->op == KG_CEIL_GET_SEALED);
             }
         }
         (void)c->fn->C_CloseSession(s);
@@ -303,7 +388,7 @@ static int64_t kg_ceil_measure(struct kg_ceil *c, enum kg_ceil_op op, uint32_t t
     pthread_barrier_destroy(&c->ready);
     printf("p11 op=%s threads=%u ops=%" PRIu64 " secs=%.2f ops_per_sec=%.1f errors=%" PRIu64 " wrap_key=%s\n",
            kg_ceil_op_names[op], threads, ops, c->o->secs, (double)ops / c->o->secs, errors,
-           c->wrap_key_is_token ? "token" : "session");
+           kg_ceil_wrap_names[c->wrap_kind]);
     printf("%s path (%s), %u thread%s: %.1f ops/s, %" PRIu64 " failed call%s\n", kg_ceil_op_names[op],
            kg_ceil_op_calls[op], threads, threads == 1 ? "" : "s", (double)ops / c->o->secs, errors,
            errors == 1 ? "" : "s");
@@ -378,10 +463,12 @@ out:
 static int kg_ceil_find_mwk(struct kg_ceil *c, CK_SESSION_HANDLE s)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_BBOOL no = CK_FALSE;
     CK_ATTRIBUTE tmpl[] = {
         { CKA_CLASS, &cls, sizeof(cls) },
         { CKA_LABEL, (void *)c->o->mwk_label, strlen(c->o->mwk_label) },
     };
+    CK_ATTRIBUTE session_copy = { CKA_TOKEN, &no, sizeof(no) };
     CK_OBJECT_HANDLE objs[2];
     CK_ULONG n = 0;
 
@@ -396,7 +483,15 @@ static int kg_ceil_find_mwk(struct kg_ceil *c, CK_SESSION_HANDLE s)
         return -1;
     }
     c->wrap_key = objs[0];
-    c->wrap_key_is_token = true;
+    c->wrap_kind = KG_CEIL_WRAP_TOKEN;
+    if (!c->o->token_wrap_key) {
+        if (c->fn->C_CopyObject(s, objs[0], &session_copy, 1, &c->wrap_key) != CKR_OK) {
+            fprintf(stderr, "kg-p11-ceiling: the token will not copy the MWK; using the token object\n");
+            c->wrap_key = objs[0];
+        } else {
+            c->wrap_kind = KG_CEIL_WRAP_COPY;
+        }
+    }
     return 0;
 }
 
@@ -426,7 +521,41 @@ static int kg_ceil_session_wrap_key(struct kg_ceil *c, CK_SESSION_HANDLE s)
         fprintf(stderr, "kg-p11-ceiling: C_GenerateKey (wrapping key) returned 0x%lx\n", (unsigned long)rv);
         return -1;
     }
-    c->wrap_key_is_token = false;
+    c->wrap_kind = KG_CEIL_WRAP_SESSION;
+    return 0;
+}
+
+/* The session HMAC key of get-sealed, and the tag its Verify checks. */
+static int kg_ceil_mac_key(struct kg_ceil *c, CK_SESSION_HANDLE s)
+{
+    CK_MECHANISM gen = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+    CK_MECHANISM hmac = { CKM_SHA256_HMAC, NULL, 0 };
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE ktype = CKK_GENERIC_SECRET;
+    CK_ULONG value_len = 32;
+    CK_ULONG tag_len = KG_CEIL_TAG_BYTES;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },     { CKA_KEY_TYPE, &ktype, sizeof(ktype) },
+        { CKA_VALUE_LEN, &value_len, sizeof(value_len) }, { CKA_TOKEN, &no, sizeof(no) },
+        { CKA_PRIVATE, &yes, sizeof(yes) },   { CKA_SENSITIVE, &yes, sizeof(yes) },
+        { CKA_EXTRACTABLE, &no, sizeof(no) }, { CKA_SIGN, &yes, sizeof(yes) },
+        { CKA_VERIFY, &yes, sizeof(yes) },
+    };
+    CK_RV rv = c->fn->C_GenerateKey(s, &gen, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &c->mac_key);
+
+    memset(c->sealed, 0x5a, sizeof(c->sealed));
+    if (rv == CKR_OK) {
+        rv = c->fn->C_SignInit(s, &hmac, c->mac_key);
+    }
+    if (rv == CKR_OK) {
+        rv = c->fn->C_Sign(s, c->sealed, sizeof(c->sealed), c->tag, &tag_len);
+    }
+    if (rv != CKR_OK || tag_len != KG_CEIL_TAG_BYTES) {
+        fprintf(stderr, "kg-p11-ceiling: making the HMAC key and tag failed: 0x%lx\n", (unsigned long)rv);
+        return -1;
+    }
     return 0;
 }
 
@@ -463,7 +592,7 @@ static int kg_ceil_make_blob(struct kg_ceil *c, CK_SESSION_HANDLE s)
     }
     c->blob_len = len;
     /* One trial Get, so that a token that cannot do the path fails here. */
-    kg_ceil_get_once(&t, s);
+    kg_ceil_get_once(&t, s, false);
     if (t.errors != 0) {
         fprintf(stderr, "kg-p11-ceiling: trial unwrap failed: %s returned 0x%lx\n", t.first_call,
                 (unsigned long)t.first_rv);
@@ -478,11 +607,40 @@ static void kg_ceil_usage(FILE *f)
             "usage: kg-p11-ceiling --module PATH --token LABEL --pin-file FILE [options]\n"
             "  --threads N        the N of the second measurement, 1..%u (default 8, the devenv's sessions)\n"
             "  --secs S           duration of each measurement (default 5)\n"
-            "  --ops LIST         get,create (default both)\n"
-            "  --mwk-label LABEL  wrapping key to use, found by label (default kmipgw-mwk)\n"
+            "  --ops LIST         of get, create, get-sealed (default all three)\n"
+            "  --mwk-label LABEL  wrapping key to use, found by label (default kmipgw-mwk), through a\n"
+            "                     session copy as the gateway does\n"
+            "  --token-wrap-key   use the MWK token object itself, not a session copy\n"
             "  --session-wrap-key use a fresh session AES-256 wrapping key instead\n"
             "Runs each operation with 1 thread, then with N threads (each its own session).\n",
             KG_CEIL_MAX_THREADS);
+}
+
+/* --ops: a comma-separated list of operation names, each known. */
+static int kg_ceil_parse_ops(const char *list, struct kg_ceil_opts *o)
+{
+    char buf[64];
+    char *save = NULL;
+    bool any = false;
+
+    if (strlen(list) >= sizeof(buf)) {
+        return -1;
+    }
+    strcpy(buf, list);
+    memset(o->do_op, 0, sizeof(o->do_op));
+    for (char *name = strtok_r(buf, ",", &save); name != NULL; name = strtok_r(NULL, ",", &save)) {
+        int op = 0;
+
+        while (op < KG_CEIL_N_OPS && strcmp(name, kg_ceil_op_names[op]) != 0) {
+            op++;
+        }
+        if (op == KG_CEIL_N_OPS) {
+            return -1;
+        }
+        o->do_op[op] = true;
+        any = true;
+    }
+    return any ? 0 : -1;
 }
 
 static int kg_ceil_parse_args(int argc, char **argv, struct kg_ceil_opts *o)
@@ -492,14 +650,15 @@ static int kg_ceil_parse_args(int argc, char **argv, struct kg_ceil_opts *o)
         { "pin-file", required_argument, NULL, 'p' }, { "threads", required_argument, NULL, 'n' },
         { "secs", required_argument, NULL, 's' },     { "ops", required_argument, NULL, 'o' },
         { "mwk-label", required_argument, NULL, 'l' }, { "session-wrap-key", no_argument, NULL, 'S' },
+        { "token-wrap-key", no_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
     };
     char *end = NULL;
     unsigned long v;
     int ch;
 
-    *o = (struct kg_ceil_opts){ .mwk_label = "kmipgw-mwk", .threads = 8, .secs = 5.0, .do_get = true,
-                                .do_create = true };
+    *o = (struct kg_ceil_opts){ .mwk_label = "kmipgw-mwk", .threads = 8, .secs = 5.0,
+                                .do_op = { true, true, true } };
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm':
@@ -529,10 +688,8 @@ static int kg_ceil_parse_args(int argc, char **argv, struct kg_ceil_opts *o)
             }
             break;
         case 'o':
-            o->do_get = strstr(optarg, "get") != NULL;
-            o->do_create = strstr(optarg, "create") != NULL;
-            if (!o->do_get && !o->do_create) {
-                fprintf(stderr, "kg-p11-ceiling: --ops takes get, create or get,create\n");
+            if (kg_ceil_parse_ops(optarg, o) != 0) {
+                fprintf(stderr, "kg-p11-ceiling: --ops takes a comma-separated list of get, create, get-sealed\n");
                 return -1;
             }
             break;
@@ -541,6 +698,9 @@ static int kg_ceil_parse_args(int argc, char **argv, struct kg_ceil_opts *o)
             break;
         case 'S':
             o->session_wrap_key = true;
+            break;
+        case 'T':
+            o->token_wrap_key = true;
             break;
         case 'h':
             kg_ceil_usage(stdout);
@@ -619,12 +779,12 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (kg_ceil_make_blob(&c, s) != 0) {
+    if (kg_ceil_make_blob(&c, s) != 0 || kg_ceil_mac_key(&c, s) != 0) {
         goto out;
     }
     /* The setup session stays open: a session wrapping key lives as long as it. */
-    for (int op = KG_CEIL_GET; op <= KG_CEIL_CREATE; op++) {
-        if ((op == KG_CEIL_GET && !o.do_get) || (op == KG_CEIL_CREATE && !o.do_create)) {
+    for (int op = 0; op < KG_CEIL_N_OPS; op++) {
+        if (!o.do_op[op]) {
             continue;
         }
         for (int pass = 0; pass < (o.threads > 1 ? 2 : 1); pass++) {

@@ -147,9 +147,11 @@ static void test_mac_key(void)
     bool created = true;
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_BBOOL on_token = CK_TRUE;
     CK_ATTRIBUTE find[] = {
         { CKA_CLASS, &cls, sizeof(cls) },
         { CKA_LABEL, (CK_VOID_PTR) "kg-bind-mwk-mac", 15 },
+        { CKA_TOKEN, &on_token, sizeof(on_token) }, /* not the gateway's session copy */
     };
     CK_OBJECT_HANDLE objs[2];
     CK_ULONG n = 0;
@@ -162,7 +164,7 @@ static void test_mac_key(void)
     CU_ASSERT(kg_ok(kg_p11_init_mac(p11, &created)));
     CU_ASSERT(!created);
     CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(kg_p11_pool_of(p11), &s)));
-    CU_ASSERT(p11->fn->C_FindObjectsInit(s, find, 2) == CKR_OK);
+    CU_ASSERT(p11->fn->C_FindObjectsInit(s, find, 3) == CKR_OK);
     CU_ASSERT(p11->fn->C_FindObjects(s, objs, 2, &n) == CKR_OK);
     CU_ASSERT(p11->fn->C_FindObjectsFinal(s) == CKR_OK);
     CU_ASSERT_FATAL(n == 1);

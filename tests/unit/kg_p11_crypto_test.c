@@ -53,12 +53,17 @@ static long token_objects(struct kg_p11 *p11, const char *id)
     if (kg_failed(kg_p11_session_acquire(kg_p11_pool_of(p11), &s))) {
         return -1;
     }
+    long count = 0;
+
     if (p11->fn->C_FindObjectsInit(s, tmpl, 2) != CKR_OK || p11->fn->C_FindObjects(s, objs, 8, &n) != CKR_OK) {
-        n = 1000;
+        count = 1000;
     }
     (void)p11->fn->C_FindObjectsFinal(s);
     kg_p11_session_release(kg_p11_pool_of(p11), s);
-    return (long)n;
+    for (CK_ULONG i = 0; i < n; i++) {
+        count += kg_p11_is_key_copy(p11, objs[i]) ? 0 : 1; /* the gateway's own MWK/MAC copies */
+    }
+    return count;
 }
 
 /* Session secret keys left behind by an operation (there must be none). */
@@ -74,12 +79,17 @@ static long session_secret_keys(struct kg_p11 *p11)
     if (kg_failed(kg_p11_session_acquire(kg_p11_pool_of(p11), &s))) {
         return -1;
     }
+    long count = 0;
+
     if (p11->fn->C_FindObjectsInit(s, tmpl, 2) != CKR_OK || p11->fn->C_FindObjects(s, objs, 8, &n) != CKR_OK) {
-        n = 1000;
+        count = 1000;
     }
     (void)p11->fn->C_FindObjectsFinal(s);
     kg_p11_session_release(kg_p11_pool_of(p11), s);
-    return (long)n;
+    for (CK_ULONG i = 0; i < n; i++) {
+        count += kg_p11_is_key_copy(p11, objs[i]) ? 0 : 1; /* the gateway's own MWK/MAC copies */
+    }
+    return count;
 }
 
 /* A known secret put straight on the token as a resident key named `id`. */

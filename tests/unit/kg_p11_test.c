@@ -967,9 +967,15 @@ static long hsm_count_keys(struct kg_p11 *p11, bool token, const char *label, CK
     }
     if (pool->fn->C_FindObjectsInit(s, tmpl, label != NULL ? 3 : 2) == CKR_OK) {
         if (pool->fn->C_FindObjects(s, objs, 64, &n) == CKR_OK) {
-            total = (long)n;
-            if (first != NULL && n > 0) {
-                *first = objs[0];
+            total = 0;
+            for (CK_ULONG i = 0; i < n; i++) {
+                if (kg_p11_is_key_copy(p11, objs[i])) {
+                    continue; /* the gateway's own session copy of its MWK or MAC key */
+                }
+                if (first != NULL && total == 0) {
+                    *first = objs[i];
+                }
+                total++;
             }
         }
         pool->fn->C_FindObjectsFinal(s);
@@ -1718,6 +1724,138 @@ static void test_hsm_mwk_generations(void)
     kg_p11_close(p11);
 }
 
+/* The flags of key handle `h` that make it a session copy we may use. */
+static bool is_unextractable_session_key(struct kg_p11 *p11, CK_OBJECT_HANDLE h, bool *token)
+{
+    struct kg_p11_pool *pool = kg_p11_pool_of(p11);
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_BBOOL tok = CK_TRUE, extractable = CK_TRUE, sensitive = CK_FALSE;
+    CK_ATTRIBUTE q[] = {
+        { CKA_TOKEN, &tok, 1 },
+        { CKA_EXTRACTABLE, &extractable, 1 },
+        { CKA_SENSITIVE, &sensitive, 1 },
+    };
+    CK_RV rv;
+
+    if (kg_failed(kg_p11_session_acquire(pool, &s))) {
+        return false;
+    }
+    rv = pool->fn->C_GetAttributeValue(s, h, q, 3);
+    kg_p11_session_release(pool, s);
+    *token = tok == CK_TRUE;
+    return rv == CKR_OK && extractable == CK_FALSE && sensitive == CK_TRUE;
+}
+
+/* The handle operations use for MWK generation `gen`, and its token object. */
+static CK_OBJECT_HANDLE mwk_handles(struct kg_p11 *p11, uint32_t gen, CK_OBJECT_HANDLE *token_h)
+{
+    struct kg_p11_pool *pool = kg_p11_pool_of(p11);
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+
+    *token_h = CK_INVALID_HANDLE;
+    if (kg_failed(kg_p11_session_acquire(pool, &s))) {
+        return CK_INVALID_HANDLE;
+    }
+    if (kg_failed(kg_p11_mwk_for_generation(p11, s, gen, &h))) {
+        h = CK_INVALID_HANDLE;
+    }
+    kg_p11_session_release(pool, s);
+    for (uint32_t i = 0; i < p11->mwk_count; i++) {
+        if (p11->mwk_gens[i].generation == gen) {
+            *token_h = p11->mwk_gens[i].token_h;
+        }
+    }
+    return h;
+}
+
+/* Is `h` still an object the token knows? */
+static bool object_exists(struct kg_p11 *p11, CK_OBJECT_HANDLE h)
+{
+    struct kg_p11_pool *pool = kg_p11_pool_of(p11);
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_BBOOL tok = CK_FALSE;
+    CK_ATTRIBUTE q = { CKA_TOKEN, &tok, 1 };
+    CK_RV rv;
+
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(pool, &s)));
+    rv = pool->fn->C_GetAttributeValue(s, h, &q, 1);
+    kg_p11_session_release(pool, s);
+    return rv == CKR_OK;
+}
+
+/*
+ * The MWK generations are used through session copies inside the HSM, as
+ * sensitive and unextractable as the token objects (kg_p11_copy.c). A
+ * generation another process retires stops unwrapping here within
+ * KG_P11_MWK_RECHECK_MS, even when only unwraps run, and its copy is
+ * destroyed. With copies off, the token objects serve as before.
+ */
+static void test_hsm_mwk_session_copies(void)
+{
+    struct kg_p11 *p11;
+    struct kg_p11_blob old_blob, new_blob;
+    struct kg_secret *k = NULL;
+    uint32_t old_gen = 0, gen = 0;
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE, token_h = CK_INVALID_HANDLE;
+    bool token = true;
+
+    SKIP_WITHOUT_SOFTHSM();
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    old_gen = kg_p11_mwk_generation(p11);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &old_blob)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_mwk_add_generation(p11, &gen)));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &new_blob)));
+    CU_ASSERT_EQUAL(new_blob.mwk_generation, gen);
+
+    h = mwk_handles(p11, old_gen, &token_h);
+    CU_ASSERT_FATAL(h != CK_INVALID_HANDLE && token_h != CK_INVALID_HANDLE);
+    CU_ASSERT(h != token_h);
+    CU_ASSERT(kg_p11_is_key_copy(p11, h));
+    CU_ASSERT(!kg_p11_is_key_copy(p11, token_h));
+    CU_ASSERT(is_unextractable_session_key(p11, h, &token));
+    CU_ASSERT(!token);
+    CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &old_blob, &k)));
+    kg_secret_free(k);
+    k = NULL;
+
+    /* Another process retires the old generation: only unwraps follow. */
+    destroy_token_object(p11, token_h);
+    sleep_ms(KG_P11_MWK_RECHECK_MS + 100);
+    CU_ASSERT(kg_failed(kg_p11_export_plaintext(p11, &old_blob, &k)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_UNWRAP);
+    CU_ASSERT_PTR_NULL(k);
+    CU_ASSERT(!object_exists(p11, h));
+    CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &new_blob, &k)));
+    kg_secret_free(k);
+    k = NULL;
+    CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+    kg_p11_close(p11);
+
+    /* Copies off: the token object itself, and everything still works. */
+    p11 = hsm_open(2);
+    CU_ASSERT_FATAL(p11 != NULL);
+    h = mwk_handles(p11, gen, &token_h); /* a copy, made at open */
+    CU_ASSERT(kg_p11_is_key_copy(p11, h));
+    p11->no_key_copies = true;
+    p11->mwk_stale = true; /* as after an invalid handle: the table is read again, the copy dropped */
+    {
+        CK_OBJECT_HANDLE copy = h;
+
+        h = mwk_handles(p11, gen, &token_h);
+        CU_ASSERT(!object_exists(p11, copy));
+    }
+    CU_ASSERT(h != CK_INVALID_HANDLE && h == token_h);
+    CU_ASSERT(!kg_p11_is_key_copy(p11, h));
+    CU_ASSERT(is_unextractable_session_key(p11, h, &token));
+    CU_ASSERT(token);
+    CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &new_blob, &k)));
+    CU_ASSERT(k != NULL && k->len == 32);
+    kg_secret_free(k);
+    kg_p11_close(p11);
+}
+
 /* Private keys re-wrap the same way (PKCS#8 under the MWK) and still sign. */
 static void test_hsm_rewrap_private_key(void)
 {
@@ -1939,6 +2077,7 @@ int main(void)
         KG_TEST(test_hsm_bad_mwk_refused),
         KG_TEST(test_hsm_concurrent_small_pool),
         KG_TEST(test_hsm_mwk_generations),
+        KG_TEST(test_hsm_mwk_session_copies),
         KG_TEST(test_hsm_rewrap_private_key),
         KG_TEST(test_hsm_unwrap_ock_template),
     };
