@@ -733,13 +733,79 @@ static bool kg_p11_read_len_ok(enum kg_p11_key_kind kind, CK_ULONG got, size_t w
     return got >= want && got <= ((want + 7u) & ~(size_t)7u);
 }
 
+/* kg_p11_read_len_ok, or KG_ERR_HSM_UNWRAP saying why not. */
+static kg_result kg_p11_value_len_ok(enum kg_p11_key_kind kind, CK_ULONG got, size_t want)
+{
+    if (kg_p11_read_len_ok(kind, got, want)) {
+        return KG_RESULT_OK;
+    }
+    kg_error_set(KG_ERR_HSM_UNWRAP, __FILE__, __LINE__);
+    if (got == CK_UNAVAILABLE_INFORMATION) {
+        kg_error_detail("unwrapped key is longer than the %zu bytes of the %s key of ours", want,
+                        kind == KG_P11_KEY_AES ? "AES" : kind == KG_P11_KEY_SECRET ? "secret data" : "HMAC");
+    } else {
+        kg_error_detail("unwrapped key has %lu bytes; not the %s key of ours", (unsigned long)got,
+                        kind == KG_P11_KEY_AES ? "AES" : kind == KG_P11_KEY_SECRET ? "secret data" : "HMAC");
+    }
+    return KG_RESULT_ERROR;
+}
+
+/* The most bytes kg_p11_read_len_ok accepts for a key of `want` (> 0) bytes. */
+static size_t kg_p11_read_room(enum kg_p11_key_kind kind, size_t want)
+{
+    if (kind == KG_P11_KEY_DES3) {
+        return KG_P11_DES3_BYTES;
+    }
+    return kind == KG_P11_KEY_AES ? want : (want + 7u) & ~(size_t)7u;
+}
+
+/*
+ * Read CKA_VALUE of `obj` into a new locked secret (*out, the caller's).
+ * With the length known (`want` > 0, from the store's row) one call reads
+ * it into room for the longest form accepted: a SoftHSM call less per Get.
+ * A longer value does not fit (CKR_BUFFER_TOO_SMALL) and is not our key.
+ * Otherwise the length is asked first.
+ */
+static kg_result kg_p11_read_value(struct kg_p11 *p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, size_t want,
+                                   enum kg_p11_key_kind kind, struct kg_secret **out)
+{
+    CK_ATTRIBUTE val = { CKA_VALUE, NULL, 0 };
+    CK_RV rv;
+
+    *out = NULL;
+    if (want == 0) {
+        KG_GUARD(KG_P11_CHECK(p11->fn->C_GetAttributeValue(s, obj, &val, 1), "C_GetAttributeValue"));
+        KG_GUARD(kg_p11_value_len_ok(kind, val.ulValueLen, want));
+    }
+    KG_GUARD(kg_secret_alloc(want != 0 ? kg_p11_read_room(kind, want) : val.ulValueLen, out));
+    val.pValue = (*out)->data;
+    val.ulValueLen = (*out)->cap;
+    rv = p11->fn->C_GetAttributeValue(s, obj, &val, 1);
+    if (rv == CKR_BUFFER_TOO_SMALL) {
+        val.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        rv = CKR_OK;
+    }
+    if (kg_failed(KG_P11_CHECK(rv, "C_GetAttributeValue")) ||
+        kg_failed(kg_p11_value_len_ok(kind, val.ulValueLen, want))) {
+        kg_secret_free(*out);
+        *out = NULL;
+        return KG_RESULT_ERROR;
+    }
+    if (val.ulValueLen > (*out)->cap) { /* a token that says it wrote more than the room */
+        kg_secret_free(*out);
+        *out = NULL;
+        KG_ENSURE(false, KG_ERR_HSM);
+    }
+    (*out)->len = val.ulValueLen;
+    return KG_RESULT_OK;
+}
+
 kg_result kg_p11_export_key(struct kg_p11 *p11, const struct kg_p11_key_ref *ref, size_t bytes,
                             struct kg_secret **out)
 {
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE to_destroy = CK_INVALID_HANDLE;
-    CK_ATTRIBUTE val = { CKA_VALUE, NULL, 0 };
     struct kg_secret *sec = NULL;
     uint8_t pad = 0;
     kg_result rc = KG_RESULT_OK;
@@ -761,21 +827,7 @@ kg_result kg_p11_export_key(struct kg_p11 *p11, const struct kg_p11_key_ref *ref
     /* KG_P11_USE_READ: a non-sensitive session object; a resident key is
      * refused there (KG_ERR_DENIED), it never leaves the HSM. */
     KG_GOTO_GUARD(rc, kg_p11_key_load(p11, s, ref, KG_P11_USE_READ, &obj, &to_destroy));
-    KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_GetAttributeValue(s, obj, &val, 1), "C_GetAttributeValue"));
-    if (!kg_p11_read_len_ok(ref->kind, val.ulValueLen, bytes)) {
-        kg_error_set(KG_ERR_HSM_UNWRAP, __FILE__, __LINE__);
-        kg_error_detail("unwrapped key has %lu bytes; not the %s key of ours",
-                        (unsigned long)val.ulValueLen,
-                        ref->kind == KG_P11_KEY_AES ? "AES" : ref->kind == KG_P11_KEY_SECRET ? "secret data" : "HMAC");
-        rc = KG_RESULT_ERROR;
-        goto out;
-    }
-    KG_GOTO_GUARD(rc, kg_secret_alloc(val.ulValueLen, &sec));
-    val.pValue = sec->data;
-    KG_GOTO_GUARD(rc, KG_P11_CHECK(p11->fn->C_GetAttributeValue(s, obj, &val, 1), "C_GetAttributeValue"));
-    KG_GOTO_ENSURE(rc, val.ulValueLen <= sec->cap && kg_p11_read_len_ok(ref->kind, val.ulValueLen, bytes),
-                   KG_ERR_HSM);
-    sec->len = val.ulValueLen;
+    KG_GOTO_GUARD(rc, kg_p11_read_value(p11, s, obj, bytes, ref->kind, &sec));
     if (ref->kind == KG_P11_KEY_HMAC || ref->kind == KG_P11_KEY_SECRET) {
         /* Trim SoftHSM's padding; anything but zeros there is not our key. */
         for (size_t i = bytes; i < sec->len; i++) {

@@ -226,11 +226,45 @@ static void test_key_load_verifies_first(void)
     CU_ASSERT_EQUAL(kg_test_session_objects(p11, KG_TEST_ANY_CLASS), before);
 }
 
+/* The stored length decides how much of the key is read, in one call: a
+ * key longer or shorter than the row says is not ours (KG_ERR_HSM_UNWRAP),
+ * the right length and an unknown one (0: asked first) export it. */
+static void test_export_length_from_row(void)
+{
+    KG_TEST_HSM_OR_SKIP(p11, "kg-bind");
+    struct kg_p11_blob blob;
+    uint8_t tag[KG_P11_BLOB_TAG_LEN];
+    struct kg_p11_key_ref ref = { .kind = KG_P11_KEY_AES, .storage = KG_P11_STORED_WRAPPED };
+    struct kg_secret *k = NULL;
+    struct kg_secret *again = NULL;
+    long before = kg_test_session_objects(p11, KG_TEST_ANY_CLASS);
+
+    CU_ASSERT_FATAL(kg_ok(kg_p11_generate_aes(p11, 256, &blob)));
+    ref.blob = &blob;
+    ref.bind = binding(&blob, NULL);
+    CU_ASSERT_FATAL(kg_ok(kg_p11_blob_seal(p11, &ref.bind, tag)));
+    ref.bind.tag = tag;
+
+    CU_ASSERT(kg_failed(kg_p11_export_key(p11, &ref, 16, &k)) && kg_errno() == KG_ERR_HSM_UNWRAP);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kg_error_text(), "longer than the 16 bytes"));
+    CU_ASSERT_PTR_NULL(k);
+    CU_ASSERT(kg_failed(kg_p11_export_key(p11, &ref, 24, &k)) && kg_errno() == KG_ERR_HSM_UNWRAP);
+    CU_ASSERT_PTR_NULL(k);
+    CU_ASSERT(kg_ok(kg_p11_export_key(p11, &ref, 32, &k)));
+    CU_ASSERT(k != NULL && k->len == 32);
+    CU_ASSERT(kg_ok(kg_p11_export_key(p11, &ref, 0, &again)));
+    CU_ASSERT(again != NULL && k != NULL && again->len == 32 && memcmp(again->data, k->data, 32) == 0);
+    kg_secret_free(k);
+    kg_secret_free(again);
+    CU_ASSERT_EQUAL(kg_test_session_objects(p11, KG_TEST_ANY_CLASS), before);
+}
+
 int main(void)
 {
     static const struct kg_test_case cases[] = {
         KG_TEST(test_seal_verify_round_trip), KG_TEST(test_every_field_covered), KG_TEST(test_bad_bindings),
         KG_TEST(test_mac_key),                KG_TEST(test_key_load_verifies_first),
+        KG_TEST(test_export_length_from_row),
     };
     int failed = kg_test_run("kg_p11_bind", cases, sizeof(cases) / sizeof(cases[0]));
 
