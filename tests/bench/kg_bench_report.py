@@ -167,6 +167,7 @@ def write_markdown(meta, merged, ceiling, out):
     L.append("| | |")
     L.append("|---|---|")
     for key, title in (("commit", "kmipgw commit"), ("build", "build"), ("kmipgw_server", "kmipgw server"),
+                       ("kmipgw_config", "kmipgw configuration"),
                        ("machine", "machine"), ("load_before", "load average before"),
                        ("load_after", "load average after"), ("kernel", "kernel"), ("openssl", "OpenSSL"),
                        ("softhsm", "SoftHSM"), ("pykmip", "PyKMIP"), ("store_fs", "devenv file system"),
