@@ -36,15 +36,39 @@ static bool kg_p11_copy_is_sound(struct kg_p11 *p11, CK_OBJECT_HANDLE copy)
            token == CK_FALSE && extractable == CK_FALSE && sensitive == CK_TRUE;
 }
 
+/*
+ * The login session died (a device reset closes every session): open
+ * another in its place, for the copies and to keep the token logged in.
+ * By the time the MWK table is read again the pool has logged in anew
+ * (login state is per token), so the new session sees private objects.
+ */
+static bool kg_p11_copy_reopen_session(struct kg_p11 *p11)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+
+    if (p11->fn->C_OpenSession(p11->slot_id, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK) {
+        return false;
+    }
+    (void)p11->fn->C_CloseSession(p11->login_session); /* dead already: a courtesy */
+    p11->login_session = s;
+    return true;
+}
+
 CK_OBJECT_HANDLE kg_p11_key_copy(struct kg_p11 *p11, CK_OBJECT_HANDLE original)
 {
     CK_BBOOL no = CK_FALSE;
     CK_ATTRIBUTE tmpl[] = { { CKA_TOKEN, &no, sizeof(no) } };
     CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+    CK_RV rv;
 
-    if (!p11->has_login_session || p11->no_key_copies ||
-        p11->fn->C_CopyObject(p11->login_session, original, tmpl, 1, &copy) != CKR_OK ||
-        copy == CK_INVALID_HANDLE) {
+    if (!p11->has_login_session || p11->no_key_copies) {
+        return original;
+    }
+    rv = p11->fn->C_CopyObject(p11->login_session, original, tmpl, 1, &copy);
+    if ((rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED) && kg_p11_copy_reopen_session(p11)) {
+        rv = p11->fn->C_CopyObject(p11->login_session, original, tmpl, 1, &copy);
+    }
+    if (rv != CKR_OK || copy == CK_INVALID_HANDLE) {
         return original;
     }
     if (!kg_p11_copy_is_sound(p11, copy)) {

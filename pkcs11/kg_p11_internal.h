@@ -210,7 +210,9 @@ struct kg_p11 {
     CK_FUNCTION_LIST_PTR fn;
     CK_SLOT_ID slot_id;
     /* The session the login was made on, held open for our lifetime: the
-     * token logs the application out when its last session closes. */
+     * token logs the application out when its last session closes. It
+     * also holds the key copies (kg_p11_copy.c), which replace it under
+     * keys_lock when a device reset closed it. */
     CK_SESSION_HANDLE login_session;
     bool has_login_session;
     char *token_label;

@@ -1831,6 +1831,22 @@ static void test_hsm_mwk_session_copies(void)
     kg_secret_free(k);
     k = NULL;
     CU_ASSERT_EQUAL(hsm_count_keys(p11, false, NULL, NULL), 0);
+
+    /* The login session dies (as in a device reset, while the pool keeps
+     * the token logged in): the next look opens another and copies again. */
+    {
+        CK_OBJECT_HANDLE old_copy = mwk_handles(p11, gen, &token_h);
+
+        CU_ASSERT(kg_p11_is_key_copy(p11, old_copy));
+        CU_ASSERT(p11->fn->C_CloseSession(p11->login_session) == CKR_OK);
+        CU_ASSERT(!object_exists(p11, old_copy));
+        p11->mwk_stale = true;
+        h = mwk_handles(p11, gen, &token_h);
+        CU_ASSERT(h != token_h && kg_p11_is_key_copy(p11, h) && object_exists(p11, h));
+        CU_ASSERT(kg_ok(kg_p11_export_plaintext(p11, &new_blob, &k)));
+        kg_secret_free(k);
+        k = NULL;
+    }
     kg_p11_close(p11);
 
     /* Copies off: the token object itself, and everything still works. */
