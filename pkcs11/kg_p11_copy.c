@@ -49,7 +49,8 @@ static bool kg_p11_copy_reopen_session(struct kg_p11 *p11)
     if (p11->fn->C_OpenSession(p11->slot_id, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK) {
         return false;
     }
-    (void)p11->fn->C_CloseSession(p11->login_session); /* dead already: a courtesy */
+    /* The dead handle is not closed: a token may already have given its
+     * number to one of the pool's new sessions. */
     p11->login_session = s;
     return true;
 }
