@@ -151,9 +151,9 @@ static struct kg_policy_request kg_dispatch_policy_request(const struct kg_op_ct
  * Create asks for, the form a Get would answer in), and then one pure
  * decision, and the group's request rate, settle it.
  */
-static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op *op, uint32_t operation,
-                                       struct kg_ttlv_reader *payload, struct kg_policy_decision *d,
-                                       bool *live_locked)
+static kg_result kg_dispatch_authorize_in(struct kg_op_ctx *ctx, const struct kg_op *op, uint32_t operation,
+                                          struct kg_ttlv_reader *payload, struct kg_policy_decision *d,
+                                          bool *live_locked, bool *reading)
 {
     struct kg_policy_request req = kg_dispatch_policy_request(ctx, operation);
     char uid[KG_UID_LEN + 1];
@@ -191,6 +191,10 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
             pthread_mutex_lock(&kg_dispatch_live_lock);
             *live_locked = true;
         }
+        /* Counted after the lock, outside the snapshot taken before it: a
+         * change committed by the last holder must be counted. */
+        kg_store_read_end(ctx->store, *reading);
+        *reading = false;
         KG_GUARD(kg_store_count_live(ctx->store, d->group->name, &req.group_live_objects));
     }
     *d = kg_policy_decide_request(ctx->policy, ctx->identity, &req);
@@ -221,6 +225,25 @@ static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op
         KG_GUARD(kg_op_lifecycle_follow_dates(ctx));
     }
     return KG_RESULT_OK;
+}
+
+/*
+ * The reads above (the object, the operation's facts, archival, lifecycle
+ * dates) share one read snapshot: one set of SQLite's WAL read locks for a
+ * Get instead of one per statement. A state change that follow_dates
+ * commits goes through the writer; the handler reads after the snapshot.
+ */
+static kg_result kg_dispatch_authorize(struct kg_op_ctx *ctx, const struct kg_op *op, uint32_t operation,
+                                       struct kg_ttlv_reader *payload, struct kg_policy_decision *d,
+                                       bool *live_locked)
+{
+    bool reading = false;
+    kg_result rc;
+
+    KG_GUARD(kg_store_read_begin(ctx->store, &reading));
+    rc = kg_dispatch_authorize_in(ctx, op, operation, payload, d, live_locked, &reading);
+    kg_store_read_end(ctx->store, reading);
+    return rc;
 }
 
 /*
@@ -308,6 +331,7 @@ static bool kg_dispatch_item_run(struct kg_op_ctx *ctx, const struct kg_request_
     kg_result rc;
 
     ctx->has_object = false;
+    ctx->has_get_facts = false;
     ctx->group = NULL;
     ctx->audit_uid[0] = '\0';
     ctx->audit_note = NULL;

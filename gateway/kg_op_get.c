@@ -337,6 +337,12 @@ kg_result kg_op_get_facts(struct kg_op_ctx *ctx, struct kg_ttlv_reader in, struc
 
     ctx->wrapping_uid[0] = '\0';
     ctx->wrapping_owner[0] = '\0';
+    /* Read here, in the dispatcher's snapshot with the object itself, for
+     * kg_op_get: a Get then opens no second read transaction. */
+    if (ctx->has_object && ctx->object.object_type != KG_OBJ_TEMPLATE) {
+        KG_GUARD(kg_attr_get_facts(ctx->store, &ctx->object, &ctx->get_facts));
+        ctx->has_get_facts = true;
+    }
     /* A public key, a certificate or a Template is not secret: its Get
      * is no export of key material. */
     req->key_material = !(ctx->has_object && (ctx->object.object_type == KG_OBJ_PUBLIC_KEY ||
@@ -453,12 +459,13 @@ static kg_result kg_op_get_mark_served(struct kg_op_ctx *ctx, bool fresh)
 
 kg_result kg_op_get(struct kg_op_ctx *ctx, struct kg_ttlv_reader *in, struct kg_ttlv_writer *out)
 {
-    struct kg_attr_get_facts facts;
-
     if (ctx->object.object_type == KG_OBJ_TEMPLATE) {
         return kg_op_get_template(ctx, in, out); /* kg_op_template.c: no key, never served */
     }
-    KG_GUARD(kg_attr_get_facts(ctx->store, &ctx->object, &facts));
-    KG_GUARD(kg_op_get_material(ctx, &facts, in, out));
-    return kg_op_get_mark_served(ctx, facts.fresh);
+    if (!ctx->has_get_facts) {
+        KG_GUARD(kg_attr_get_facts(ctx->store, &ctx->object, &ctx->get_facts));
+        ctx->has_get_facts = true;
+    }
+    KG_GUARD(kg_op_get_material(ctx, &ctx->get_facts, in, out));
+    return kg_op_get_mark_served(ctx, ctx->get_facts.fresh);
 }

@@ -44,6 +44,10 @@ struct kg_op_ctx {
     /* A Get's named wrapping key and its owner, for the policy request. */
     char wrapping_uid[KG_UID_LEN + 1];
     char wrapping_owner[KG_GROUP_MAX + 1];
+    /* A Get's attribute facts, read by kg_op_get_facts inside the
+     * dispatcher's read snapshot; false: the handler reads them itself. */
+    bool has_get_facts;
+    struct kg_attr_get_facts get_facts;
     /* Set by handlers for the audit record. */
     char audit_uid[KG_UID_LEN + 1];
     const char *audit_note; /* static text, e.g. "plaintext export" */

@@ -680,6 +680,33 @@ void kg_store_rollback(struct kg_store *store)
     (void)kg_db_exec_quiet(store->db, "ROLLBACK");
 }
 
+kg_result kg_store_read_begin(struct kg_store *store, bool *opened)
+{
+    *opened = false;
+    KG_ENSURE(store != NULL, KG_ERR_INTERNAL);
+    if (!store->dialect->read_snapshots || kg_db_in_transaction(store->db)) {
+        return KG_RESULT_OK;
+    }
+    KG_GUARD(kg_store_exec_cached(store, KG_STMT_BEGIN_READ));
+    *opened = true;
+    return KG_RESULT_OK;
+}
+
+void kg_store_read_end(struct kg_store *store, bool opened)
+{
+    struct kg_error_saved saved;
+
+    if (!opened) {
+        return;
+    }
+    /* Ending a read-only transaction only releases its snapshot. */
+    kg_error_save(&saved);
+    if (kg_failed(kg_store_exec_cached(store, KG_STMT_COMMIT))) {
+        kg_store_rollback(store);
+    }
+    kg_error_restore(&saved);
+}
+
 kg_result kg_store_savepoint(struct kg_store *store)
 {
     return kg_store_exec_cached(store, KG_STMT_SAVEPOINT);

@@ -171,6 +171,20 @@ kg_result kg_store_commit(struct kg_store *store) KG_WARN_UNUSED;
 void kg_store_rollback(struct kg_store *store);
 
 /*
+ * A read snapshot: the reads on `store` between kg_store_read_begin and
+ * kg_store_read_end see one state of the store, and on SQLite they take
+ * the WAL's read locks once instead of once per statement (two fcntl
+ * calls and a mutex each). *opened says whether a transaction was begun;
+ * none is when `store` is already in one (a batch with Undo reads through
+ * the writer) or on PostgreSQL, where it would only add round trips.
+ * Hold it briefly: a checkpoint cannot pass an open snapshot. Changes made
+ * meanwhile through another connection are not seen until the end.
+ * kg_store_read_end keeps the caller's error slot.
+ */
+kg_result kg_store_read_begin(struct kg_store *store, bool *opened) KG_WARN_UNUSED;
+void kg_store_read_end(struct kg_store *store, bool opened);
+
+/*
  * Savepoints inside a transaction: one change of a group commit
  * (gateway/kg_commit.c) is applied under a savepoint so that a failing
  * change is undone alone. rollback_to undoes and releases the savepoint and

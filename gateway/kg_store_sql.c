@@ -110,6 +110,7 @@ const struct kg_store_dialect kg_store_sqlite_dialect = {
     .locate_fields = " AND uid IN (SELECT uid FROM attributes WHERE name = ? AND kg_fields_match(value, ?))",
     .locate_dates = " AND uid IN (SELECT uid FROM attributes WHERE name = ? AND kg_date_within(value, ?, ?))",
     .fields_in_sql = true,
+    .read_snapshots = true,
 };
 
 /* ---- PostgreSQL ---- */
@@ -205,6 +206,7 @@ const struct kg_store_dialect kg_store_pg_dialect = {
                     " AND CAST(CAST(('x' || encode(substring(value from 9 for 8), 'hex')) AS bit(64)) AS bigint)"
                     " BETWEEN CAST(? AS bigint) AND CAST(? AS bigint))",
     .fields_in_sql = false,
+    .read_snapshots = false,
 };
 
 /* ---- both ---- */
@@ -212,6 +214,8 @@ const struct kg_store_dialect kg_store_pg_dialect = {
 /* The statements both databases run as written (a dialect may override). */
 static const char *const kg_store_sql[KG_STMT_COUNT_] = {
     [KG_STMT_COMMIT] = "COMMIT",
+    /* Deferred: a snapshot for reading, no lock on writers. */
+    [KG_STMT_BEGIN_READ] = "BEGIN",
     [KG_STMT_SAVEPOINT] = "SAVEPOINT kg_change",
     /* States 5 and 6 are Destroyed and Destroyed Compromised. */
     [KG_STMT_COUNT_LIVE] = "SELECT count(*) FROM objects WHERE owner_group = ?1 AND state NOT IN (5, 6)",

@@ -14,6 +14,7 @@
 
 enum kg_store_stmt_id {
     KG_STMT_BEGIN,
+    KG_STMT_BEGIN_READ,
     KG_STMT_COMMIT,
     KG_STMT_SAVEPOINT,
     KG_STMT_COUNT_LIVE,
@@ -71,6 +72,10 @@ struct kg_store_dialect {
     const char *locate_fields;
     const char *locate_dates;
     bool fields_in_sql;
+    /* kg_store_read_begin opens a read transaction (KG_STMT_BEGIN_READ):
+     * worth it where each statement outside one pays for a snapshot of its
+     * own (SQLite's WAL read locks), not where it costs round trips. */
+    bool read_snapshots;
 };
 
 extern const struct kg_store_dialect kg_store_sqlite_dialect;

@@ -736,16 +736,16 @@ static bool kg_p11_read_len_ok(enum kg_p11_key_kind kind, CK_ULONG got, size_t w
 /* kg_p11_read_len_ok, or KG_ERR_HSM_UNWRAP saying why not. */
 static kg_result kg_p11_value_len_ok(enum kg_p11_key_kind kind, CK_ULONG got, size_t want)
 {
+    const char *kind_name = kind == KG_P11_KEY_AES ? "AES" : kind == KG_P11_KEY_SECRET ? "secret data" : "HMAC";
+
     if (kg_p11_read_len_ok(kind, got, want)) {
         return KG_RESULT_OK;
     }
     kg_error_set(KG_ERR_HSM_UNWRAP, __FILE__, __LINE__);
     if (got == CK_UNAVAILABLE_INFORMATION) {
-        kg_error_detail("unwrapped key is longer than the %zu bytes of the %s key of ours", want,
-                        kind == KG_P11_KEY_AES ? "AES" : kind == KG_P11_KEY_SECRET ? "secret data" : "HMAC");
+        kg_error_detail("unwrapped key is longer than the %zu bytes of the %s key of ours", want, kind_name);
     } else {
-        kg_error_detail("unwrapped key has %lu bytes; not the %s key of ours", (unsigned long)got,
-                        kind == KG_P11_KEY_AES ? "AES" : kind == KG_P11_KEY_SECRET ? "secret data" : "HMAC");
+        kg_error_detail("unwrapped key has %lu bytes; not the %s key of ours", (unsigned long)got, kind_name);
     }
     return KG_RESULT_ERROR;
 }

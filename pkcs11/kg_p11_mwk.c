@@ -216,7 +216,6 @@ static void kg_p11_mwk_install(struct kg_p11 *p11, struct kg_p11_mwk_gen *gens, 
 {
     struct kg_p11_mwk_gen old[KG_P11_MWK_MAX_GENERATIONS];
     uint32_t n_old = 0;
-    bool kept[KG_P11_MWK_MAX_GENERATIONS] = { false };
 
     pthread_mutex_lock(&p11->mwk_lock);
     for (uint32_t i = 0; i < n; i++) {
@@ -244,10 +243,12 @@ static void kg_p11_mwk_install(struct kg_p11 *p11, struct kg_p11_mwk_gen *gens, 
     pthread_mutex_unlock(&p11->mwk_lock);
 
     for (uint32_t j = 0; j < n_old; j++) {
+        bool kept = false;
+
         for (uint32_t i = 0; i < n; i++) {
-            kept[j] = kept[j] || old[j].h == gens[i].h;
+            kept = kept || old[j].h == gens[i].h;
         }
-        if (!kept[j]) {
+        if (!kept) {
             kg_p11_key_copy_drop(p11, old[j].token_h, old[j].h);
         }
     }

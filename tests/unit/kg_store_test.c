@@ -1733,6 +1733,55 @@ static void test_rollback(void)
     kg_store_close(store);
 }
 
+/*
+ * A read snapshot (SQLite): reads between kg_store_read_begin and _end see
+ * the store as it was at the first of them, whatever another connection
+ * commits meanwhile; ending it keeps the caller's error and shows the
+ * change. Inside a transaction it opens nothing. PostgreSQL opens none:
+ * each statement there reads what is committed.
+ */
+static void test_read_snapshot(void)
+{
+    char path[256];
+    struct kg_object o, got;
+    struct kg_store *reader = store_with_object("snapshot", path, sizeof(path), &o);
+    struct kg_store *writer = NULL;
+    const bool snapshots = g_pg_url == NULL;
+    bool opened = true;
+
+    CU_ASSERT_FATAL(reader != NULL);
+    CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &writer)));
+    CU_ASSERT(kg_failed(kg_store_read_begin(NULL, &opened)));
+    CU_ASSERT(!opened);
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_INTERNAL);
+
+    CU_ASSERT_FATAL(kg_ok(kg_store_read_begin(reader, &opened)));
+    CU_ASSERT_EQUAL(opened, snapshots);
+    CU_ASSERT(kg_ok(kg_store_get_object(reader, o.uid, &got)) && got.state == KG_STATE_ACTIVE);
+    CU_ASSERT_FATAL(kg_ok(kg_store_begin(writer)));
+    CU_ASSERT(kg_ok(kg_store_set_state(writer, o.uid, KG_STATE_DEACTIVATED)));
+    CU_ASSERT_FATAL(kg_ok(kg_store_commit(writer)));
+    CU_ASSERT(kg_ok(kg_store_get_object(reader, o.uid, &got)));
+    CU_ASSERT_EQUAL(got.state, snapshots ? KG_STATE_ACTIVE : KG_STATE_DEACTIVATED);
+    /* Ended after a failure: the error slot still names the failure. */
+    CU_ASSERT(kg_failed(kg_store_get_object(reader, "nope", &got)));
+    kg_store_read_end(reader, opened);
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_NOT_FOUND);
+    CU_ASSERT(kg_ok(kg_store_get_object(reader, o.uid, &got)) && got.state == KG_STATE_DEACTIVATED);
+    kg_store_read_end(reader, false); /* nothing open: nothing to do */
+
+    /* A transaction already open (a batch with Undo) is left alone. */
+    CU_ASSERT_FATAL(kg_ok(kg_store_begin(writer)));
+    CU_ASSERT(kg_ok(kg_store_read_begin(writer, &opened)));
+    CU_ASSERT(!opened);
+    CU_ASSERT(kg_ok(kg_store_set_state(writer, o.uid, KG_STATE_COMPROMISED)));
+    kg_store_read_end(writer, opened);
+    CU_ASSERT(kg_ok(kg_store_commit(writer)));
+    CU_ASSERT(kg_ok(kg_store_get_object(reader, o.uid, &got)) && got.state == KG_STATE_COMPROMISED);
+    kg_store_close(writer);
+    kg_store_close(reader);
+}
+
 static void test_transaction_misuse(void)
 {
     char path[256];
@@ -2470,6 +2519,7 @@ int main(void)
         KG_TEST(test_locate_match_encodings),
         KG_TEST(test_rollback),
         KG_TEST(test_transaction_misuse),
+        KG_TEST(test_read_snapshot),
         KG_TEST(test_rotation_list_and_count),
         KG_TEST(test_rotation_replace_blob_cas),
     };
