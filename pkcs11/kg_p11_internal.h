@@ -75,7 +75,10 @@ struct kg_p11_pool {
     struct kg_secret *pin; /* owned; NULL when !login_required */
 
     pthread_mutex_t lock;
-    pthread_cond_t cond;      /* signalled on release and on cap changes */
+    /* Threads waiting for a session, oldest first (kg_p11_pool.c): a
+     * session returned goes to the head, not to whoever asks next. */
+    struct kg_p11_pool_waiter *wait_head, *wait_tail;
+    pthread_condattr_t cattr; /* each waiter's condition: monotonic clock */
     CK_SESSION_HANDLE *idle;  /* owned array of cap_max entries */
     uint32_t n_idle;
     uint32_t n_open;

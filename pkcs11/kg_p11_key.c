@@ -308,7 +308,7 @@ static kg_result kg_p11_key_public(struct kg_p11 *p11, CK_SESSION_HANDLE s, cons
     CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
     CK_BBOOL yes = CK_TRUE;
     CK_BBOOL no = CK_FALSE;
-    CK_ATTRIBUTE tmpl[10] = {
+    CK_ATTRIBUTE tmpl[14] = { /* 4 + kg_p11_use_template's most, 10 */
         { CKA_CLASS, &cls, sizeof(cls) },
         { CKA_KEY_TYPE, &type, sizeof(type) },
     };

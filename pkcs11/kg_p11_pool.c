@@ -2,11 +2,17 @@
  * kg_p11_pool.c - a bounded pool of logged-in R/W sessions on one slot.
  *
  * Shape after libp11's pkcs11_get_session/pkcs11_put_session (p11_slot.c)
- * and kmip2pkcs11's pool.rs: a mutex, a condition variable, sessions opened
- * lazily up to a cap, CKR_SESSION_COUNT lowering the cap, and a
- * C_GetSessionInfo check on every checkout. Unlike libp11 we never call into
- * the module with the pool lock held: a slow HSM call must not stall
- * threads that only want to return a session.
+ * and kmip2pkcs11's pool.rs: a mutex, sessions opened lazily up to a cap,
+ * CKR_SESSION_COUNT lowering the cap, and a C_GetSessionInfo check on every
+ * checkout. Unlike libp11 we never call into the module with the pool lock
+ * held: a slow HSM call must not stall threads that only want to return a
+ * session.
+ *
+ * Waiters are served first come, first served: a returned session (or room
+ * to open one) is handed to the oldest waiter, each on a condition of its
+ * own. With one shared condition a thread arriving just then took it as
+ * often as not, and the unlucky waited several turns: with 16 workers on 2
+ * sessions Get's p99 was 1.5 times what 4 workers gave.
  */
 #include "kg_p11_internal.h"
 
@@ -17,6 +23,15 @@
 #include <time.h>
 
 /* What checking a session out found. */
+/* A thread waiting in kg_p11_session_acquire_within, on its stack. */
+struct kg_p11_pool_waiter {
+    struct kg_p11_pool_waiter *next;
+    pthread_cond_t cond;
+    bool granted;           /* served: `session` or `fresh` below is its */
+    bool fresh;             /* granted room to open a session (counted in n_open) */
+    CK_SESSION_HANDLE session;
+};
+
 enum kg_p11_session_state {
     KG_P11_SESSION_USABLE, /* alive and logged in */
     KG_P11_SESSION_STALE,  /* dead (closed, or its device went away): forget
@@ -29,9 +44,7 @@ kg_result kg_p11_pool_init(struct kg_p11_pool *pool, CK_FUNCTION_LIST_PTR fn, CK
                            uint32_t max_sessions, const struct kg_secret *pin, uint32_t timeout_ms)
 {
     CK_TOKEN_INFO info;
-    pthread_condattr_t cattr;
     bool mutex_ready = false;
-    bool cond_ready = false;
     bool cattr_ready = false;
     kg_result rc = KG_RESULT_OK;
 
@@ -75,18 +88,13 @@ kg_result kg_p11_pool_init(struct kg_p11_pool *pool, CK_FUNCTION_LIST_PTR fn, CK
     mutex_ready = true;
     /* Deadlines on the monotonic clock: a wall-clock step must neither
      * time out every waiter nor let them wait forever. */
-    KG_GOTO_ENSURE(rc, pthread_condattr_init(&cattr) == 0, KG_ERR_INTERNAL);
+    KG_GOTO_ENSURE(rc, pthread_condattr_init(&pool->cattr) == 0, KG_ERR_INTERNAL);
     cattr_ready = true;
-    KG_GOTO_ENSURE(rc, pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC) == 0, KG_ERR_INTERNAL);
-    KG_GOTO_ENSURE(rc, pthread_cond_init(&pool->cond, &cattr) == 0, KG_ERR_INTERNAL);
-    cond_ready = true;
+    KG_GOTO_ENSURE(rc, pthread_condattr_setclock(&pool->cattr, CLOCK_MONOTONIC) == 0, KG_ERR_INTERNAL);
 out:
-    if (cattr_ready) {
-        pthread_condattr_destroy(&cattr);
-    }
     if (kg_failed(rc)) {
-        if (cond_ready) {
-            pthread_cond_destroy(&pool->cond);
+        if (cattr_ready) {
+            pthread_condattr_destroy(&pool->cattr);
         }
         if (mutex_ready) {
             pthread_mutex_destroy(&pool->lock);
@@ -106,7 +114,7 @@ void kg_p11_pool_cleanup(struct kg_p11_pool *pool)
     pthread_mutex_lock(&pool->lock);
     /* A session still checked out is a caller bug; its owner would use a
      * handle we are about to forget. */
-    assert(pool->n_idle == pool->n_open);
+    assert(pool->n_idle == pool->n_open && pool->wait_head == NULL);
     for (uint32_t i = 0; i < pool->n_idle; i++) {
         (void)pool->fn->C_CloseSession(pool->idle[i]);
     }
@@ -114,7 +122,7 @@ void kg_p11_pool_cleanup(struct kg_p11_pool *pool)
     pool->n_open = 0;
     pthread_mutex_unlock(&pool->lock);
 
-    pthread_cond_destroy(&pool->cond);
+    pthread_condattr_destroy(&pool->cattr);
     pthread_mutex_destroy(&pool->lock);
     free(pool->idle);
     kg_secret_free(pool->pin);
@@ -196,6 +204,105 @@ static enum kg_p11_session_state kg_p11_session_verify(struct kg_p11_pool *pool,
     return kg_p11_rv_is_dead_session(rv) ? KG_P11_SESSION_STALE : KG_P11_SESSION_FAILED;
 }
 
+/* Is a session free, or room to open one? Called with the lock held. */
+static bool kg_p11_pool_has_room_locked(const struct kg_p11_pool *pool)
+{
+    return pool->n_idle > 0 || pool->n_open < pool->cap;
+}
+
+/* Take an idle session, else room to open one (*fresh). Lock held, room checked. */
+static void kg_p11_pool_take_locked(struct kg_p11_pool *pool, CK_SESSION_HANDLE *session, bool *fresh)
+{
+    if (pool->n_idle > 0) {
+        *session = pool->idle[--pool->n_idle];
+        *fresh = false;
+    } else {
+        /* Reserved before the lock is dropped, so concurrent openers
+         * cannot overshoot the cap. */
+        pool->n_open++;
+        *session = CK_INVALID_HANDLE;
+        *fresh = true;
+    }
+}
+
+/* Hand what is free to the oldest waiters. Called with the lock held,
+ * after anything that may have freed a session or room. */
+static void kg_p11_pool_serve_waiters_locked(struct kg_p11_pool *pool)
+{
+    while (pool->wait_head != NULL && kg_p11_pool_has_room_locked(pool)) {
+        struct kg_p11_pool_waiter *w = pool->wait_head;
+
+        pool->wait_head = w->next;
+        if (pool->wait_head == NULL) {
+            pool->wait_tail = NULL;
+        }
+        kg_p11_pool_take_locked(pool, &w->session, &w->fresh);
+        w->granted = true;
+        pthread_cond_signal(&w->cond);
+    }
+}
+
+/* Leave the queue after a timeout. Called with the lock held. */
+static void kg_p11_pool_unqueue_locked(struct kg_p11_pool *pool, struct kg_p11_pool_waiter *w)
+{
+    struct kg_p11_pool_waiter **link = &pool->wait_head, *prev = NULL;
+
+    while (*link != NULL && *link != w) {
+        prev = *link;
+        link = &(*link)->next;
+    }
+    if (*link == w) {
+        *link = w->next;
+        if (pool->wait_tail == w) {
+            pool->wait_tail = prev;
+        }
+    }
+}
+
+/*
+ * Take a session or room to open one, waiting in line until `deadline`
+ * when there is neither or others are already waiting. Takes the lock.
+ */
+static kg_result kg_p11_pool_wait_turn(struct kg_p11_pool *pool, const struct timespec *deadline, uint32_t timeout_ms,
+                                       CK_SESSION_HANDLE *session, bool *fresh)
+{
+    struct kg_p11_pool_waiter me = { .session = CK_INVALID_HANDLE };
+    kg_result rc = KG_RESULT_OK;
+
+    pthread_mutex_lock(&pool->lock);
+    if (pool->wait_head == NULL && kg_p11_pool_has_room_locked(pool)) {
+        kg_p11_pool_take_locked(pool, session, fresh);
+        pthread_mutex_unlock(&pool->lock);
+        return KG_RESULT_OK;
+    }
+    if (pthread_cond_init(&me.cond, &pool->cattr) != 0) {
+        pthread_mutex_unlock(&pool->lock);
+        KG_ENSURE(false, KG_ERR_INTERNAL);
+    }
+    if (pool->wait_tail != NULL) {
+        pool->wait_tail->next = &me;
+    } else {
+        pool->wait_head = &me;
+    }
+    pool->wait_tail = &me;
+    while (!me.granted) {
+        if (pthread_cond_timedwait(&me.cond, &pool->lock, deadline) == ETIMEDOUT && !me.granted) {
+            kg_p11_pool_unqueue_locked(pool, &me);
+            kg_error_set(KG_ERR_HSM_BUSY, __FILE__, __LINE__);
+            kg_error_detail("no PKCS#11 session free within %u ms (pool of %u)", timeout_ms, pool->cap);
+            rc = KG_RESULT_ERROR;
+            break;
+        }
+    }
+    if (me.granted) {
+        *session = me.session;
+        *fresh = me.fresh;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    pthread_cond_destroy(&me.cond);
+    return rc;
+}
+
 /* Drop a session the pool counted as open. Takes the lock itself. */
 static void kg_p11_session_forget(struct kg_p11_pool *pool, CK_SESSION_HANDLE s)
 {
@@ -208,7 +315,7 @@ static void kg_p11_session_forget(struct kg_p11_pool *pool, CK_SESSION_HANDLE s)
     if (pool->n_open == 0) {
         pool->epoch++;
     }
-    pthread_cond_signal(&pool->cond);
+    kg_p11_pool_serve_waiters_locked(pool);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -243,26 +350,7 @@ kg_result kg_p11_session_acquire_within(struct kg_p11_pool *pool, uint32_t timeo
         bool fresh = false;
         enum kg_p11_session_state state;
 
-        pthread_mutex_lock(&pool->lock);
-        while (pool->n_idle == 0 && pool->n_open >= pool->cap) {
-            if (pthread_cond_timedwait(&pool->cond, &pool->lock, &deadline) == ETIMEDOUT) {
-                uint32_t cap = pool->cap;
-
-                pthread_mutex_unlock(&pool->lock);
-                kg_error_set(KG_ERR_HSM_BUSY, __FILE__, __LINE__);
-                kg_error_detail("no PKCS#11 session free within %u ms (pool of %u)", timeout_ms, cap);
-                return KG_RESULT_ERROR;
-            }
-        }
-        if (pool->n_idle > 0) {
-            s = pool->idle[--pool->n_idle];
-        } else {
-            /* Reserve the place before dropping the lock, so concurrent
-             * openers cannot overshoot the cap. */
-            pool->n_open++;
-            fresh = true;
-        }
-        pthread_mutex_unlock(&pool->lock);
+        KG_GUARD(kg_p11_pool_wait_turn(pool, &deadline, timeout_ms, &s, &fresh));
 
         if (fresh) {
             rv = pool->fn->C_OpenSession(pool->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
@@ -277,7 +365,7 @@ kg_result kg_p11_session_acquire_within(struct kg_p11_pool *pool, uint32_t timeo
                     pool->cap = pool->n_open;
                     wait = true;
                 }
-                pthread_cond_signal(&pool->cond);
+                kg_p11_pool_serve_waiters_locked(pool);
                 pthread_mutex_unlock(&pool->lock);
                 if (wait) {
                     continue;
@@ -321,7 +409,7 @@ void kg_p11_session_release(struct kg_p11_pool *pool, CK_SESSION_HANDLE session)
     /* n_idle < n_open <= cap <= cap_max while `session` is checked out. */
     assert(pool->n_idle < pool->cap_max);
     pool->idle[pool->n_idle++] = session;
-    pthread_cond_signal(&pool->cond);
+    kg_p11_pool_serve_waiters_locked(pool);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -346,7 +434,7 @@ void kg_p11_pool_flush(struct kg_p11_pool *pool)
         pool->n_idle = 0;
         assert(pool->n_open >= n);
         pool->n_open -= n;
-        pthread_cond_broadcast(&pool->cond);
+        kg_p11_pool_serve_waiters_locked(pool);
     }
     pool->epoch++;
     pthread_mutex_unlock(&pool->lock);

@@ -670,6 +670,51 @@ static void test_fake_exhaustion_blocks(void)
     kg_p11_pool_cleanup(&pool);
 }
 
+/*
+ * Waiters are served in the order they came, and a thread that arrives as
+ * a session is returned queues behind them rather than taking it.
+ */
+static void test_fake_waiters_served_in_order(void)
+{
+    struct kg_p11_pool pool;
+    CK_SESSION_HANDLE a = CK_INVALID_HANDLE, late = CK_INVALID_HANDLE;
+    struct waiter first = { .pool = &pool, .got = CK_INVALID_HANDLE };
+    struct waiter second = { .pool = &pool, .got = CK_INVALID_HANDLE };
+    pthread_t t1, t2;
+
+    fake_reset();
+    CU_ASSERT_FATAL(fake_pool(&pool, 1, 10000));
+    CU_ASSERT_FATAL(kg_ok(kg_p11_session_acquire(&pool, &a)));
+    atomic_init(&first.done, false);
+    atomic_init(&second.done, false);
+    CU_ASSERT_FATAL(pthread_create(&t1, NULL, waiter_main, &first) == 0);
+    sleep_ms(100);
+    CU_ASSERT_FATAL(pthread_create(&t2, NULL, waiter_main, &second) == 0);
+    sleep_ms(100);
+
+    /* Returned and asked for again at once: the first waiter has it. */
+    kg_p11_session_release(&pool, a);
+    CU_ASSERT(kg_failed(kg_p11_session_acquire_within(&pool, 100, &late)));
+    CU_ASSERT_EQUAL(kg_errno(), KG_ERR_HSM_BUSY);
+    CU_ASSERT_EQUAL(late, CK_INVALID_HANDLE);
+    pthread_join(t1, NULL);
+    CU_ASSERT(kg_ok(first.rc));
+    CU_ASSERT_EQUAL(first.got, a);
+    CU_ASSERT(!atomic_load(&second.done));
+
+    kg_p11_session_release(&pool, first.got);
+    pthread_join(t2, NULL);
+    CU_ASSERT(kg_ok(second.rc));
+    CU_ASSERT_EQUAL(second.got, a);
+    kg_p11_session_release(&pool, second.got);
+    /* The one that gave up left the line: nobody waits behind it. */
+    CU_ASSERT(kg_ok(kg_p11_session_acquire_within(&pool, 100, &late)));
+    CU_ASSERT_EQUAL(late, a);
+    CU_ASSERT_EQUAL(fake.opens, 1);
+    kg_p11_session_release(&pool, late);
+    kg_p11_pool_cleanup(&pool);
+}
+
 static void test_error_mapping(void)
 {
     static const struct {
@@ -2074,6 +2119,7 @@ int main(void)
         KG_TEST(test_fake_lost_login),
         KG_TEST(test_fake_device_removed),
         KG_TEST(test_fake_exhaustion_blocks),
+        KG_TEST(test_fake_waiters_served_in_order),
         KG_TEST(test_fake_session_end),
         KG_TEST(test_fake_relogin_after_not_logged_in),
         KG_TEST(test_fake_reset_flushes_idle),
