@@ -22,7 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-/* What checking a session out found. */
 /* A thread waiting in kg_p11_session_acquire_within, on its stack. */
 struct kg_p11_pool_waiter {
     struct kg_p11_pool_waiter *next;
@@ -32,6 +31,7 @@ struct kg_p11_pool_waiter {
     CK_SESSION_HANDLE session;
 };
 
+/* What checking a session out found. */
 enum kg_p11_session_state {
     KG_P11_SESSION_USABLE, /* alive and logged in */
     KG_P11_SESSION_STALE,  /* dead (closed, or its device went away): forget
