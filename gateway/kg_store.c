@@ -69,11 +69,10 @@ static const char kg_store_locate_online[] =
     " AND NOT EXISTS (SELECT 1 FROM attributes a WHERE a.uid = objects.uid AND a.name = 'Archive Date')";
 static const char kg_store_locate_archived[] =
     " AND EXISTS (SELECT 1 FROM attributes a WHERE a.uid = objects.uid AND a.name = 'Archive Date')";
-/* Orders; PREFER_ONLY is kg_store_locate_attr for `prefer` then OLDEST. */
+/* Orders; PREFER_ONLY is the dialect's prefer_only for `prefer` then
+ * OLDEST, PREFER_FIRST its prefer_first (kg_store_sql.c). */
 static const char kg_store_locate_newest[] = " ORDER BY created_seq DESC";
 static const char kg_store_locate_oldest[] = " ORDER BY created_seq ASC";
-static const char kg_store_locate_prefer[] =
-    " ORDER BY uid IN (SELECT uid FROM attributes WHERE name = ? AND value = ?) DESC, created_seq ASC";
 static const char kg_store_locate_limit[] = " LIMIT ? OFFSET ?";
 
 /* Room for any one attribute filter fragment, the dialects' included
@@ -89,7 +88,7 @@ static const char kg_store_locate_limit[] = " LIMIT ? OFFSET ?";
      (KG_STORE_LOCATE_MAX_OWNERS + KG_STORE_LOCATE_MAX_HIDDEN) * sizeof(kg_store_locate_list_more) +  \
      2 * sizeof(kg_store_locate_list_tail) + (KG_STORE_LOCATE_MAX_ATTRS + 1) * KG_STORE_LOCATE_ATTR_MAX + \
      sizeof(kg_store_locate_online) + sizeof(kg_store_locate_archived) + sizeof(kg_store_locate_newest) + \
-     sizeof(kg_store_locate_oldest) + sizeof(kg_store_locate_prefer) + sizeof(kg_store_locate_limit))
+     sizeof(kg_store_locate_oldest) + KG_STORE_LOCATE_ATTR_MAX + sizeof(kg_store_locate_limit))
 
 /* ---- error mapping ---- */
 
@@ -1269,7 +1268,8 @@ static kg_result kg_store_locate_sql(const struct kg_store_dialect *dialect, con
         KG_GOTO_GUARD(rc, kg_store_sql_append(sql, KG_STORE_LOCATE_SQL_MAX, &len, frag, frag_len));
     }
     if (query->order == KG_STORE_ORDER_PREFER_ONLY) {
-        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_attr);
+        KG_GOTO_GUARD(rc, kg_store_sql_append(sql, KG_STORE_LOCATE_SQL_MAX, &len, dialect->locate_prefer_only,
+                                              strlen(dialect->locate_prefer_only)));
     }
     if ((query->storage_mask & KG_STORAGE_ARCHIVAL) == 0) {
         KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_online);
@@ -1281,7 +1281,8 @@ static kg_result kg_store_locate_sql(const struct kg_store_dialect *dialect, con
         KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_newest);
         break;
     case KG_STORE_ORDER_PREFER_FIRST:
-        KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_prefer);
+        KG_GOTO_GUARD(rc, kg_store_sql_append(sql, KG_STORE_LOCATE_SQL_MAX, &len, dialect->locate_prefer_first,
+                                              strlen(dialect->locate_prefer_first)));
         break;
     default:
         KG_STORE_APPEND_TO(rc, sql, len, kg_store_locate_oldest);

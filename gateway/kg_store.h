@@ -49,7 +49,7 @@ struct kg_store;
 #define KG_STORE_REG_WRAPPING_MAX 256
 
 /* The schema version this build writes; older stores are migrated on open. */
-#define KG_STORE_SCHEMA_VERSION 4
+#define KG_STORE_SCHEMA_VERSION 5
 
 /* How long a writer waits for another connection's write lock, ms. */
 #define KG_STORE_BUSY_TIMEOUT_MS KG_DB_LOCK_TIMEOUT_MS

@@ -16,7 +16,7 @@
  * of storing it. created_seq orders Locate results newest first; it is a
  * counter of its own (not the rowid, which VACUUM may renumber). The
  * attributes index carries uid so a Locate filter is answered from the index
- * alone. No length CHECKs: the C code checks on the way in and on the way out.
+ * alone (version 5 takes it out again: see there). No length CHECKs: the C code checks on the way in and on the way out.
  */
 static const char kg_store_schema_v1[] =
     "CREATE TABLE objects ("
@@ -78,12 +78,27 @@ static const char kg_store_schema_v4[] =
     " WHERE storage IN (0, 2) AND length(blob) > 0 AND blob_mac IS NULL;"
     "PRAGMA user_version = 4;";
 
+/*
+ * Version 5 (issue 6): the index on attribute values no longer ends in uid.
+ * Entries of equal name and value were ordered by uid, which is random, so
+ * every new key put each of its attributes with a common value (Fresh, Lease
+ * Time, the dates of one second...) on a leaf page of its own: about nine
+ * pages per key into the WAL and the checkpoint, most of a Create's cost.
+ * Now they are ordered by rowid, and new keys append to the same pages. A
+ * Locate reads the uid from the row instead of from the index.
+ */
+static const char kg_store_schema_v5[] =
+    "DROP INDEX IF EXISTS attributes_name_value;"
+    "CREATE INDEX attributes_name_value ON attributes(name, value);"
+    "PRAGMA user_version = 5;";
+
 /* SQLite: one step per version, from the first schema on. */
 static const struct kg_store_migration kg_store_sqlite_migrations[] = {
     { 0, 1, kg_store_schema_v1 },
     { 1, 2, kg_store_schema_v2 },
     { 2, 3, kg_store_schema_v3 },
     { 3, 4, kg_store_schema_v4 },
+    { 4, 5, kg_store_schema_v5 },
 };
 
 
@@ -110,6 +125,12 @@ const struct kg_store_dialect kg_store_sqlite_dialect = {
     .locate_fields = " AND uid IN (SELECT uid FROM attributes WHERE name = ? AND kg_fields_match(value, ?))",
     .locate_dates = " AND uid IN (SELECT uid FROM attributes WHERE name = ? AND kg_date_within(value, ?, ?))",
     .fields_in_sql = true,
+    /* The unary + keeps SQLite off the index on values, which it would
+     * otherwise pick (it keeps no statistics) and walk every Fresh row. */
+    .locate_prefer_only =
+        " AND EXISTS (SELECT 1 FROM attributes a WHERE a.uid = objects.uid AND a.name = ? AND +a.value = ?)",
+    .locate_prefer_first = " ORDER BY EXISTS (SELECT 1 FROM attributes a WHERE a.uid = objects.uid"
+                           " AND a.name = ? AND +a.value = ?) DESC, created_seq ASC",
     .read_snapshots = true,
 };
 
@@ -158,8 +179,12 @@ static const char kg_store_pg_schema_v4[] =
     "INSERT INTO kg_meta (key, value) VALUES ('schema_version', 4)"
     " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;";
 
+/* Version 5 changed SQLite's value index only; PostgreSQL's never held uid. */
+static const char kg_store_pg_schema_v5[] = "UPDATE kg_meta SET value = 5 WHERE key = 'schema_version'";
+
 static const struct kg_store_migration kg_store_pg_migrations[] = {
     { 0, 4, kg_store_pg_schema_v4 },
+    { 4, 5, kg_store_pg_schema_v5 },
 };
 
 static const char *const kg_store_pg_override[KG_STMT_COUNT_] = {
@@ -206,6 +231,10 @@ const struct kg_store_dialect kg_store_pg_dialect = {
                     " AND CAST(CAST(('x' || encode(substring(value from 9 for 8), 'hex')) AS bit(64)) AS bigint)"
                     " BETWEEN CAST(? AS bigint) AND CAST(? AS bigint))",
     .fields_in_sql = false,
+    .locate_prefer_only =
+        " AND EXISTS (SELECT 1 FROM attributes a WHERE a.uid = objects.uid AND a.name = ? AND a.value = ?)",
+    .locate_prefer_first = " ORDER BY EXISTS (SELECT 1 FROM attributes a WHERE a.uid = objects.uid"
+                           " AND a.name = ? AND a.value = ?) DESC, created_seq ASC",
     .read_snapshots = false,
 };
 

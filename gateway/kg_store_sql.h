@@ -72,6 +72,13 @@ struct kg_store_dialect {
     const char *locate_fields;
     const char *locate_dates;
     bool fields_in_sql;
+    /* Locate's `prefer` filter (name, value), asked of each candidate
+     * object through the attributes' primary key, so its cost follows the
+     * candidates, not how many objects in the store share the value (every
+     * Fresh key): a filter (KG_STORE_ORDER_PREFER_ONLY) and an ORDER BY
+     * that puts matches first, oldest first in each part (_PREFER_FIRST). */
+    const char *locate_prefer_only;
+    const char *locate_prefer_first;
     /* kg_store_read_begin opens a read transaction (KG_STMT_BEGIN_READ):
      * worth it where each statement outside one pays for a snapshot of its
      * own (SQLite's WAL read locks), not where it costs round trips. */

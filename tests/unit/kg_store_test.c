@@ -1132,6 +1132,44 @@ static bool locate_is(struct kg_store *store, const struct kg_store_locate *q, u
     return true;
 }
 
+/*
+ * A version 4 file's value index ended in uid; version 5 rebuilds it on
+ * (name, value), and Locate by attribute still finds the same keys.
+ */
+static void test_migrate_from_v4(void)
+{
+    char path[256];
+    struct kg_store *store = locate_fixture("v4", path, sizeof(path));
+    struct kg_store_locate q;
+    struct kg_store_filter_attr f;
+    sqlite3 *raw;
+
+    CU_ASSERT_FATAL(store != NULL);
+    kg_store_close(store);
+    raw = raw_open(path);
+    CU_ASSERT_FATAL(raw != NULL);
+    CU_ASSERT(raw_exec(raw, "DROP INDEX attributes_name_value;"
+                            "CREATE INDEX attributes_name_value ON attributes(name, value, uid);"
+                            "PRAGMA user_version = 4;") == SQLITE_OK);
+    CU_ASSERT_EQUAL(raw_int(raw, "SELECT COUNT(*) FROM pragma_index_info('attributes_name_value')"), 3);
+    sqlite3_close(raw);
+
+    CU_ASSERT_FATAL(kg_ok(kg_store_open(path, &store)));
+    memset(&q, 0, sizeof(q));
+    f = (struct kg_store_filter_attr){ .name = "Name", .value = (const uint8_t *)"vm-1", .value_len = 4 };
+    q.attrs = &f;
+    q.attr_count = 1;
+    CU_ASSERT(locate_is(store, &q, 16, (const unsigned[]){ 10, 7, 4, 1 }, 4));
+    kg_store_close(store);
+    raw = raw_open(path);
+    CU_ASSERT_FATAL(raw != NULL);
+    CU_ASSERT_EQUAL(raw_int(raw, "PRAGMA user_version"), KG_STORE_SCHEMA_VERSION);
+    CU_ASSERT_EQUAL(raw_int(raw, "SELECT COUNT(*) FROM pragma_index_info('attributes_name_value')"), 2);
+    CU_ASSERT_EQUAL(raw_int(raw, "SELECT COUNT(*) FROM pragma_index_info('attributes_name_value') WHERE name = 'uid'"),
+                    0);
+    sqlite3_close(raw);
+}
+
 static void test_locate_columns(void)
 {
     char path[256];
@@ -2484,6 +2522,7 @@ int main(void)
         KG_TEST(test_migrate_from_v1),
         KG_TEST(test_other_process_never_steals_the_wal),
         KG_TEST(test_migrate_from_v2),
+        KG_TEST(test_migrate_from_v4),
         KG_TEST(test_registered_wrapping),
         KG_TEST(test_migration_is_atomic),
         KG_TEST(test_open_rejects_garbage),
