@@ -16,7 +16,8 @@
  * of storing it. created_seq orders Locate results newest first; it is a
  * counter of its own (not the rowid, which VACUUM may renumber). The
  * attributes index carries uid so a Locate filter is answered from the index
- * alone (version 5 takes it out again: see there). No length CHECKs: the C code checks on the way in and on the way out.
+ * alone (version 5 takes it out again: see there). No length CHECKs: the C
+ * code checks on the way in and on the way out.
  */
 static const char kg_store_schema_v1[] =
     "CREATE TABLE objects ("
