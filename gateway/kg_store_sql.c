@@ -83,10 +83,10 @@ static const char kg_store_schema_v4[] =
  * Version 5 (issue 6): the index on attribute values no longer ends in uid.
  * Entries of equal name and value were ordered by uid, which is random, so
  * every new key put each of its attributes with a common value (Fresh, Lease
- * Time, the dates of one second...) on a leaf page of its own: about nine
- * pages per key into the WAL and the checkpoint, most of a Create's cost.
- * Now they are ordered by rowid, and new keys append to the same pages. A
- * Locate reads the uid from the row instead of from the index.
+ * Time, the dates of one second...) on a leaf page of its own: 110 KB
+ * written per Create (WAL and checkpoint), 70 KB once they are ordered by
+ * rowid and new keys append to the same pages. A Locate reads the uid from
+ * the row instead of from the index.
  */
 static const char kg_store_schema_v5[] =
     "DROP INDEX IF EXISTS attributes_name_value;"

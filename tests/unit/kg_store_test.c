@@ -13,6 +13,7 @@
 #include "kg_locate_match.h"
 #include "kg_db.h"
 #include "kg_store.h"
+#include "kg_store_sql.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1167,6 +1168,59 @@ static void test_migrate_from_v4(void)
     CU_ASSERT_EQUAL(raw_int(raw, "SELECT COUNT(*) FROM pragma_index_info('attributes_name_value')"), 2);
     CU_ASSERT_EQUAL(raw_int(raw, "SELECT COUNT(*) FROM pragma_index_info('attributes_name_value') WHERE name = 'uid'"),
                     0);
+    sqlite3_close(raw);
+}
+
+/* Does SQLite's plan for `sql` name `index` in one of its steps? */
+static bool plan_uses(sqlite3 *raw, const char *sql, const char *index)
+{
+    char explain[1024];
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+
+    snprintf(explain, sizeof(explain), "EXPLAIN QUERY PLAN %s", sql);
+    if (sqlite3_prepare_v2(raw, explain, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "plan: %s\n", sqlite3_errmsg(raw));
+        return false;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(st, 3);
+        found |= detail != NULL && strstr(detail, index) != NULL;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+/*
+ * The prefer filter asks each candidate through the attributes' primary key.
+ * Without statistics SQLite would rather take the value index, which walks
+ * every row of that name and value (every Fresh key): the unary + in the
+ * fragment is what keeps it off, and this fails without it.
+ */
+static void test_prefer_uses_primary_key(void)
+{
+    char path[256];
+    char sql[768];
+    struct kg_store *store = fresh_store("prefer_plan", path, sizeof(path));
+    sqlite3 *raw;
+
+    CU_ASSERT_FATAL(store != NULL);
+    kg_store_close(store);
+    raw = raw_open(path);
+    CU_ASSERT_FATAL(raw != NULL);
+    snprintf(sql, sizeof(sql), "SELECT uid FROM objects WHERE owner_group = ?%s ORDER BY created_seq",
+             kg_store_sqlite_dialect.locate_prefer_only);
+    CU_ASSERT(plan_uses(raw, sql, "sqlite_autoindex_attributes_1"));
+    CU_ASSERT(!plan_uses(raw, sql, "attributes_name_value"));
+    snprintf(sql, sizeof(sql), "SELECT uid FROM objects WHERE owner_group = ?%s",
+             kg_store_sqlite_dialect.locate_prefer_first);
+    CU_ASSERT(plan_uses(raw, sql, "sqlite_autoindex_attributes_1"));
+    CU_ASSERT(!plan_uses(raw, sql, "attributes_name_value"));
+    /* Negative control: the same filter without the + takes the value index. */
+    CU_ASSERT(plan_uses(raw,
+                        "SELECT uid FROM objects WHERE owner_group = ? AND EXISTS (SELECT 1 FROM attributes a"
+                        " WHERE a.uid = objects.uid AND a.name = ? AND a.value = ?)",
+                        "attributes_name_value"));
     sqlite3_close(raw);
 }
 
@@ -2523,6 +2577,7 @@ int main(void)
         KG_TEST(test_other_process_never_steals_the_wal),
         KG_TEST(test_migrate_from_v2),
         KG_TEST(test_migrate_from_v4),
+        KG_TEST(test_prefer_uses_primary_key),
         KG_TEST(test_registered_wrapping),
         KG_TEST(test_migration_is_atomic),
         KG_TEST(test_open_rejects_garbage),
